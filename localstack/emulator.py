@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""cutover's embedded AWS emulator: moto in server mode plus small gap fills.
+
+Each fill mirrors documented AWS behaviour; see localstack/README.md.
+
+  1. CloudWatch Smithy RPC v2 CBOR adapter (moto issue 9195).
+  2. ECS services converge: after CreateService/UpdateService the primary
+     deployment is IN_PROGRESS for EMU_ECS_CONVERGE_SECONDS, then COMPLETED
+     with runningCount == desiredCount, and the tasks' IPs are registered in
+     (or deregistered from) the service's target group, as ECS does on AWS.
+  3. Every request is serialised under one lock, so DynamoDB conditional
+     writes are atomic as on AWS.
+  4. SageMaker: UpdateEndpoint, weight 0 kept (not null), partial
+     UpdateEndpointWeightsAndCapacities keeps unnamed fields, and the
+     Updating -> InService transition.
+
+Test hooks (not AWS APIs):
+  GET    /_emulator/health      -> {"ok": true}
+  GET    /_emulator/requests    -> [{"service", "action", "status"}...]
+  DELETE /_emulator/requests    -> clears the log
+  POST   /_emulator/converge    -> converges every pending ECS service now
+"""
+import argparse
+import datetime
+import io
+import json
+import os
+import re
+import threading
+import time
+import zlib
+
+import cbor2
+from botocore.session import get_session
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
+CRED_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+UTC = datetime.timezone.utc
+
+
+def now():
+    return time.time()
+
+
+class Emulator:
+    def __init__(self, app, converge_seconds, sm_update_seconds):
+        self.app = app
+        self.lock = threading.RLock()
+        self.log = []
+        self.converge_seconds = converge_seconds
+        self.sm_update_seconds = sm_update_seconds
+        self.pending_services = {}  # (region, cluster, service) -> converge_at
+        self.sm = SageMakerFill(self)
+        self._cw_model = None
+
+    # ---- WSGI entry -------------------------------------------------------
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            return self.hook(environ, start_response, path)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        m = CRED_SCOPE.search(auth)
+        region = m.group(2) if m else "us-east-1"
+        service = m.group(3) if m else "?"
+        with self.lock:
+            self.converge_due(region)
+            self.sm.advance(region)
+            cbor = CBOR_PATH.match(path)
+            if cbor and environ.get("REQUEST_METHOD") == "POST":
+                action = cbor.group(1)
+                status, headers, out = self.cloudwatch_cbor(environ, action, body)
+            else:
+                action = action_of(environ, body)
+                status, headers, out = self.forward(environ, body, service, action, region)
+            self.log.append({"service": service, "action": action, "status": status})
+            if len(self.log) > 200000:
+                del self.log[:100000]
+        start_response(f"{status} {reason(status)}", headers)
+        return [out]
+
+    def call_app(self, environ, body):
+        env = dict(environ)
+        env["wsgi.input"] = io.BytesIO(body)
+        env["CONTENT_LENGTH"] = str(len(body))
+        captured = {}
+
+        def sr(status, headers, exc_info=None):
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = headers
+
+        chunks = self.app(env, sr)
+        try:
+            out = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        return captured["status"], headers, out
+
+    def forward(self, environ, body, service, action, region):
+        if service == "sagemaker":
+            handled = self.sm.before(environ, body, action, region)
+            if handled is not None:
+                return handled
+            body = self.sm.rewrite_request(action, body, region)
+        status, headers, out = self.call_app(environ, body)
+        if status < 300 and service == "ecs" and action in ("CreateService", "UpdateService"):
+            self.ecs_updated(body, region)
+        if service == "sagemaker" and status < 300:
+            out = self.sm.after(action, body, out, region)
+        return status, headers, out
+
+    # ---- test hooks ---------------------------------------------------------
+    def hook(self, environ, start_response, path):
+        method = environ.get("REQUEST_METHOD")
+        result = {"ok": True}
+        with self.lock:
+            if path == "/_emulator/requests" and method == "DELETE":
+                self.log.clear()
+            elif path == "/_emulator/requests":
+                result = list(self.log)
+            elif path == "/_emulator/converge":
+                for key in list(self.pending_services):
+                    self.pending_services[key] = 0
+                self.converge_due(None)
+        out = json.dumps(result).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [out]
+
+    # ---- fill 1: CloudWatch RPC v2 CBOR -> moto's JSON 1.0 -------------------
+    def cw_model(self):
+        if self._cw_model is None:
+            self._cw_model = get_session().get_service_model("cloudwatch")
+        return self._cw_model
+
+    def cloudwatch_cbor(self, environ, op, body):
+        model = self.cw_model()
+        try:
+            op_model = model.operation_model(op)
+        except Exception:
+            return 400, cbor_headers(), cbor2.dumps(
+                {"__type": "UnknownOperationException", "message": op})
+        request = cbor2.loads(body) if body else {}
+        request = to_json(request)
+        env = dict(environ)
+        env["PATH_INFO"] = "/"
+        env["CONTENT_TYPE"] = "application/x-amz-json-1.0"
+        env["HTTP_X_AMZ_TARGET"] = f"GraniteServiceVersion20100801.{op}"
+        status, _headers, out = self.call_app(env, json.dumps(request).encode())
+        data = json.loads(out) if out.strip() else {}
+        if status >= 300:
+            err = {"__type": str(data.get("__type", "InternalFailure")).split("#")[-1],
+                   "message": data.get("message") or data.get("Message") or ""}
+            return status, cbor_headers(), cbor2.dumps(err)
+        if op_model.output_shape is not None:
+            data = shape_convert(op_model.output_shape, data)
+        return 200, cbor_headers(), cbor2.dumps(data, datetime_as_timestamp=True, timezone=UTC)
+
+    # ---- fill 2: ECS convergence and target registration ----------------------
+    def ecs_updated(self, body, region):
+        req = json.loads(body or b"{}")
+        cluster = str(req.get("cluster", "default")).split("/")[-1]
+        name = str(req.get("service") or req.get("serviceName")).split("/")[-1]
+        svc = self.ecs_service(region, cluster, name)
+        if svc is None:
+            return
+        prev = getattr(svc, "_emu_running", 0)
+        svc.running_count = prev
+        svc.pending_count = max(svc.desired_count - prev, 0)
+        dep_id = f"ecs-svc/{zlib.crc32(f'{name}{now()}'.encode())}"
+        ts = datetime.datetime.now(UTC)
+        svc.deployments = [{
+            "createdAt": ts, "updatedAt": ts, "id": dep_id,
+            "desiredCount": svc.desired_count, "pendingCount": svc.pending_count,
+            "runningCount": prev, "failedTasks": 0, "status": "PRIMARY",
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": f"ECS deployment {dep_id} in progress.",
+            "taskDefinition": svc.task_definition, "launchType": svc.launch_type,
+            "platformFamily": "FARGATE",
+        }]
+        self.pending_services[(region, cluster, name)] = now() + self.converge_seconds
+
+    def ecs_service(self, region, cluster, name):
+        from moto.ecs.models import ecs_backends
+        backend = ecs_backends[DEFAULT_ACCOUNT_ID][region]
+        try:
+            return backend._get_service(cluster, name)
+        except Exception:
+            return None
+
+    def converge_due(self, only_region):
+        from moto.elbv2.models import elbv2_backends
+        for key, due in list(self.pending_services.items()):
+            region, cluster, name = key
+            if due > now():
+                continue
+            del self.pending_services[key]
+            svc = self.ecs_service(region, cluster, name)
+            if svc is None or svc.status != "ACTIVE":
+                continue
+            svc.running_count = svc.desired_count
+            svc.pending_count = 0
+            svc._emu_running = svc.desired_count
+            for dep in svc.deployments:
+                dep.update(runningCount=svc.desired_count, pendingCount=0,
+                           rolloutState="COMPLETED",
+                           rolloutStateReason=f"ECS deployment {dep['id']} completed.",
+                           updatedAt=datetime.datetime.now(UTC))
+            elb = elbv2_backends[DEFAULT_ACCOUNT_ID][region]
+            octet = zlib.crc32(f"{cluster}/{name}".encode()) % 200 + 20
+            wanted = {f"10.{octet}.0.{i + 10}" for i in range(svc.desired_count)}
+            for lb in svc.load_balancers:
+                tg = elb.target_groups.get(lb.get("targetGroupArn"))
+                if tg is None:
+                    continue
+                port = int(lb.get("containerPort") or tg.port or 80)
+                stale = [t for t in tg.targets.values() if t["Id"] not in wanted]
+                if stale:
+                    tg.deregister([{"Id": t["Id"]} for t in stale])
+                tg.register([{"Id": ip, "Port": port} for ip in sorted(wanted)
+                             if ip not in tg.targets])
+
+
+class SageMakerFill:
+    """Fill 4. Implemented in sagemaker_fill (kept beside this file)."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        try:
+            from sagemaker_fill import SageMakerFill as Impl
+            self.impl = Impl(emu)
+        except ImportError:
+            self.impl = None
+
+    def advance(self, region):
+        if self.impl:
+            self.impl.advance(region)
+
+    def before(self, environ, body, action, region):
+        return self.impl.before(environ, body, action, region) if self.impl else None
+
+    def rewrite_request(self, action, body, region):
+        return self.impl.rewrite_request(action, body, region) if self.impl else body
+
+    def after(self, action, body, out, region):
+        return self.impl.after(action, body, out, region) if self.impl else out
+
+
+# ---- helpers ---------------------------------------------------------------
+def action_of(environ, body):
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    ctype = environ.get("CONTENT_TYPE", "")
+    query = environ.get("QUERY_STRING", "")
+    for source in (query, body.decode("utf-8", "replace") if "form" in ctype else ""):
+        m = re.search(r"(?:^|&)Action=([A-Za-z0-9]+)", source)
+        if m:
+            return m.group(1)
+    return f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+def to_json(value):
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, bytes):
+        import base64
+        return base64.b64encode(value).decode()
+    return value
+
+
+def shape_convert(shape, value):
+    kind = shape.type_name
+    if value is None:
+        return None
+    if kind == "structure":
+        return {k: shape_convert(shape.members[k], v) for k, v in value.items()
+                if k in shape.members and v is not None}
+    if kind == "list":
+        return [shape_convert(shape.member, v) for v in value]
+    if kind == "map":
+        return {k: shape_convert(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        if isinstance(value, (int, float)):
+            return datetime.datetime.fromtimestamp(value, UTC)
+        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if kind in ("double", "float"):
+        return float(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind == "blob" and isinstance(value, str):
+        import base64
+        return base64.b64decode(value)
+    return value
+
+
+def cbor_headers():
+    return [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+
+
+def reason(status):
+    return {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "OK")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    app = DomainDispatcherApplication(create_backend_app)
+    emu = Emulator(app,
+                   float(os.environ.get("EMU_ECS_CONVERGE_SECONDS", "2")),
+                   float(os.environ.get("EMU_SAGEMAKER_UPDATE_SECONDS", "2")))
+    run_simple(args.host, args.port, emu, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

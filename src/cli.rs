@@ -1,0 +1,143 @@
+//! Command-line surface (clap only). See ../shared/contract.md.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "cutover", version, about = "Blue/green and staged rollouts of ML models on AWS (ECS + ALB, SageMaker)")]
+pub struct Cli {
+    /// Config file(s). Default ./cutover.toml. `promote` accepts several, or a folder.
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Vec<PathBuf>,
+    /// AWS region (overrides the config and the environment).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS shared-config profile.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Endpoint for every AWS service (LocalStack, the embedded emulator). Also AWS_ENDPOINT_URL.
+    #[arg(long = "endpoint-url", global = true)]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// More detail.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+    /// Only errors.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderArg {
+    Ecs,
+    Sagemaker,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorArg {
+    Blue,
+    Green,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and validate the config and render its templates. Makes no AWS call.
+    Check,
+    /// Show what `provision` would create or change, and the remaining rollout steps.
+    Plan,
+    /// Create or converge both colours' stacks and the state table (idempotent).
+    Provision,
+    /// Put a version on the idle colour, wait until healthy, validate. No production traffic.
+    Deploy {
+        /// Version to deploy (rendered into the templates as {{ version }}).
+        #[arg(long, required_unless_present = "model_package_group")]
+        version: Option<String>,
+        /// SageMaker: deploy the latest Approved package of this model package group.
+        #[arg(long = "model-package-group")]
+        model_package_group: Option<String>,
+        /// How long to wait for the candidate to become healthy.
+        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Run the rollout in the foreground: steps, bakes and the alarm watch.
+    Shift {
+        /// Move the candidate to P% at once (checked, no bake).
+        #[arg(long = "to", value_parser = clap::value_parser!(u8).range(0..=100))]
+        to: Option<u8>,
+        /// Start even though this alarm is already in ALARM (repeatable).
+        #[arg(long = "ignore-alarm")]
+        ignore_alarm: Vec<String>,
+        /// Accept weights found in AWS that differ from the recorded state.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// One scheduled tick: do at most one due thing, then exit.
+    Promote {
+        /// Start the rollout even though this alarm is in ALARM (repeatable).
+        #[arg(long = "ignore-alarm")]
+        ignore_alarm: Vec<String>,
+        /// Accept weights found in AWS that differ from the recorded state.
+        #[arg(long)]
+        adopt: bool,
+        /// SageMaker: deploy a newer Approved model package by itself.
+        #[arg(long = "auto-deploy")]
+        auto_deploy: bool,
+    },
+    /// Send 100% to the stable colour at once and mark the rollout rolled back.
+    Rollback {
+        /// Why, for the journal.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Colours, versions, weights read from AWS, rollout state, alarms, last events.
+    Status,
+    /// The journal of transitions, newest last.
+    History {
+        /// Show at most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Delete every resource of the stack.
+    Destroy {
+        /// Required: confirms the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Run the validation requests against a colour on demand.
+    Validate {
+        #[arg(long, value_enum)]
+        color: Option<ColorArg>,
+    },
+    /// Write a starter cutover.toml (and its template) into the current folder.
+    Init {
+        #[arg(long, value_enum)]
+        provider: ProviderArg,
+        #[arg(long)]
+        name: String,
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration: {e}"))
+}

@@ -1,0 +1,74 @@
+//! Template rendering (minijinja): {{ name }}, {{ version }}, {{ color }},
+//! {{ region }} and {{ env("VAR") }} / {{ env("VAR", "default") }}.
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use crate::error::{invalid, Result};
+
+pub struct Vars<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub color: &'a str,
+    pub region: &'a str,
+}
+
+fn env_lookup(name: String, default: Option<String>) -> Result<String, minijinja::Error> {
+    match (std::env::var(&name), default) {
+        (Ok(v), _) => Ok(v),
+        (Err(_), Some(d)) => Ok(d),
+        (Err(_), None) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            format!("environment variable {name} is not set (give a default: env(\"{name}\", \"…\"))"),
+        )),
+    }
+}
+
+/// Renders `source`; `what` names the template in errors (e.g. "task.json.j2").
+pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_function("env", env_lookup);
+    let ctx = minijinja::context! {
+        name => vars.name,
+        version => vars.version,
+        color => vars.color,
+        region => vars.region,
+    };
+    let tmpl = env
+        .template_from_named_str(what, source)
+        .map_err(|e| template_error(what, &e))?;
+    tmpl.render(Value::from_serialize(&ctx))
+        .map_err(|e| template_error(what, &e))
+}
+
+fn template_error(what: &str, e: &minijinja::Error) -> crate::error::Error {
+    let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    invalid(format!("{what}{line}: template error: {}{detail}", e.kind()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars<'static> {
+        Vars { name: "iris", version: "v2", color: "green", region: "us-east-1" }
+    }
+
+    #[test]
+    fn renders_vars_and_env() {
+        std::env::set_var("CUTOVER_TEST_TAG", "x1");
+        let out = render("t", "{{ name }}-{{ color }}:{{ version }} {{ env(\"CUTOVER_TEST_TAG\") }} {{ env(\"NOPE_NOT_SET\", \"d\") }}", &vars()).unwrap();
+        assert_eq!(out, "iris-green:v2 x1 d");
+    }
+
+    #[test]
+    fn syntax_and_undefined_errors_name_template_and_line() {
+        let e = render("task.json.j2", "{\n{{ name \n", &vars()).unwrap_err().to_string();
+        assert!(e.starts_with("task.json.j2:"), "{e}");
+        let e = render("t.j2", "{{ nope }}", &vars()).unwrap_err().to_string();
+        assert!(e.contains("t.j2:1"), "{e}");
+        let e = render("t.j2", "{{ env(\"NOPE_NOT_SET_EITHER\") }}", &vars()).unwrap_err().to_string();
+        assert!(e.contains("NOPE_NOT_SET_EITHER"), "{e}");
+    }
+}
