@@ -80,9 +80,12 @@ class Emulator:
             else:
                 action = action_of(environ, body)
                 status, headers, out = self.forward(environ, body, service, action, region)
-            self.log.append({"service": service, "action": action, "status": status})
+            self.log.append({"service": service, "action": action, "status": status,
+                             "key": m.group(1) if m else ""})
             if len(self.log) > 200000:
                 del self.log[:100000]
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(out))))
         start_response(f"{status} {reason(status)}", headers)
         return [out]
 
@@ -132,7 +135,8 @@ class Emulator:
                     self.pending_services[key] = 0
                 self.converge_due(None)
         out = json.dumps(result).encode()
-        start_response("200 OK", [("Content-Type", "application/json")])
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(out)))])
         return [out]
 
     # ---- fill 1: CloudWatch RPC v2 CBOR -> moto's JSON 1.0 -------------------
@@ -316,11 +320,24 @@ def reason(status):
     return {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "OK")
 
 
+def watch_parent(pid):
+    while True:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--exit-with", type=int, default=0,
+                        help="exit when this process id is gone (test harnesses)")
     args = parser.parse_args()
+    if args.exit_with:
+        threading.Thread(target=watch_parent, args=(args.exit_with,), daemon=True).start()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     emu = Emulator(app,

@@ -656,7 +656,20 @@ impl Locator<'_> {
                 let key = line
                     .split_once('=')
                     .map(|(k, _)| k.trim().trim_matches('"').to_string())
-                    .filter(|k| !k.is_empty() && !k.starts_with('['));
+                    .filter(|k| !k.is_empty() && !k.starts_with('['))
+                    .map(|k| {
+                        let section = self
+                            .text
+                            .lines()
+                            .take(line_no - 1)
+                            .filter(|l| l.trim_start().starts_with('['))
+                            .last()
+                            .map(|l| l.trim().trim_matches(|c| c == '[' || c == ']').trim().to_string());
+                        match section {
+                            Some(sec) if !sec.is_empty() => format!("{sec}.{k}"),
+                            _ => k,
+                        }
+                    });
                 match key {
                     Some(k) => invalid(format!("{}:{line_no}: key `{k}`: {msg}", self.path.display())),
                     None => invalid(format!("{}:{line_no}: {msg}", self.path.display())),
@@ -736,7 +749,7 @@ instance_type = "ml.m5.large"
         ] {
             let m = err(&format!("{BASE}\n[rollout]\nsteps = {steps}\n"));
             assert!(m.contains("key `rollout.steps`") && m.contains(want), "{steps}: {m}");
-            assert!(m.contains("cutover.toml:10:"), "{m}");
+            assert!(m.contains("cutover.toml:11:"), "{m}");
         }
     }
 
@@ -755,7 +768,7 @@ instance_type = "ml.m5.large"
     #[test]
     fn bad_bake() {
         let m = err(&format!("{BASE}\n[rollout]\nbake = \"soon\"\n"));
-        assert!(m.contains("cutover.toml:10: key `rollout.bake`"), "{m}");
+        assert!(m.contains("cutover.toml:11: key `rollout.bake`"), "{m}");
         let c = p(&format!("{BASE}\n[rollout]\nbake = \"3s\"\npoll_interval = \"250ms\"\n")).unwrap();
         assert_eq!(c.rollout.bake, Duration::from_secs(3));
         assert_eq!(c.rollout.poll_interval, Duration::from_millis(250));
@@ -780,7 +793,7 @@ instance_type = "ml.m5.large"
     #[test]
     fn wrong_type_names_key() {
         let m = err(&format!("{BASE}\n[rollout]\nsteps = \"ten\"\n"));
-        assert!(m.contains("cutover.toml:10: key `steps`"), "{m}");
+        assert!(m.contains("cutover.toml:11: key `rollout.steps`"), "{m}");
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! Test harness: one embedded emulator per test binary, one seeded stack per
+//! test (its own VPC, alarm, config folder and access key, so the emulator's
+//! request log can be filtered per test).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
+
+pub struct Emu {
+    pub port: u16,
+    pub url: String,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts (once per test binary) an emulator that exits with this process.
+pub fn emu() -> &'static Emu {
+    static EMU: OnceLock<Emu> = OnceLock::new();
+    EMU.get_or_init(|| {
+        let port = free_port();
+        let st = Command::new(repo().join("localstack/up"))
+            .args(["--port", &port.to_string(), "--exit-with", &std::process::id().to_string()])
+            .env("EMU_ECS_CONVERGE_SECONDS", "1")
+            .env("EMU_SAGEMAKER_UPDATE_SECONDS", "1")
+            .status()
+            .expect("run localstack/up");
+        assert!(st.success(), "emulator did not start");
+        Emu { port, url: format!("http://127.0.0.1:{port}") }
+    })
+}
+
+pub fn python() -> PathBuf {
+    let home = std::env::var("CUTOVER_EMU_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cutover/emulator"));
+    home.join("venv/bin/python")
+}
+
+pub struct Stack {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub key: String,
+    pub emu: &'static Emu,
+}
+
+impl Stack {
+    /// Seeds a network and an alarm `<name>-5xx` and writes `cutover.toml`.
+    pub fn new(name: &str, seed_args: &[&str]) -> Stack {
+        let emu = emu();
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(repo().join("localstack/seed"))
+            .args(["--port", &emu.port.to_string(), "--dir", dir.path().to_str().unwrap(), "--name", name])
+            .args(["--table", &format!("cutover-{name}")])
+            .args(seed_args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+        Stack { name: name.into(), dir, key: format!("TEST{}", name.replace('-', "").to_uppercase()), emu }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("cutover.toml")
+    }
+
+    pub fn edit_config(&self, f: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        std::fs::write(self.config(), f(text)).unwrap();
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        c.current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.emu.url)
+            .env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "cutover {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "-o", "json"], 0)).unwrap()
+    }
+
+    pub fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        Self::rt().block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&self.emu.url)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("verify", "test", None, None, "test"))
+                .load(),
+        )
+    }
+
+    /// Production listener weights as ELBv2 reports them: (blue, green).
+    pub fn elb_weights(&self) -> (i32, i32) {
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
+        Self::rt().block_on(async {
+            let lb = elb.describe_load_balancers().names(&self.name).send().await.unwrap();
+            let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+            let ls = elb.describe_listeners().load_balancer_arn(&lb_arn).send().await.unwrap();
+            let l = ls.listeners().iter().find(|l| l.port() == Some(80)).expect("listener :80");
+            let a = &l.default_actions()[0];
+            assert_eq!(a.r#type(), Some(&ActionTypeEnum::Forward));
+            let (mut b, mut g) = (0, 0);
+            for t in a.forward_config().unwrap().target_groups() {
+                let arn = t.target_group_arn().unwrap();
+                if arn.contains(&format!("/{}-blue/", self.name)) {
+                    b = t.weight().unwrap_or(0);
+                } else if arn.contains(&format!("/{}-green/", self.name)) {
+                    g = t.weight().unwrap_or(0);
+                }
+            }
+            (b, g)
+        })
+    }
+
+    pub fn set_alarm(&self, name: &str, state: &str) {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        Self::rt().block_on(async {
+            cw.set_alarm_state()
+                .alarm_name(name)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+                .state_reason("test")
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    /// This stack's requests in the emulator log: (service, action).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(&http_get(self.emu.port, "/_emulator/requests")).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["key"] == self.key.as_str())
+            .map(|r| (r["service"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
+            .collect()
+    }
+}
+
+pub fn is_read_only(action: &str) -> bool {
+    ["Describe", "List", "Get", "Query", "Scan", "BatchGet"].iter().any(|p| action.starts_with(p))
+}
+
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
