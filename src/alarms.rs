@@ -40,26 +40,41 @@ pub async fn read(cw: &Client, names: &[String]) -> Result<Vec<AlarmState>> {
                 (Some(p), Some(e)) if p > 0 && e > 0 => Some(p as u64 * e as u64),
                 _ => None,
             };
-            found.insert(a.alarm_name().unwrap_or_default().to_string(), (state_str(a.state_value()), window));
+            found.insert(
+                a.alarm_name().unwrap_or_default().to_string(),
+                (state_str(a.state_value()), window),
+            );
         }
         for a in out.composite_alarms() {
-            found.insert(a.alarm_name().unwrap_or_default().to_string(), (state_str(a.state_value()), None));
+            found.insert(
+                a.alarm_name().unwrap_or_default().to_string(),
+                (state_str(a.state_value()), None),
+            );
         }
     }
     Ok(names
         .iter()
         .map(|n| {
             let (state, window_secs) = found.get(n).cloned().unwrap_or(("MISSING".into(), None));
-            AlarmState { name: n.clone(), state, window_secs }
+            AlarmState {
+                name: n.clone(),
+                state,
+                window_secs,
+            }
         })
         .collect())
 }
 
 fn state_str(s: Option<&StateValue>) -> String {
-    s.map(|v| v.as_str().to_string()).unwrap_or_else(|| "INSUFFICIENT_DATA".into())
+    s.map(|v| v.as_str().to_string())
+        .unwrap_or_else(|| "INSUFFICIENT_DATA".into())
 }
 
 /// Names of firing alarms, leaving out the ignored ones.
 pub fn firing(states: &[AlarmState], ignore: &[String]) -> Vec<String> {
-    states.iter().filter(|a| a.firing() && !ignore.contains(&a.name)).map(|a| a.name.clone()).collect()
+    states
+        .iter()
+        .filter(|a| a.firing() && !ignore.contains(&a.name))
+        .map(|a| a.name.clone())
+        .collect()
 }

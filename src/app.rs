@@ -14,7 +14,9 @@ use crate::ecs::Ecs;
 use crate::error::{failed, invalid, Error, Result};
 use crate::output::Out;
 use crate::provider::Provider;
-use crate::rollout::{self, Action, Color, Event, Outcome, Phase, Refusal, Spec, Transition, Weights};
+use crate::rollout::{
+    self, Action, Color, Event, Outcome, Phase, Refusal, Spec, Transition, Weights,
+};
 use crate::state::{now_ms, Lock, StackDoc, Store};
 
 /// Lease of the stack lock; long commands renew it.
@@ -56,7 +58,10 @@ fn config_paths(cli: &Cli) -> Result<Vec<PathBuf>> {
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(invalid(format!("{}: no *.toml configs in this folder", p.display())));
+                return Err(invalid(format!(
+                    "{}: no *.toml configs in this folder",
+                    p.display()
+                )));
             }
             out.extend(found);
         } else {
@@ -68,22 +73,35 @@ fn config_paths(cli: &Cli) -> Result<Vec<PathBuf>> {
 
 /// Entry point: returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let out = Out { json: cli.output == crate::cli::Output::Json, quiet: cli.quiet, verbose: cli.verbose };
+    let out = Out {
+        json: cli.output == crate::cli::Output::Json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     match &cli.command {
-        Command::Init { provider, name, dir, force } => return crate::init::init(*provider, name, dir, *force, &out),
+        Command::Init {
+            provider,
+            name,
+            dir,
+            force,
+        } => return crate::init::init(*provider, name, dir, *force, &out),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "cutover", &mut std::io::stdout());
             return Ok(0);
         }
         Command::Destroy { yes: false } => {
-            return Err(invalid("destroy deletes every resource of the stack; add --yes to confirm"));
+            return Err(invalid(
+                "destroy deletes every resource of the stack; add --yes to confirm",
+            ));
         }
         _ => {}
     }
     let paths = config_paths(&cli)?;
     if paths.len() > 1 && !matches!(cli.command, Command::Promote { .. } | Command::Check) {
-        return Err(invalid("several configs are accepted only by `promote` and `check`"));
+        return Err(invalid(
+            "several configs are accepted only by `promote` and `check`",
+        ));
     }
     // Validate every config (and its templates) before any AWS call.
     let mut configs = Vec::new();
@@ -127,14 +145,23 @@ pub async fn clients_for(cli: &Cli, cfg: &Config) -> Clients {
 
 pub async fn run_one(cli: &Cli, cfg: &Config, out: Out) -> Result<i32> {
     let clients = clients_for(cli, cfg).await;
-    let ctx = Ctx { cfg, clients: &clients, store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name), out };
+    let ctx = Ctx {
+        cfg,
+        clients: &clients,
+        store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name),
+        out,
+    };
     match cfg.provider {
         ProviderKind::Ecs => {
             let p = Ecs::new(&clients, &cfg.name, cfg.ecs.as_ref().expect("validated"));
             dispatch(&ctx, &p, &cli.command).await
         }
         ProviderKind::Sagemaker => {
-            let p = crate::sagemaker::SageMaker::new(&clients, &cfg.name, cfg.sagemaker.as_ref().expect("validated"));
+            let p = crate::sagemaker::SageMaker::new(
+                &clients,
+                &cfg.name,
+                cfg.sagemaker.as_ref().expect("validated"),
+            );
             dispatch(&ctx, &p, &cli.command).await
         }
     }
@@ -151,7 +178,12 @@ pub fn check_templates(cfg: &Config) -> Result<()> {
                 let body = crate::template::render(
                     &what,
                     &e.task_definition_source,
-                    &crate::template::Vars { name: &cfg.name, version: "check", color: c.as_str(), region: &region },
+                    &crate::template::Vars {
+                        name: &cfg.name,
+                        version: "check",
+                        color: c.as_str(),
+                        region: &region,
+                    },
                 )?;
                 crate::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
             }
@@ -159,7 +191,12 @@ pub fn check_templates(cfg: &Config) -> Result<()> {
         ProviderKind::Sagemaker => {
             let s = cfg.sagemaker.as_ref().expect("validated");
             for c in Color::BOTH {
-                let vars = crate::template::Vars { name: &cfg.name, version: "check", color: c.as_str(), region: &region };
+                let vars = crate::template::Vars {
+                    name: &cfg.name,
+                    version: "check",
+                    color: c.as_str(),
+                    region: &region,
+                };
                 crate::template::render("sagemaker.image", &s.image, &vars)?;
                 if let Some(m) = &s.model_data {
                     crate::template::render("sagemaker.model_data", m, &vars)?;
@@ -169,7 +206,12 @@ pub fn check_templates(cfg: &Config) -> Result<()> {
     }
     for a in &cfg.alarms.create {
         for c in Color::BOTH {
-            let vars = crate::template::Vars { name: &cfg.name, version: "check", color: c.as_str(), region: &region };
+            let vars = crate::template::Vars {
+                name: &cfg.name,
+                version: "check",
+                color: c.as_str(),
+                region: &region,
+            };
             crate::template::render("alarms.create.name", &a.name, &vars)?;
         }
     }
@@ -180,27 +222,51 @@ async fn dispatch<P: Provider>(ctx: &Ctx<'_>, p: &P, cmd: &Command) -> Result<i3
     match cmd {
         Command::Plan => plan(ctx, p).await,
         Command::Provision => provision(ctx, p).await,
-        Command::Deploy { version, model_package_group, timeout } => {
+        Command::Deploy {
+            version,
+            model_package_group,
+            timeout,
+        } => {
             let Some(version) = version.clone().or_else(|| model_package_group.clone()) else {
                 return Err(invalid("deploy needs --version V"));
             };
             if model_package_group.is_some() && ctx.cfg.provider != ProviderKind::Sagemaker {
-                return Err(invalid("--model-package-group works only with provider = \"sagemaker\""));
+                return Err(invalid(
+                    "--model-package-group works only with provider = \"sagemaker\"",
+                ));
             }
             deploy(ctx, p, &version, *timeout).await
         }
-        Command::Shift { to: Some(pct), ignore_alarm, adopt } => shift_to(ctx, p, *pct, ignore_alarm, *adopt).await,
-        Command::Shift { to: None, ignore_alarm, adopt } => shift(ctx, p, ignore_alarm, *adopt).await,
-        Command::Promote { ignore_alarm, adopt, .. } => promote(ctx, p, ignore_alarm, *adopt).await.map(|(c, _)| c),
+        Command::Shift {
+            to: Some(pct),
+            ignore_alarm,
+            adopt,
+        } => shift_to(ctx, p, *pct, ignore_alarm, *adopt).await,
+        Command::Shift {
+            to: None,
+            ignore_alarm,
+            adopt,
+        } => shift(ctx, p, ignore_alarm, *adopt).await,
+        Command::Promote {
+            ignore_alarm,
+            adopt,
+            ..
+        } => promote(ctx, p, ignore_alarm, *adopt).await.map(|(c, _)| c),
         Command::Rollback { reason } => rollback(ctx, p, reason.as_deref()).await,
         Command::Status => status(ctx, p).await,
         Command::History { limit } => history(ctx, *limit).await,
         Command::Destroy { .. } => destroy(ctx, p).await,
-        Command::Validate { color } => validate_cmd(ctx, p, color.map(|c| match c {
-            crate::cli::ColorArg::Blue => Color::Blue,
-            crate::cli::ColorArg::Green => Color::Green,
-        }))
-        .await,
+        Command::Validate { color } => {
+            validate_cmd(
+                ctx,
+                p,
+                color.map(|c| match c {
+                    crate::cli::ColorArg::Blue => Color::Blue,
+                    crate::cli::ColorArg::Green => Color::Green,
+                }),
+            )
+            .await
+        }
         Command::Check | Command::Init { .. } | Command::Completions { .. } => Ok(0),
     }
 }
@@ -212,7 +278,12 @@ pub fn watched(cfg: &Config, color: Option<Color>, region: &str) -> Vec<String> 
     let mut names = cfg.alarms.watch.clone();
     if let Some(c) = color {
         for a in &cfg.alarms.create {
-            let vars = crate::template::Vars { name: &cfg.name, version: "", color: c.as_str(), region };
+            let vars = crate::template::Vars {
+                name: &cfg.name,
+                version: "",
+                color: c.as_str(),
+                region,
+            };
             if let Ok(n) = crate::template::render("alarms.create.name", &a.name, &vars) {
                 if !names.contains(&n) {
                     names.push(n);
@@ -237,7 +308,12 @@ async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
 
 /// Sets weights after checking every colour that gets traffic has healthy
 /// targets, then reads them back until they match.
-pub async fn apply_weights<P: Provider>(ctx: &Ctx<'_>, p: &P, w: Weights, doc: &StackDoc) -> Result<()> {
+pub async fn apply_weights<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    w: Weights,
+    doc: &StackDoc,
+) -> Result<()> {
     for c in Color::BOTH {
         if w.of(c) > 0 {
             let h = p.healthy(c).await?;
@@ -265,13 +341,21 @@ pub async fn apply_weights<P: Provider>(ctx: &Ctx<'_>, p: &P, w: Weights, doc: &
     }
     Err(failed(format!(
         "weights read back as {} after setting {w}",
-        seen.map(|s| s.to_string()).unwrap_or_else(|| "nothing".into())
+        seen.map(|s| s.to_string())
+            .unwrap_or_else(|| "nothing".into())
     )))
 }
 
 /// Refuses when AWS's weights differ from the recorded ones (unless --adopt).
-async fn check_drift<P: Provider>(ctx: &Ctx<'_>, p: &P, doc: &mut StackDoc, adopt: bool) -> Result<()> {
-    let Some(expected) = doc.weights.or_else(|| doc.status.weights()) else { return Ok(()) };
+async fn check_drift<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    doc: &mut StackDoc,
+    adopt: bool,
+) -> Result<()> {
+    let Some(expected) = doc.weights.or_else(|| doc.status.weights()) else {
+        return Ok(());
+    };
     let seen = p.weights().await?;
     if seen == Some(expected) {
         return Ok(());
@@ -282,14 +366,25 @@ async fn check_drift<P: Provider>(ctx: &Ctx<'_>, p: &P, doc: &mut StackDoc, adop
             "drift: AWS routes {seen_s} but cutover recorded {expected}; someone changed the weights by hand. Re-run with --adopt to accept what AWS shows, or `cutover rollback`"
         )));
     }
-    let Some(seen) = seen else { return Err(Error::Safety("drift: no weights found in AWS; cannot adopt".into())) };
-    ctx.out.warn(&format!("adopting the weights AWS shows: {seen} (recorded {expected})"));
+    let Some(seen) = seen else {
+        return Err(Error::Safety(
+            "drift: no weights found in AWS; cannot adopt".into(),
+        ));
+    };
+    ctx.out.warn(&format!(
+        "adopting the weights AWS shows: {seen} (recorded {expected})"
+    ));
     if let Some(c) = doc.status.candidate {
         if matches!(doc.status.phase, Phase::Ready | Phase::Shifting) {
             doc.status.weight = seen.of(c);
             if doc.status.weight > 0 {
                 doc.status.phase = Phase::Shifting;
-                doc.status.step = doc.status.steps.iter().filter(|s| **s <= seen.of(c)).count();
+                doc.status.step = doc
+                    .status
+                    .steps
+                    .iter()
+                    .filter(|s| **s <= seen.of(c))
+                    .count();
                 doc.status.step_at = Some(now_ms());
             }
         }
@@ -299,7 +394,14 @@ async fn check_drift<P: Provider>(ctx: &Ctx<'_>, p: &P, doc: &mut StackDoc, adop
 }
 
 /// Runs a transition's actions, then records the new state and a journal entry.
-async fn commit<P: Provider>(ctx: &Ctx<'_>, p: &P, doc: &mut StackDoc, rev: &mut u64, t: &Transition, event: &str) -> Result<()> {
+async fn commit<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    doc: &mut StackDoc,
+    rev: &mut u64,
+    t: &Transition,
+    event: &str,
+) -> Result<()> {
     let old_live = doc.status.live;
     for a in &t.actions {
         match a {
@@ -323,7 +425,15 @@ async fn commit<P: Provider>(ctx: &Ctx<'_>, p: &P, doc: &mut StackDoc, rev: &mut
     if old_live != doc.status.live {
         extra["live"] = json!(doc.status.live);
     }
-    ctx.out.event(event, &format!("{} ({})", t.note, doc.weights.map(|w| w.to_string()).unwrap_or_default()), extra);
+    ctx.out.event(
+        event,
+        &format!(
+            "{} ({})",
+            t.note,
+            doc.weights.map(|w| w.to_string()).unwrap_or_default()
+        ),
+        extra,
+    );
     Ok(())
 }
 
@@ -348,7 +458,10 @@ async fn take_lock<'a>(ctx: &'a Ctx<'_>, what: &str) -> Result<Held<'a>> {
         )));
     }
     let lock = ctx.store.lock(LEASE, what).await?;
-    Ok(Held { store: &ctx.store, lock: Some(lock) })
+    Ok(Held {
+        store: &ctx.store,
+        lock: Some(lock),
+    })
 }
 
 /// Runs `f` under the lock and always releases it.
@@ -367,14 +480,26 @@ async fn plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let mut changes = p.converge(false, &ctx.out).await?;
     let table = ctx.store.table_exists().await?;
     if !table {
-        changes.insert(0, crate::provider::Change::new("create", format!("DynamoDB table {}", ctx.cfg.state_table)));
+        changes.insert(
+            0,
+            crate::provider::Change::new(
+                "create",
+                format!("DynamoDB table {}", ctx.cfg.state_table),
+            ),
+        );
     }
     changes.extend(crate::managed::plan(ctx).await?);
-    let (doc, _) = if table { load_state(ctx).await? } else { (StackDoc::default(), 0) };
+    let (doc, _) = if table {
+        load_state(ctx).await?
+    } else {
+        (StackDoc::default(), 0)
+    };
     let sp = spec(ctx.cfg);
     let now = now_ms();
     let schedule = rollout::schedule(&sp, &doc.status, now);
-    let alarms = read_alarms(ctx, doc.status.candidate.or(Some(doc.status.idle_color()))).await.unwrap_or_default();
+    let alarms = read_alarms(ctx, doc.status.candidate.or(Some(doc.status.idle_color())))
+        .await
+        .unwrap_or_default();
     let poll = ctx.cfg.rollout.poll_interval;
     let mut text = String::new();
     if changes.is_empty() {
@@ -388,10 +513,18 @@ async fn plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let in_rollout = matches!(doc.status.phase, Phase::Ready | Phase::Shifting);
     text.push_str(&format!(
         "\nrollout {}: state {}, step {}/{}\n",
-        if in_rollout { "in progress" } else { "schedule (next deploy)" },
+        if in_rollout {
+            "in progress"
+        } else {
+            "schedule (next deploy)"
+        },
         doc.status.phase.as_str(),
         doc.status.step,
-        if in_rollout { doc.status.steps.len() } else { sp.steps.len() }
+        if in_rollout {
+            doc.status.steps.len()
+        } else {
+            sp.steps.len()
+        }
     ));
     for s in &schedule {
         text.push_str(&format!(
@@ -455,23 +588,42 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let managed = crate::managed::plan(ctx).await?;
     changes.extend(managed.iter().cloned());
     if table && changes.is_empty() {
-        ctx.out.result("provision: nothing to change", json!({"stack": ctx.cfg.name, "changed": false, "changes": []}));
+        ctx.out.result(
+            "provision: nothing to change",
+            json!({"stack": ctx.cfg.name, "changed": false, "changes": []}),
+        );
         return Ok(0);
     }
-    ctx.out.info(&format!("provisioning stack {} ({})", ctx.cfg.name, ctx.cfg.provider));
+    ctx.out.info(&format!(
+        "provisioning stack {} ({})",
+        ctx.cfg.name, ctx.cfg.provider
+    ));
     if !table {
-        ctx.out.info(&format!("  create DynamoDB table {}", ctx.cfg.state_table));
+        ctx.out
+            .info(&format!("  create DynamoDB table {}", ctx.cfg.state_table));
         ctx.store.create_table().await?;
-        changes.insert(0, crate::provider::Change::new("create", format!("DynamoDB table {}", ctx.cfg.state_table)));
+        changes.insert(
+            0,
+            crate::provider::Change::new(
+                "create",
+                format!("DynamoDB table {}", ctx.cfg.state_table),
+            ),
+        );
     }
-    locked!(ctx, "provision", async {
-        p.converge(true, &ctx.out).await?;
-        crate::managed::apply(ctx, &managed).await?;
-        let (doc, _) = load_state(ctx).await?;
-        ctx.store.journal("provision", &format!("{} change(s)", changes.len()), &doc).await?;
-        Ok::<(), Error>(())
-    }
-    .await)?;
+    locked!(
+        ctx,
+        "provision",
+        async {
+            p.converge(true, &ctx.out).await?;
+            crate::managed::apply(ctx, &managed).await?;
+            let (doc, _) = load_state(ctx).await?;
+            ctx.store
+                .journal("provision", &format!("{} change(s)", changes.len()), &doc)
+                .await?;
+            Ok::<(), Error>(())
+        }
+        .await
+    )?;
     ctx.out.result(
         &format!("provision: done ({} change(s))", changes.len()),
         json!({"stack": ctx.cfg.name, "changed": true, "changes": changes}),
@@ -479,11 +631,19 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     Ok(0)
 }
 
-async fn deploy<P: Provider>(ctx: &Ctx<'_>, p: &P, version: &str, timeout: Duration) -> Result<i32> {
+async fn deploy<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    version: &str,
+    timeout: Duration,
+) -> Result<i32> {
     let (doc, _) = if ctx.store.table_exists().await? {
         load_state(ctx).await?
     } else {
-        return Err(invalid(format!("stack {} is not provisioned (no state table {}); run `cutover provision`", ctx.cfg.name, ctx.cfg.state_table)));
+        return Err(invalid(format!(
+            "stack {} is not provisioned (no state table {}); run `cutover provision`",
+            ctx.cfg.name, ctx.cfg.state_table
+        )));
     };
     if doc.status.phase == Phase::Shifting {
         return Err(invalid(format!(
@@ -496,74 +656,114 @@ async fn deploy<P: Provider>(ctx: &Ctx<'_>, p: &P, version: &str, timeout: Durat
     let color = doc.status.idle_color();
     let prepared = p.prepare(color, version)?;
     p.ensure_provisioned().await?;
-    locked!(ctx, "deploy", async {
-        let (mut doc, mut rev) = load_state(ctx).await?;
-        if doc.status.idle_color() != color || doc.status.phase == Phase::Shifting {
-            return Err(failed("the stack changed while deploy was starting; run deploy again"));
-        }
-        let first = doc.status.live.is_none();
-        ctx.out.info(&format!(
-            "deploying {version} to {color}{}",
-            if first { " (first deploy: it goes live at 100%)" } else { " (idle colour, no production traffic)" }
-        ));
-        ctx.store.journal("deploy-start", &format!("{version} -> {color}"), &doc).await?;
-        let artifact = p.deploy(&prepared, doc.status.live, timeout, &ctx.out).await?;
-        doc.versions.insert(color, prepared.version.clone());
-        doc.artifacts.insert(color, artifact);
-        let sp = spec(ctx.cfg);
-        // Validation gate: before any production traffic.
-        if let Some(v) = &ctx.cfg.validate {
-            let checks = run_validation(ctx, p, v, color).await?;
-            if let Some(bad) = checks.iter().find(|c| !c.passed) {
-                let detail = format!(
-                    "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
-                    bad.request,
-                    bad.status.map(|s| s.to_string()).unwrap_or_else(|| "no response".into()),
-                    bad.reason,
-                    bad.body
-                );
-                let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color }).map_err(refusal)?;
-                doc.last_error = Some(detail.clone());
-                doc.status = t.status;
-                rev = ctx.store.save(&doc, rev).await?;
-                let _ = rev;
-                ctx.store.journal("validation-failed", &detail, &doc).await?;
-                return Err(Error::Safety(detail));
+    locked!(
+        ctx,
+        "deploy",
+        async {
+            let (mut doc, mut rev) = load_state(ctx).await?;
+            if doc.status.idle_color() != color || doc.status.phase == Phase::Shifting {
+                return Err(failed(
+                    "the stack changed while deploy was starting; run deploy again",
+                ));
             }
-            ctx.out.info(&format!("validation passed ({} request(s))", checks.len()));
+            let first = doc.status.live.is_none();
+            ctx.out.info(&format!(
+                "deploying {version} to {color}{}",
+                if first {
+                    " (first deploy: it goes live at 100%)"
+                } else {
+                    " (idle colour, no production traffic)"
+                }
+            ));
+            ctx.store
+                .journal("deploy-start", &format!("{version} -> {color}"), &doc)
+                .await?;
+            let artifact = p
+                .deploy(&prepared, doc.status.live, timeout, &ctx.out)
+                .await?;
+            doc.versions.insert(color, prepared.version.clone());
+            doc.artifacts.insert(color, artifact);
+            let sp = spec(ctx.cfg);
+            // Validation gate: before any production traffic.
+            if let Some(v) = &ctx.cfg.validate {
+                let checks = run_validation(ctx, p, v, color).await?;
+                if let Some(bad) = checks.iter().find(|c| !c.passed) {
+                    let detail = format!(
+                        "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
+                        bad.request,
+                        bad.status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "no response".into()),
+                        bad.reason,
+                        bad.body
+                    );
+                    let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
+                        .map_err(refusal)?;
+                    doc.last_error = Some(detail.clone());
+                    doc.status = t.status;
+                    rev = ctx.store.save(&doc, rev).await?;
+                    let _ = rev;
+                    ctx.store
+                        .journal("validation-failed", &detail, &doc)
+                        .await?;
+                    return Err(Error::Safety(detail));
+                }
+                ctx.out
+                    .info(&format!("validation passed ({} request(s))", checks.len()));
+            }
+            let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
+            doc.last_error = None;
+            commit(ctx, p, &mut doc, &mut rev, &t, "deployed").await?;
+            Ok(())
         }
-        let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
-        doc.last_error = None;
-        commit(ctx, p, &mut doc, &mut rev, &t, "deployed").await?;
-        Ok(())
-    }
-    .await)?;
-    ctx.out.result(&format!("deploy: {version} is on {color}"), json!({"stack": ctx.cfg.name, "color": color, "version": version}));
+        .await
+    )?;
+    ctx.out.result(
+        &format!("deploy: {version} is on {color}"),
+        json!({"stack": ctx.cfg.name, "color": color, "version": version}),
+    );
     Ok(0)
 }
 
-pub async fn run_validation<P: Provider>(ctx: &Ctx<'_>, p: &P, v: &crate::config::ValidateConfig, color: Color) -> Result<Vec<crate::validate::Check>> {
+pub async fn run_validation<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    v: &crate::config::ValidateConfig,
+    color: Color,
+) -> Result<Vec<crate::validate::Check>> {
     let base = match &v.url {
         Some(u) => u.clone(),
         None => match p.test_url().await? {
             Some(u) => u,
-            None => return Err(failed(format!("no test endpoint reaches {color}; set validate.url"))),
+            None => {
+                return Err(failed(format!(
+                    "no test endpoint reaches {color}; set validate.url"
+                )))
+            }
         },
     };
     ctx.out.info(&format!("validating {color} through {base}"));
     let checks = crate::validate::run_http(v, &base).await;
     for c in &checks {
-        ctx.out.detail(&format!("  {} -> {:?} in {} ms: {}", c.request, c.status, c.latency_ms, c.reason));
+        ctx.out.detail(&format!(
+            "  {} -> {:?} in {} ms: {}",
+            c.request, c.status, c.latency_ms, c.reason
+        ));
     }
     Ok(checks)
 }
 
 async fn validate_cmd<P: Provider>(ctx: &Ctx<'_>, p: &P, color: Option<Color>) -> Result<i32> {
     let Some(v) = &ctx.cfg.validate else {
-        return Err(invalid(format!("{}: no [validate] section", ctx.cfg.path.display())));
+        return Err(invalid(format!(
+            "{}: no [validate] section",
+            ctx.cfg.path.display()
+        )));
     };
     let (doc, _) = load_state(ctx).await?;
-    let color = color.or(doc.status.candidate).unwrap_or(doc.status.idle_color());
+    let color = color
+        .or(doc.status.candidate)
+        .unwrap_or(doc.status.idle_color());
     let checks = run_validation(ctx, p, v, color).await?;
     let mut text = String::new();
     for c in &checks {
@@ -571,39 +771,77 @@ async fn validate_cmd<P: Provider>(ctx: &Ctx<'_>, p: &P, color: Option<Color>) -
             "{:<4} {:<50} {:>5} {:>6} ms  {}\n",
             if c.passed { "PASS" } else { "FAIL" },
             c.request,
-            c.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            c.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             c.latency_ms,
             c.reason
         ));
     }
     let ok = checks.iter().all(|c| c.passed);
-    ctx.out.result(text.trim_end(), json!({"color": color, "passed": ok, "checks": checks}));
+    ctx.out.result(
+        text.trim_end(),
+        json!({"color": color, "passed": ok, "checks": checks}),
+    );
     Ok(if ok { 0 } else { 3 })
 }
 
-async fn shift_to<P: Provider>(ctx: &Ctx<'_>, p: &P, pct: u8, ignore: &[String], adopt: bool) -> Result<i32> {
+async fn shift_to<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    pct: u8,
+    ignore: &[String],
+    adopt: bool,
+) -> Result<i32> {
     let (doc, _) = load_state(ctx).await?;
     let sp = spec(ctx.cfg);
     // Dry run on the current state: bad requests fail before the lock.
-    rollout::apply(&sp, &doc.status, Event::ShiftTo { percent: pct, now: now_ms(), firing: vec![] }).map_err(refusal)?;
-    locked!(ctx, "shift --to", async {
-        let (mut doc, mut rev) = load_state(ctx).await?;
-        check_drift(ctx, p, &mut doc, adopt).await?;
-        let states = read_alarms(ctx, doc.status.candidate).await?;
-        warn_insufficient(ctx, &states);
-        let firing = alarms::firing(&states, ignore);
-        let t = rollout::apply(&sp, &doc.status, Event::ShiftTo { percent: pct, now: now_ms(), firing }).map_err(refusal)?;
-        commit(ctx, p, &mut doc, &mut rev, &t, "shift").await
-    }
-    .await)?;
+    rollout::apply(
+        &sp,
+        &doc.status,
+        Event::ShiftTo {
+            percent: pct,
+            now: now_ms(),
+            firing: vec![],
+        },
+    )
+    .map_err(refusal)?;
+    locked!(
+        ctx,
+        "shift --to",
+        async {
+            let (mut doc, mut rev) = load_state(ctx).await?;
+            check_drift(ctx, p, &mut doc, adopt).await?;
+            let states = read_alarms(ctx, doc.status.candidate).await?;
+            warn_insufficient(ctx, &states);
+            let firing = alarms::firing(&states, ignore);
+            let t = rollout::apply(
+                &sp,
+                &doc.status,
+                Event::ShiftTo {
+                    percent: pct,
+                    now: now_ms(),
+                    firing,
+                },
+            )
+            .map_err(refusal)?;
+            commit(ctx, p, &mut doc, &mut rev, &t, "shift").await
+        }
+        .await
+    )?;
     Ok(0)
 }
 
 fn warn_insufficient(ctx: &Ctx<'_>, states: &[AlarmState]) {
     for a in states {
         match a.state.as_str() {
-            "INSUFFICIENT_DATA" => ctx.out.warn(&format!("alarm {} has INSUFFICIENT_DATA; it cannot protect this rollout yet", a.name)),
-            "MISSING" => ctx.out.warn(&format!("watched alarm {} does not exist", a.name)),
+            "INSUFFICIENT_DATA" => ctx.out.warn(&format!(
+                "alarm {} has INSUFFICIENT_DATA; it cannot protect this rollout yet",
+                a.name
+            )),
+            "MISSING" => ctx
+                .out
+                .warn(&format!("watched alarm {} does not exist", a.name)),
             _ => {}
         }
     }
@@ -614,7 +852,10 @@ async fn shift<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool
     match doc.status.phase {
         Phase::Ready | Phase::Shifting => {}
         Phase::Complete => {
-            ctx.out.result("shift: the rollout is already complete", json!({"state": "complete"}));
+            ctx.out.result(
+                "shift: the rollout is already complete",
+                json!({"state": "complete"}),
+            );
             return Ok(0);
         }
         Phase::FailedValidation => {
@@ -636,7 +877,13 @@ async fn shift<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool
     res
 }
 
-async fn shift_loop<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool, lock: &Lock) -> Result<i32> {
+async fn shift_loop<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    ignore: &[String],
+    adopt: bool,
+    lock: &Lock,
+) -> Result<i32> {
     let sp = spec(ctx.cfg);
     let poll = ctx.cfg.rollout.poll_interval;
     let (mut doc, mut rev) = load_state(ctx).await?;
@@ -650,10 +897,22 @@ async fn shift_loop<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt:
     tokio::pin!(ctrl_c);
     loop {
         let firing = alarms::firing(&states, ignore);
-        let t = rollout::apply(&sp, &doc.status, Event::Tick { now: now_ms(), firing }).map_err(refusal)?;
+        let t = rollout::apply(
+            &sp,
+            &doc.status,
+            Event::Tick {
+                now: now_ms(),
+                firing,
+            },
+        )
+        .map_err(refusal)?;
         match &t.outcome {
             Outcome::Changed | Outcome::AutoRolledBack(_) => {
-                let event = if matches!(t.outcome, Outcome::AutoRolledBack(_)) { "auto-rollback" } else { "step" };
+                let event = if matches!(t.outcome, Outcome::AutoRolledBack(_)) {
+                    "auto-rollback"
+                } else {
+                    "step"
+                };
                 commit(ctx, p, &mut doc, &mut rev, &t, event).await?;
                 if let Outcome::AutoRolledBack(names) = &t.outcome {
                     return Err(Error::Safety(format!(
@@ -664,7 +923,10 @@ async fn shift_loop<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt:
                 }
                 if doc.status.phase == Phase::Complete {
                     ctx.out.result(
-                        &format!("shift: complete; {} is live", doc.status.live.map(|c| c.as_str()).unwrap_or("?")),
+                        &format!(
+                            "shift: complete; {} is live",
+                            doc.status.live.map(|c| c.as_str()).unwrap_or("?")
+                        ),
                         json!({"state": "complete", "live": doc.status.live}),
                     );
                     return Ok(0);
@@ -713,63 +975,127 @@ async fn shift_loop<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt:
 }
 
 /// One scheduled tick. Returns the exit code and a one-line summary.
-pub async fn promote<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool) -> Result<(i32, String)> {
+pub async fn promote<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    ignore: &[String],
+    adopt: bool,
+) -> Result<(i32, String)> {
     if !ctx.store.table_exists().await? {
-        return Err(invalid(format!("stack {} is not provisioned (no state table); run `cutover provision`", ctx.cfg.name)));
+        return Err(invalid(format!(
+            "stack {} is not provisioned (no state table); run `cutover provision`",
+            ctx.cfg.name
+        )));
     }
     let sp = spec(ctx.cfg);
     let (doc, _) = load_state(ctx).await?;
-    let active = matches!(doc.status.phase, Phase::Ready | Phase::Shifting | Phase::Complete);
+    let active = matches!(
+        doc.status.phase,
+        Phase::Ready | Phase::Shifting | Phase::Complete
+    );
     if !active {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());
-        ctx.out.result(&format!("promote: {msg}"), json!({"stack": ctx.cfg.name, "action": "none", "state": doc.status.phase.as_str()}));
+        ctx.out.result(
+            &format!("promote: {msg}"),
+            json!({"stack": ctx.cfg.name, "action": "none", "state": doc.status.phase.as_str()}),
+        );
         return Ok((0, msg));
     }
     let states = read_alarms(ctx, doc.status.candidate).await?;
     let firing = alarms::firing(&states, ignore);
-    let t = rollout::apply(&sp, &doc.status, Event::Tick { now: now_ms(), firing }).map_err(refusal)?;
+    let t = rollout::apply(
+        &sp,
+        &doc.status,
+        Event::Tick {
+            now: now_ms(),
+            firing,
+        },
+    )
+    .map_err(refusal)?;
     if let Outcome::Wait(until) = t.outcome {
-        let when = until.map(|u| format!(", next action in {}s", u.saturating_sub(now_ms()).div_ceil(1000))).unwrap_or_default();
-        let msg = format!("nothing due (state {}, step {}{when})", doc.status.phase.as_str(), doc.status.step);
+        let when = until
+            .map(|u| {
+                format!(
+                    ", next action in {}s",
+                    u.saturating_sub(now_ms()).div_ceil(1000)
+                )
+            })
+            .unwrap_or_default();
+        let msg = format!(
+            "nothing due (state {}, step {}{when})",
+            doc.status.phase.as_str(),
+            doc.status.step
+        );
         ctx.out.result(&format!("promote: {msg}"), json!({"stack": ctx.cfg.name, "action": "none", "state": doc.status.phase.as_str(), "step": doc.status.step}));
         return Ok((0, msg));
     }
-    let result = locked!(ctx, "promote", async {
-        let (mut doc, mut rev) = load_state(ctx).await?;
-        check_drift(ctx, p, &mut doc, adopt).await?;
-        let states = read_alarms(ctx, doc.status.candidate).await?;
-        let firing = alarms::firing(&states, ignore);
-        let t = rollout::apply(&sp, &doc.status, Event::Tick { now: now_ms(), firing }).map_err(refusal)?;
-        match &t.outcome {
-            Outcome::Wait(_) => Ok((0, "nothing due".to_string())),
-            Outcome::Changed => {
-                commit(ctx, p, &mut doc, &mut rev, &t, "promote").await?;
-                Ok((0, t.note.clone()))
-            }
-            Outcome::AutoRolledBack(names) => {
-                commit(ctx, p, &mut doc, &mut rev, &t, "auto-rollback").await?;
-                Err(Error::Safety(format!("alarm {} in ALARM: rolled back", names.join(", "))))
+    let result = locked!(
+        ctx,
+        "promote",
+        async {
+            let (mut doc, mut rev) = load_state(ctx).await?;
+            check_drift(ctx, p, &mut doc, adopt).await?;
+            let states = read_alarms(ctx, doc.status.candidate).await?;
+            let firing = alarms::firing(&states, ignore);
+            let t = rollout::apply(
+                &sp,
+                &doc.status,
+                Event::Tick {
+                    now: now_ms(),
+                    firing,
+                },
+            )
+            .map_err(refusal)?;
+            match &t.outcome {
+                Outcome::Wait(_) => Ok((0, "nothing due".to_string())),
+                Outcome::Changed => {
+                    commit(ctx, p, &mut doc, &mut rev, &t, "promote").await?;
+                    Ok((0, t.note.clone()))
+                }
+                Outcome::AutoRolledBack(names) => {
+                    commit(ctx, p, &mut doc, &mut rev, &t, "auto-rollback").await?;
+                    Err(Error::Safety(format!(
+                        "alarm {} in ALARM: rolled back",
+                        names.join(", ")
+                    )))
+                }
             }
         }
-    }
-    .await)?;
-    ctx.out.result(&format!("promote: {}", result.1), json!({"stack": ctx.cfg.name, "action": result.1, "state": "changed"}));
+        .await
+    )?;
+    ctx.out.result(
+        &format!("promote: {}", result.1),
+        json!({"stack": ctx.cfg.name, "action": result.1, "state": "changed"}),
+    );
     Ok(result)
 }
 
 async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Result<i32> {
     if !ctx.store.table_exists().await? {
-        return Err(invalid(format!("stack {} is not provisioned; nothing to roll back", ctx.cfg.name)));
+        return Err(invalid(format!(
+            "stack {} is not provisioned; nothing to roll back",
+            ctx.cfg.name
+        )));
     }
     let (doc, _) = load_state(ctx).await?;
-    rollout::apply(&spec(ctx.cfg), &doc.status, Event::Rollback { now: now_ms() }).map_err(refusal)?;
+    rollout::apply(
+        &spec(ctx.cfg),
+        &doc.status,
+        Event::Rollback { now: now_ms() },
+    )
+    .map_err(refusal)?;
     // Emergency action: takes the lock whoever holds it; the holder notices and stops.
     let lock = ctx.store.steal_lock(LEASE, "rollback").await?;
     let res = async {
         let mut last = None;
         for _ in 0..5 {
             let (mut doc, mut rev) = load_state(ctx).await?;
-            let t = rollout::apply(&spec(ctx.cfg), &doc.status, Event::Rollback { now: now_ms() }).map_err(refusal)?;
+            let t = rollout::apply(
+                &spec(ctx.cfg),
+                &doc.status,
+                Event::Rollback { now: now_ms() },
+            )
+            .map_err(refusal)?;
             let mut t = t;
             if let Some(r) = reason {
                 t.note = format!("{} — {r}", t.note);
@@ -787,7 +1113,10 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
     let _ = ctx.store.unlock(&lock).await;
     let doc = res?;
     ctx.out.result(
-        &format!("rollback: {} is live at 100%", doc.status.live.map(|c| c.as_str()).unwrap_or("?")),
+        &format!(
+            "rollback: {} is live at 100%",
+            doc.status.live.map(|c| c.as_str()).unwrap_or("?")
+        ),
         json!({"stack": ctx.cfg.name, "live": doc.status.live, "weights": doc.weights}),
     );
     Ok(0)
@@ -795,23 +1124,37 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
 
 async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let table = ctx.store.table_exists().await?;
-    let (doc, _) = if table { load_state(ctx).await? } else { (StackDoc::default(), 0) };
+    let (doc, _) = if table {
+        load_state(ctx).await?
+    } else {
+        (StackDoc::default(), 0)
+    };
     let weights = match p.weights().await {
         Ok(w) => w,
         Err(Error::Invalid(_)) => None,
         Err(e) => return Err(e),
     };
     let alarms = read_alarms(ctx, doc.status.candidate.or(doc.status.live)).await?;
-    let events = if table { ctx.store.history(Some(5)).await? } else { vec![] };
-    let versions: BTreeMap<String, Option<String>> =
-        Color::BOTH.iter().map(|c| (c.as_str().to_string(), doc.versions.get(c).cloned())).collect();
-    let w_json = weights.map(|w| json!({"blue": w.blue, "green": w.green})).unwrap_or(Value::Null);
+    let events = if table {
+        ctx.store.history(Some(5)).await?
+    } else {
+        vec![]
+    };
+    let versions: BTreeMap<String, Option<String>> = Color::BOTH
+        .iter()
+        .map(|c| (c.as_str().to_string(), doc.versions.get(c).cloned()))
+        .collect();
+    let w_json = weights
+        .map(|w| json!({"blue": w.blue, "green": w.green}))
+        .unwrap_or(Value::Null);
     let drift = match (weights, doc.weights.or(doc.status.weights())) {
         (Some(seen), Some(rec)) => seen != rec,
         _ => false,
     };
     let candidate = match doc.status.phase {
-        Phase::Ready | Phase::Shifting | Phase::FailedValidation | Phase::Complete => doc.status.candidate,
+        Phase::Ready | Phase::Shifting | Phase::FailedValidation | Phase::Complete => {
+            doc.status.candidate
+        }
         _ => None,
     };
     let v = json!({
@@ -835,20 +1178,29 @@ async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         "events": events,
     });
     let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider);
-    t.push_str(&format!("live      {}\n", doc.status.live.map(|c| c.as_str()).unwrap_or("none")));
+    t.push_str(&format!(
+        "live      {}\n",
+        doc.status.live.map(|c| c.as_str()).unwrap_or("none")
+    ));
     for c in Color::BOTH {
         t.push_str(&format!(
             "{:<9} version {:<16} weight {}\n",
             c.as_str(),
             doc.versions.get(&c).map(String::as_str).unwrap_or("-"),
-            weights.map(|w| format!("{}%", w.of(c))).unwrap_or_else(|| "-".into())
+            weights
+                .map(|w| format!("{}%", w.of(c)))
+                .unwrap_or_else(|| "-".into())
         ));
     }
     t.push_str(&format!(
         "rollout   {} (step {}/{})\n",
         doc.status.phase.as_str(),
         doc.status.step,
-        if doc.status.steps.is_empty() { ctx.cfg.rollout.steps.len() } else { doc.status.steps.len() }
+        if doc.status.steps.is_empty() {
+            ctx.cfg.rollout.steps.len()
+        } else {
+            doc.status.steps.len()
+        }
     ));
     if drift {
         t.push_str(&format!(
@@ -877,7 +1229,10 @@ async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
 
 async fn history(ctx: &Ctx<'_>, limit: usize) -> Result<i32> {
     if !ctx.store.table_exists().await? {
-        return Err(invalid(format!("stack {} has no state table {}; nothing recorded", ctx.cfg.name, ctx.cfg.state_table)));
+        return Err(invalid(format!(
+            "stack {} has no state table {}; nothing recorded",
+            ctx.cfg.name, ctx.cfg.state_table
+        )));
     }
     let mut entries = ctx.store.history(None).await?;
     if entries.len() > limit {
@@ -903,16 +1258,26 @@ async fn history(ctx: &Ctx<'_>, limit: usize) -> Result<i32> {
 
 async fn destroy<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let table = ctx.store.table_exists().await?;
-    let lock = if table { Some(ctx.store.lock(LEASE, "destroy").await?) } else { None };
+    let lock = if table {
+        Some(ctx.store.lock(LEASE, "destroy").await?)
+    } else {
+        None
+    };
     ctx.out.info(&format!("destroying stack {}", ctx.cfg.name));
     let res = async {
         let mut done = p.destroy(&ctx.out).await?;
         done.extend(crate::managed::destroy(ctx).await?);
         if table {
             ctx.store.delete_stack_items().await?;
-            let ours = ctx.store.other_stacks_present().await.map(|o| !o).unwrap_or(false);
+            let ours = ctx
+                .store
+                .other_stacks_present()
+                .await
+                .map(|o| !o)
+                .unwrap_or(false);
             if ours {
-                ctx.out.info(&format!("  delete DynamoDB table {}", ctx.cfg.state_table));
+                ctx.out
+                    .info(&format!("  delete DynamoDB table {}", ctx.cfg.state_table));
                 ctx.store.delete_table().await?;
                 done.push(format!("DynamoDB table {}", ctx.cfg.state_table));
             }
@@ -925,7 +1290,11 @@ async fn destroy<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     }
     let done = res?;
     ctx.out.result(
-        &if done.is_empty() { "destroy: nothing left to delete".to_string() } else { format!("destroy: deleted {} resource(s)", done.len()) },
+        &if done.is_empty() {
+            "destroy: nothing left to delete".to_string()
+        } else {
+            format!("destroy: deleted {} resource(s)", done.len())
+        },
         json!({"stack": ctx.cfg.name, "deleted": done}),
     );
     Ok(0)

@@ -48,7 +48,10 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
 impl Clients {
     pub async fn new(opts: &AwsOptions) -> Clients {
         let conf = sdk_config(opts).await;
-        let region = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let region = conf
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
         Clients {
             region,
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),

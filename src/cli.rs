@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "cutover", version, about = "Blue/green and staged rollouts of ML models on AWS (ECS + ALB, SageMaker)")]
+#[command(
+    name = "cutover",
+    version,
+    about = "Blue/green and staged rollouts of ML models on AWS (ECS + ALB, SageMaker)"
+)]
 pub struct Cli {
     /// Config file(s). Default ./cutover.toml. `promote` accepts several, or a folder.
     #[arg(short = 'c', long = "config", global = true)]

@@ -270,7 +270,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let raw: Raw = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
     let dir = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(Path::new("."))
         .to_path_buf();
 
@@ -301,8 +307,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let state_table = match &raw.state {
         Some(s) => {
             let t = s.table.get_ref();
-            if t.len() < 3 || t.len() > 255 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
-                return Err(loc.at(&s.table, "state.table", format!("\"{t}\" is not a valid DynamoDB table name")));
+            if t.len() < 3
+                || t.len() > 255
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(loc.at(
+                    &s.table,
+                    "state.table",
+                    format!("\"{t}\" is not a valid DynamoDB table name"),
+                ));
             }
             t.clone()
         }
@@ -312,7 +327,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let ecs = match (&raw.ecs, provider) {
         (Some(e), _) => Some(ecs_config(&loc, &dir, e)?),
         (None, ProviderKind::Ecs) => {
-            return Err(loc.at(&raw.provider, "ecs", "provider is \"ecs\" but the [ecs] section is missing".into()))
+            return Err(loc.at(
+                &raw.provider,
+                "ecs",
+                "provider is \"ecs\" but the [ecs] section is missing".into(),
+            ))
         }
         (None, _) => None,
     };
@@ -333,7 +352,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             for m in &a.create {
                 check_comparison(&loc, &m.comparison)?;
             }
-            AlarmsConfig { watch: a.watch, create: a.create }
+            AlarmsConfig {
+                watch: a.watch,
+                create: a.create,
+            }
         }
         None => AlarmsConfig::default(),
     };
@@ -376,10 +398,18 @@ fn check_comparison(loc: &Locator, c: &str) -> Result<()> {
 
 fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
     if e.subnets.get_ref().is_empty() {
-        return Err(loc.at(&e.subnets, "ecs.subnets", "needs at least one subnet".into()));
+        return Err(loc.at(
+            &e.subnets,
+            "ecs.subnets",
+            "needs at least one subnet".into(),
+        ));
     }
     if *e.desired_count.get_ref() == 0 {
-        return Err(loc.at(&e.desired_count, "ecs.desired_count", "must be at least 1".into()));
+        return Err(loc.at(
+            &e.desired_count,
+            "ecs.desired_count",
+            "must be at least 1".into(),
+        ));
     }
     if *e.test_listener_port.get_ref() == e.listener_port {
         return Err(loc.at(
@@ -390,7 +420,11 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
     }
     let hp = e.health_check_path.get_ref();
     if !hp.starts_with('/') {
-        return Err(loc.at(&e.health_check_path, "ecs.health_check_path", format!("\"{hp}\" must start with '/'")));
+        return Err(loc.at(
+            &e.health_check_path,
+            "ecs.health_check_path",
+            format!("\"{hp}\" must start with '/'"),
+        ));
     }
     let td = dir.join(e.task_definition.get_ref());
     let source = std::fs::read_to_string(&td).map_err(|err| {
@@ -435,7 +469,11 @@ fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> 
         }
     };
     if *s.instance_count.get_ref() == 0 {
-        return Err(loc.at(&s.instance_count, "sagemaker.instance_count", "must be at least 1".into()));
+        return Err(loc.at(
+            &s.instance_count,
+            "sagemaker.instance_count",
+            "must be at least 1".into(),
+        ));
     }
     Ok(SagemakerConfig {
         execution_role_arn: role,
@@ -447,7 +485,11 @@ fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> 
 }
 
 /// Expands a strategy shorthand into steps.
-pub fn strategy_steps(strategy: &str, canary: Option<i64>, linear: Option<i64>) -> Result<Vec<u8>, String> {
+pub fn strategy_steps(
+    strategy: &str,
+    canary: Option<i64>,
+    linear: Option<i64>,
+) -> Result<Vec<u8>, String> {
     match strategy {
         "all-at-once" => Ok(vec![100]),
         "canary" => {
@@ -462,7 +504,11 @@ pub fn strategy_steps(strategy: &str, canary: Option<i64>, linear: Option<i64>) 
             if !(1..=100).contains(&s) {
                 return Err(format!("linear_step {s} must be within 1..=100"));
             }
-            let mut v: Vec<u8> = (1..).map(|i| i * s).take_while(|w| *w < 100).map(|w| w as u8).collect();
+            let mut v: Vec<u8> = (1..)
+                .map(|i| i * s)
+                .take_while(|w| *w < 100)
+                .map(|w| w as u8)
+                .collect();
             v.push(100);
             Ok(v)
         }
@@ -482,11 +528,17 @@ pub fn check_steps(steps: &[i64]) -> Result<Vec<u8>, String> {
             return Err(format!("step {s} is outside 1..=100"));
         }
         if i > 0 && *s <= steps[i - 1] {
-            return Err(format!("steps must rise strictly, but {} is followed by {s}", steps[i - 1]));
+            return Err(format!(
+                "steps must rise strictly, but {} is followed by {s}",
+                steps[i - 1]
+            ));
         }
     }
     if *steps.last().unwrap() != 100 {
-        return Err(format!("the last step must be 100, not {}", steps.last().unwrap()));
+        return Err(format!(
+            "the last step must be 100, not {}",
+            steps.last().unwrap()
+        ));
     }
     Ok(steps.iter().map(|s| *s as u8).collect())
 }
@@ -502,7 +554,11 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
     match (&r.steps, &r.strategy) {
         (Some(s), Some(st)) => {
             let _ = s;
-            return Err(loc.at(st, "rollout.strategy", "give either `steps` or `strategy`, not both".into()));
+            return Err(loc.at(
+                st,
+                "rollout.strategy",
+                "give either `steps` or `strategy`, not both".into(),
+            ));
         }
         (Some(s), None) => {
             cfg.steps = check_steps(s.get_ref()).map_err(|m| loc.at(s, "rollout.steps", m))?;
@@ -520,13 +576,25 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
     let dur = |v: &Option<Spanned<String>>, key: &str, dflt: Duration| -> Result<Duration> {
         match v {
             None => Ok(dflt),
-            Some(s) => humantime::parse_duration(s.get_ref())
-                .map_err(|e| loc.at(s, key, format!("\"{}\" is not a duration ({e}); try \"30s\" or \"5m\"", s.get_ref()))),
+            Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
+                loc.at(
+                    s,
+                    key,
+                    format!(
+                        "\"{}\" is not a duration ({e}); try \"30s\" or \"5m\"",
+                        s.get_ref()
+                    ),
+                )
+            }),
         }
     };
     cfg.bake = dur(&r.bake, "rollout.bake", cfg.bake)?;
     cfg.poll_interval = dur(&r.poll_interval, "rollout.poll_interval", cfg.poll_interval)?;
-    cfg.termination_wait = dur(&r.termination_wait, "rollout.termination_wait", cfg.termination_wait)?;
+    cfg.termination_wait = dur(
+        &r.termination_wait,
+        "rollout.termination_wait",
+        cfg.termination_wait,
+    )?;
     if cfg.poll_interval.is_zero() {
         let s = r.poll_interval.as_ref().unwrap();
         return Err(loc.at(s, "rollout.poll_interval", "must be above zero".into()));
@@ -564,11 +632,19 @@ fn validate_config(loc: &Locator, dir: &Path, v: &RawValidate) -> Result<Validat
             (None, Some(f)) => {
                 let p = dir.join(f.get_ref());
                 std::fs::read_to_string(&p).map_err(|e| {
-                    loc.at(f, "validate.payload_file", format!("cannot read {}: {e}", p.display()))
+                    loc.at(
+                        f,
+                        "validate.payload_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    )
                 })?
             }
             (Some(_), Some(f)) => {
-                return Err(loc.at(f, "validate.payload_file", "give `payload` or `payload_file`, not both".into()))
+                return Err(loc.at(
+                    f,
+                    "validate.payload_file",
+                    "give `payload` or `payload_file`, not both".into(),
+                ))
             }
             (None, None) => {
                 return Err(invalid(format!(
@@ -590,14 +666,25 @@ fn validate_config(loc: &Locator, dir: &Path, v: &RawValidate) -> Result<Validat
         }
         let max_latency = match &r.max_latency {
             Some(s) => Some(humantime::parse_duration(s.get_ref()).map_err(|e| {
-                loc.at(s, "validate.max_latency", format!("\"{}\" is not a duration ({e})", s.get_ref()))
+                loc.at(
+                    s,
+                    "validate.max_latency",
+                    format!("\"{}\" is not a duration ({e})", s.get_ref()),
+                )
             })?),
             None => None,
         };
-        let method = r.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase();
+        let method = r
+            .method
+            .clone()
+            .unwrap_or_else(|| "POST".into())
+            .to_uppercase();
         requests.push(ValidateRequest {
             payload,
-            content_type: r.content_type.clone().unwrap_or_else(|| "application/json".into()),
+            content_type: r
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json".into()),
             path: r.path.clone().unwrap_or_else(|| "/invocations".into()),
             method,
             expect_status: r.expect_status.unwrap_or(200),
@@ -608,16 +695,28 @@ fn validate_config(loc: &Locator, dir: &Path, v: &RawValidate) -> Result<Validat
     }
     if let Some(u) = &v.url {
         if !u.get_ref().starts_with("http://") {
-            return Err(loc.at(u, "validate.url", format!("\"{}\" must be an http:// URL", u.get_ref())));
+            return Err(loc.at(
+                u,
+                "validate.url",
+                format!("\"{}\" must be an http:// URL", u.get_ref()),
+            ));
         }
     }
     let timeout = match &v.timeout {
-        Some(s) => humantime::parse_duration(s.get_ref())
-            .map_err(|e| loc.at(s, "validate.timeout", format!("\"{}\" is not a duration ({e})", s.get_ref())))?,
+        Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
+            loc.at(
+                s,
+                "validate.timeout",
+                format!("\"{}\" is not a duration ({e})", s.get_ref()),
+            )
+        })?,
         None => Duration::from_secs(10),
     };
     Ok(ValidateConfig {
-        url: v.url.as_ref().map(|u| u.get_ref().trim_end_matches('/').to_string()),
+        url: v
+            .url
+            .as_ref()
+            .map(|u| u.get_ref().trim_end_matches('/').to_string()),
         requests,
         repeat: v.repeat.unwrap_or(1).max(1),
         timeout,
@@ -632,7 +731,10 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn at<T>(&self, s: &Spanned<T>, key: &str, msg: String) -> Error {
@@ -664,14 +766,22 @@ impl Locator<'_> {
                             .take(line_no - 1)
                             .filter(|l| l.trim_start().starts_with('['))
                             .last()
-                            .map(|l| l.trim().trim_matches(|c| c == '[' || c == ']').trim().to_string());
+                            .map(|l| {
+                                l.trim()
+                                    .trim_matches(|c| c == '[' || c == ']')
+                                    .trim()
+                                    .to_string()
+                            });
                         match section {
                             Some(sec) if !sec.is_empty() => format!("{sec}.{k}"),
                             _ => k,
                         }
                     });
                 match key {
-                    Some(k) => invalid(format!("{}:{line_no}: key `{k}`: {msg}", self.path.display())),
+                    Some(k) => invalid(format!(
+                        "{}:{line_no}: key `{k}`: {msg}",
+                        self.path.display()
+                    )),
                     None => invalid(format!("{}:{line_no}: {msg}", self.path.display())),
                 }
             }
@@ -727,7 +837,10 @@ instance_type = "ml.m5.large"
     #[test]
     fn unknown_provider() {
         let m = err(&BASE.replace("provider = \"sagemaker\"", "provider = \"k8s\""));
-        assert!(m.contains("cutover.toml:3: key `provider`: unknown provider \"k8s\""), "{m}");
+        assert!(
+            m.contains("cutover.toml:3: key `provider`: unknown provider \"k8s\""),
+            "{m}"
+        );
     }
 
     #[test]
@@ -748,16 +861,25 @@ instance_type = "ml.m5.large"
             ("[]", "at least one"),
         ] {
             let m = err(&format!("{BASE}\n[rollout]\nsteps = {steps}\n"));
-            assert!(m.contains("key `rollout.steps`") && m.contains(want), "{steps}: {m}");
+            assert!(
+                m.contains("key `rollout.steps`") && m.contains(want),
+                "{steps}: {m}"
+            );
             assert!(m.contains("cutover.toml:11:"), "{m}");
         }
     }
 
     #[test]
     fn strategies_expand() {
-        let c = p(&format!("{BASE}\n[rollout]\nstrategy = \"linear\"\nlinear_step = 30\n")).unwrap();
+        let c = p(&format!(
+            "{BASE}\n[rollout]\nstrategy = \"linear\"\nlinear_step = 30\n"
+        ))
+        .unwrap();
         assert_eq!(c.rollout.steps, vec![30, 60, 90, 100]);
-        let c = p(&format!("{BASE}\n[rollout]\nstrategy = \"canary\"\ncanary_percent = 5\n")).unwrap();
+        let c = p(&format!(
+            "{BASE}\n[rollout]\nstrategy = \"canary\"\ncanary_percent = 5\n"
+        ))
+        .unwrap();
         assert_eq!(c.rollout.steps, vec![5, 100]);
         let c = p(&format!("{BASE}\n[rollout]\nstrategy = \"all-at-once\"\n")).unwrap();
         assert_eq!(c.rollout.steps, vec![100]);
@@ -769,7 +891,10 @@ instance_type = "ml.m5.large"
     fn bad_bake() {
         let m = err(&format!("{BASE}\n[rollout]\nbake = \"soon\"\n"));
         assert!(m.contains("cutover.toml:11: key `rollout.bake`"), "{m}");
-        let c = p(&format!("{BASE}\n[rollout]\nbake = \"3s\"\npoll_interval = \"250ms\"\n")).unwrap();
+        let c = p(&format!(
+            "{BASE}\n[rollout]\nbake = \"3s\"\npoll_interval = \"250ms\"\n"
+        ))
+        .unwrap();
         assert_eq!(c.rollout.bake, Duration::from_secs(3));
         assert_eq!(c.rollout.poll_interval, Duration::from_millis(250));
     }
@@ -784,7 +909,10 @@ instance_type = "ml.m5.large"
 
     #[test]
     fn sagemaker_rules() {
-        let m = err(&BASE.replace("execution_role_arn = \"arn:aws:iam::123456789012:role/sm\"\n", ""));
+        let m = err(&BASE.replace(
+            "execution_role_arn = \"arn:aws:iam::123456789012:role/sm\"\n",
+            "",
+        ));
         assert!(m.contains("sagemaker.execution_role_arn"), "{m}");
         let m = err(&format!("{BASE}instance_count = 0\n"));
         assert!(m.contains("sagemaker.instance_count"), "{m}");
@@ -806,7 +934,9 @@ instance_type = "ml.m5.large"
         assert_eq!(v.requests.len(), 1);
         assert_eq!(v.requests[0].path, "/invocations");
         assert_eq!(v.requests[0].method, "POST");
-        let m = err(&format!("{BASE}\n[validate]\npayload_file = \"nope.json\"\n"));
+        let m = err(&format!(
+            "{BASE}\n[validate]\npayload_file = \"nope.json\"\n"
+        ));
         assert!(m.contains("validate.payload_file"), "{m}");
     }
 }

@@ -43,17 +43,31 @@ fn service_name(stack: &str, c: Color) -> String {
 fn forward(targets: &[(String, u8)]) -> lt::Action {
     let mut fc = lt::ForwardActionConfig::builder();
     for (arn, w) in targets {
-        fc = fc.target_groups(lt::TargetGroupTuple::builder().target_group_arn(arn).weight(*w as i32).build());
+        fc = fc.target_groups(
+            lt::TargetGroupTuple::builder()
+                .target_group_arn(arn)
+                .weight(*w as i32)
+                .build(),
+        );
     }
-    lt::Action::builder().r#type(lt::ActionTypeEnum::Forward).forward_config(fc.build()).build()
+    lt::Action::builder()
+        .r#type(lt::ActionTypeEnum::Forward)
+        .forward_config(fc.build())
+        .build()
 }
 
 fn elb_tags(stack: &str, c: Option<Color>) -> Vec<lt::Tag> {
-    tags(stack, c).into_iter().map(|(k, v)| lt::Tag::builder().key(k).value(v).build()).collect()
+    tags(stack, c)
+        .into_iter()
+        .map(|(k, v)| lt::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn ecs_tags(stack: &str, c: Option<Color>) -> Vec<et::Tag> {
-    tags(stack, c).into_iter().map(|(k, v)| et::Tag::builder().key(k).value(v).build()).collect()
+    tags(stack, c)
+        .into_iter()
+        .map(|(k, v)| et::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// Weights from a listener's default actions, as percentages per colour.
@@ -63,7 +77,10 @@ fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Option<We
         if a.r#type() != Some(&lt::ActionTypeEnum::Forward) {
             continue;
         }
-        let tuples = a.forward_config().map(|f| f.target_groups()).unwrap_or_default();
+        let tuples = a
+            .forward_config()
+            .map(|f| f.target_groups())
+            .unwrap_or_default();
         if tuples.is_empty() {
             if let Some(arn) = a.target_group_arn() {
                 for (c, t) in tg {
@@ -87,12 +104,20 @@ fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Option<We
         return None;
     }
     let blue = ((b * 100 + (b + g) / 2) / (b + g)) as u8;
-    Some(Weights { blue, green: 100 - blue })
+    Some(Weights {
+        blue,
+        green: 100 - blue,
+    })
 }
 
 impl<'a> Ecs<'a> {
     pub fn new(c: &'a Clients, name: &str, cfg: &EcsConfig) -> Ecs<'a> {
-        Ecs { c, name: name.into(), cfg: cfg.clone(), arns: OnceCell::new() }
+        Ecs {
+            c,
+            name: name.into(),
+            cfg: cfg.clone(),
+            arns: OnceCell::new(),
+        }
     }
 
     fn tg_name(&self, c: Color) -> String {
@@ -104,9 +129,19 @@ impl<'a> Ecs<'a> {
         let body = render(
             &what,
             &self.cfg.task_definition_source,
-            &Vars { name: &self.name, version, color: c.as_str(), region: &self.c.region },
+            &Vars {
+                name: &self.name,
+                version,
+                color: c.as_str(),
+                region: &self.c.region,
+            },
         )?;
-        crate::taskdef::parse(&what, &body, &self.cfg.container_name, self.cfg.container_port)?;
+        crate::taskdef::parse(
+            &what,
+            &body,
+            &self.cfg.container_name,
+            self.cfg.container_port,
+        )?;
         Ok(body)
     }
 
@@ -142,17 +177,41 @@ impl<'a> Ecs<'a> {
     }
 
     async fn find_lb(&self) -> Result<Option<lt::LoadBalancer>> {
-        match self.c.elb.describe_load_balancers().names(&self.name).send().await {
+        match self
+            .c
+            .elb
+            .describe_load_balancers()
+            .names(&self.name)
+            .send()
+            .await
+        {
             Ok(o) => Ok(o.load_balancers().first().cloned()),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_load_balancer_not_found_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(aws("describe load balancers", e)),
         }
     }
 
     async fn find_tg(&self, c: Color) -> Result<Option<lt::TargetGroup>> {
-        match self.c.elb.describe_target_groups().names(self.tg_name(c)).send().await {
+        match self
+            .c
+            .elb
+            .describe_target_groups()
+            .names(self.tg_name(c))
+            .send()
+            .await
+        {
             Ok(o) => Ok(o.target_groups().first().cloned()),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_target_group_not_found_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_target_group_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(aws("describe target groups", e)),
         }
     }
@@ -182,13 +241,21 @@ impl<'a> Ecs<'a> {
     }
 
     async fn services(&self) -> Result<BTreeMap<Color, et::Service>> {
-        let mut req = self.c.ecs.describe_services().cluster(&self.cfg.cluster).include(et::ServiceField::Tags);
+        let mut req = self
+            .c
+            .ecs
+            .describe_services()
+            .cluster(&self.cfg.cluster)
+            .include(et::ServiceField::Tags);
         for c in Color::BOTH {
             req = req.services(service_name(&self.name, c));
         }
         let out = match req.send().await {
             Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_cluster_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_cluster_not_found_exception()) =>
+            {
                 return Ok(BTreeMap::new())
             }
             Err(e) => return Err(aws("describe services", e)),
@@ -217,11 +284,17 @@ impl<'a> Ecs<'a> {
                         self.name
                     ))
                 };
-                let lb = self.find_lb().await?.ok_or_else(|| missing(format!("load balancer {}", self.name)))?;
+                let lb = self
+                    .find_lb()
+                    .await?
+                    .ok_or_else(|| missing(format!("load balancer {}", self.name)))?;
                 let lb_arn = lb.load_balancer_arn().unwrap_or_default().to_string();
                 let mut tg = BTreeMap::new();
                 for c in Color::BOTH {
-                    let t = self.find_tg(c).await?.ok_or_else(|| missing(format!("target group {}", self.tg_name(c))))?;
+                    let t = self
+                        .find_tg(c)
+                        .await?
+                        .ok_or_else(|| missing(format!("target group {}", self.tg_name(c))))?;
                     tg.insert(c, t.target_group_arn().unwrap_or_default().to_string());
                 }
                 let ls = self.listeners(&lb_arn).await?;
@@ -245,9 +318,17 @@ impl<'a> Ecs<'a> {
 
     async fn register_taskdef(&self, c: Color, body: &str) -> Result<String> {
         let what = self.cfg.task_definition.display().to_string();
-        let td = crate::taskdef::parse(&what, body, &self.cfg.container_name, self.cfg.container_port)?;
+        let td = crate::taskdef::parse(
+            &what,
+            body,
+            &self.cfg.container_name,
+            self.cfg.container_port,
+        )?;
         let out = td
-            .apply(self.c.ecs.register_task_definition(), &tags(&self.name, Some(c)))
+            .apply(
+                self.c.ecs.register_task_definition(),
+                &tags(&self.name, Some(c)),
+            )
             .send()
             .await
             .map_err(|e| aws("register task definition", e))?;
@@ -275,7 +356,11 @@ impl<'a> Ecs<'a> {
         let vpc = et::AwsVpcConfiguration::builder()
             .set_subnets(Some(self.cfg.subnets.clone()))
             .set_security_groups(Some(self.cfg.security_groups.clone()))
-            .assign_public_ip(if self.cfg.assign_public_ip { et::AssignPublicIp::Enabled } else { et::AssignPublicIp::Disabled })
+            .assign_public_ip(if self.cfg.assign_public_ip {
+                et::AssignPublicIp::Enabled
+            } else {
+                et::AssignPublicIp::Disabled
+            })
             .build()
             .map_err(|e| failed(e.to_string()))?;
         let breaker = et::DeploymentCircuitBreaker::builder()
@@ -290,7 +375,11 @@ impl<'a> Ecs<'a> {
             .task_definition(taskdef)
             .desired_count(0)
             .launch_type(et::LaunchType::Fargate)
-            .network_configuration(et::NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+            .network_configuration(
+                et::NetworkConfiguration::builder()
+                    .awsvpc_configuration(vpc)
+                    .build(),
+            )
             .load_balancers(
                 et::LoadBalancer::builder()
                     .target_group_arn(tg_arn)
@@ -310,7 +399,12 @@ impl<'a> Ecs<'a> {
             .set_tags(Some(ecs_tags(&self.name, Some(c))))
             .send()
             .await
-            .map_err(|e| aws(&format!("create service {}", service_name(&self.name, c)), e))?;
+            .map_err(|e| {
+                aws(
+                    &format!("create service {}", service_name(&self.name, c)),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -326,14 +420,21 @@ impl<'a> Ecs<'a> {
         Ok(out
             .target_health_descriptions()
             .iter()
-            .filter(|d| d.target_health().and_then(|h| h.state()) == Some(&lt::TargetHealthStateEnum::Healthy))
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state())
+                    == Some(&lt::TargetHealthStateEnum::Healthy)
+            })
             .count() as u32)
     }
 }
 
 impl Provider for Ecs<'_> {
     fn prepare(&self, color: Color, version: &str) -> Result<Prepared> {
-        Ok(Prepared { color, version: version.into(), body: self.render_taskdef(color, version)? })
+        Ok(Prepared {
+            color,
+            version: version.into(),
+            body: self.render_taskdef(color, version)?,
+        })
     }
 
     async fn converge(&self, apply: bool, out: &Out) -> Result<Vec<Change>> {
@@ -348,18 +449,35 @@ impl Provider for Ecs<'_> {
         let cluster_ok = self.cluster_active().await?;
         let lb = self.find_lb().await?;
         if let Some(l) = &lb {
-            self.check_owner("load balancer", &self.name, l.load_balancer_arn().unwrap_or_default()).await?;
+            self.check_owner(
+                "load balancer",
+                &self.name,
+                l.load_balancer_arn().unwrap_or_default(),
+            )
+            .await?;
         }
         let mut tgs = BTreeMap::new();
         for c in Color::BOTH {
             if let Some(t) = self.find_tg(c).await? {
-                self.check_owner("target group", &self.tg_name(c), t.target_group_arn().unwrap_or_default()).await?;
+                self.check_owner(
+                    "target group",
+                    &self.tg_name(c),
+                    t.target_group_arn().unwrap_or_default(),
+                )
+                .await?;
                 tgs.insert(c, t);
             }
         }
-        let services = if cluster_ok { self.services().await? } else { BTreeMap::new() };
+        let services = if cluster_ok {
+            self.services().await?
+        } else {
+            BTreeMap::new()
+        };
         for (c, s) in &services {
-            let ours = s.tags().iter().any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = s
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
             if !ours {
                 return Err(invalid(format!(
                     "service {} in cluster {} exists but is not managed by cutover stack {}; refusing to take it over",
@@ -370,13 +488,19 @@ impl Provider for Ecs<'_> {
             }
         }
         let listeners = match &lb {
-            Some(l) => self.listeners(l.load_balancer_arn().unwrap_or_default()).await?,
+            Some(l) => {
+                self.listeners(l.load_balancer_arn().unwrap_or_default())
+                    .await?
+            }
             None => vec![],
         };
 
         // Cluster.
         if !cluster_ok {
-            note(Change::new("create", format!("ECS cluster {}", self.cfg.cluster)), &mut changes);
+            note(
+                Change::new("create", format!("ECS cluster {}", self.cfg.cluster)),
+                &mut changes,
+            );
             if apply {
                 self.c
                     .ecs
@@ -389,9 +513,14 @@ impl Provider for Ecs<'_> {
             }
         }
         // Load balancer.
-        let mut lb_arn = lb.as_ref().and_then(|l| l.load_balancer_arn().map(String::from));
+        let mut lb_arn = lb
+            .as_ref()
+            .and_then(|l| l.load_balancer_arn().map(String::from));
         if lb.is_none() {
-            note(Change::new("create", format!("load balancer {}", self.name)), &mut changes);
+            note(
+                Change::new("create", format!("load balancer {}", self.name)),
+                &mut changes,
+            );
             if apply {
                 let o = self
                     .c
@@ -406,7 +535,10 @@ impl Provider for Ecs<'_> {
                     .send()
                     .await
                     .map_err(|e| aws("create load balancer", e))?;
-                lb_arn = o.load_balancers().first().and_then(|l| l.load_balancer_arn().map(String::from));
+                lb_arn = o
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn().map(String::from));
             }
         }
         // Target groups.
@@ -419,7 +551,11 @@ impl Provider for Ecs<'_> {
                         note(
                             Change::new(
                                 "update",
-                                format!("target group {} health check path -> {}", self.tg_name(c), self.cfg.health_check_path),
+                                format!(
+                                    "target group {} health check path -> {}",
+                                    self.tg_name(c),
+                                    self.cfg.health_check_path
+                                ),
                             ),
                             &mut changes,
                         );
@@ -437,7 +573,17 @@ impl Provider for Ecs<'_> {
                     tg_arn.insert(c, arn);
                 }
                 None => {
-                    note(Change::new("create", format!("target group {} (ip, HTTP:{})", self.tg_name(c), self.cfg.container_port)), &mut changes);
+                    note(
+                        Change::new(
+                            "create",
+                            format!(
+                                "target group {} (ip, HTTP:{})",
+                                self.tg_name(c),
+                                self.cfg.container_port
+                            ),
+                        ),
+                        &mut changes,
+                    );
                     if apply {
                         let o = self
                             .c
@@ -455,7 +601,11 @@ impl Provider for Ecs<'_> {
                             .send()
                             .await
                             .map_err(|e| aws("create target group", e))?;
-                        let arn = o.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default();
+                        let arn = o
+                            .target_groups()
+                            .first()
+                            .and_then(|t| t.target_group_arn())
+                            .unwrap_or_default();
                         tg_arn.insert(c, arn.to_string());
                     }
                 }
@@ -466,7 +616,13 @@ impl Provider for Ecs<'_> {
         let prod_exists = has(self.cfg.listener_port);
         if !prod_exists {
             note(
-                Change::new("create", format!("listener :{} forwarding {}-blue 100% / {}-green 0%", self.cfg.listener_port, self.name, self.name)),
+                Change::new(
+                    "create",
+                    format!(
+                        "listener :{} forwarding {}-blue 100% / {}-green 0%",
+                        self.cfg.listener_port, self.name, self.name
+                    ),
+                ),
                 &mut changes,
             );
             if apply {
@@ -476,13 +632,19 @@ impl Provider for Ecs<'_> {
                     .load_balancer_arn(lb_arn.clone().unwrap_or_default())
                     .protocol(lt::ProtocolEnum::Http)
                     .port(self.cfg.listener_port as i32)
-                    .default_actions(forward(&[(tg_arn[&Color::Blue].clone(), 100), (tg_arn[&Color::Green].clone(), 0)]))
+                    .default_actions(forward(&[
+                        (tg_arn[&Color::Blue].clone(), 100),
+                        (tg_arn[&Color::Green].clone(), 0),
+                    ]))
                     .set_tags(Some(elb_tags(&self.name, None)))
                     .send()
                     .await
                     .map_err(|e| aws("create listener", e))?;
             }
-        } else if let Some(l) = listeners.iter().find(|l| l.port() == Some(self.cfg.listener_port as i32)) {
+        } else if let Some(l) = listeners
+            .iter()
+            .find(|l| l.port() == Some(self.cfg.listener_port as i32))
+        {
             if !tg_arn.is_empty() && weights_of(l.default_actions(), &tg_arn).is_none() {
                 return Err(invalid(format!(
                     "listener :{} on load balancer {} does not forward to {}-blue/{}-green; fix it by hand or run `cutover destroy`",
@@ -496,10 +658,24 @@ impl Provider for Ecs<'_> {
                 .iter()
                 .find(|l| l.port() == Some(self.cfg.listener_port as i32))
                 .and_then(|l| weights_of(l.default_actions(), &tg_arn))
-                .map(|w| if w.blue == 100 { Color::Green } else if w.green == 100 { Color::Blue } else { Color::Green })
+                .map(|w| {
+                    if w.blue == 100 {
+                        Color::Green
+                    } else if w.green == 100 {
+                        Color::Blue
+                    } else {
+                        Color::Green
+                    }
+                })
                 .unwrap_or(Color::Green);
             note(
-                Change::new("create", format!("test listener :{} forwarding {}-{idle}", self.cfg.test_listener_port, self.name)),
+                Change::new(
+                    "create",
+                    format!(
+                        "test listener :{} forwarding {}-{idle}",
+                        self.cfg.test_listener_port, self.name
+                    ),
+                ),
                 &mut changes,
             );
             if apply {
@@ -522,7 +698,14 @@ impl Provider for Ecs<'_> {
                 continue;
             }
             note(
-                Change::new("create", format!("ECS service {} in {} (Fargate, 0 tasks)", service_name(&self.name, c), self.cfg.cluster)),
+                Change::new(
+                    "create",
+                    format!(
+                        "ECS service {} in {} (Fargate, 0 tasks)",
+                        service_name(&self.name, c),
+                        self.cfg.cluster
+                    ),
+                ),
                 &mut changes,
             );
             if apply {
@@ -550,7 +733,13 @@ impl Provider for Ecs<'_> {
         Ok(())
     }
 
-    async fn deploy(&self, p: &Prepared, _live: Option<Color>, timeout: Duration, out: &Out) -> Result<String> {
+    async fn deploy(
+        &self,
+        p: &Prepared,
+        _live: Option<Color>,
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<String> {
         let arns = self.arns().await?.clone();
         let c = p.color;
         let svc = service_name(&self.name, c);
@@ -572,9 +761,17 @@ impl Provider for Ecs<'_> {
         let mut last = String::new();
         loop {
             let services = self.services().await?;
-            let s = services.get(&c).ok_or_else(|| failed(format!("service {svc} disappeared")))?;
-            let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
-            let state = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()).unwrap_or_else(|| "?".into());
+            let s = services
+                .get(&c)
+                .ok_or_else(|| failed(format!("service {svc} disappeared")))?;
+            let primary = s
+                .deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"));
+            let state = primary
+                .and_then(|d| d.rollout_state())
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_else(|| "?".into());
             let on_td = primary.and_then(|d| d.task_definition()) == Some(td.as_str());
             let running = primary.map(|d| d.running_count()).unwrap_or(0).max(0) as u32;
             let healthy = self.healthy_in(&arns.tg[&c]).await?;
@@ -584,7 +781,9 @@ impl Provider for Ecs<'_> {
                 last = line;
             }
             if state == "FAILED" {
-                let why = primary.and_then(|d| d.rollout_state_reason()).unwrap_or("no reason given");
+                let why = primary
+                    .and_then(|d| d.rollout_state_reason())
+                    .unwrap_or("no reason given");
                 return Err(failed(format!("ECS deployment of {svc} failed: {why}")));
             }
             if on_td && state == "COMPLETED" && running >= want && healthy >= want {
@@ -614,7 +813,10 @@ impl Provider for Ecs<'_> {
 
     async fn set_weights(&self, w: Weights, _versions: &BTreeMap<Color, String>) -> Result<()> {
         let arns = self.arns().await?;
-        let action = forward(&[(arns.tg[&Color::Blue].clone(), w.blue), (arns.tg[&Color::Green].clone(), w.green)]);
+        let action = forward(&[
+            (arns.tg[&Color::Blue].clone(), w.blue),
+            (arns.tg[&Color::Green].clone(), w.green),
+        ]);
         self.c
             .elb
             .modify_listener()
@@ -649,13 +851,24 @@ impl Provider for Ecs<'_> {
         let mut done = Vec::new();
         // Services first (scale to 0, delete), then listeners, the ALB, target groups, the cluster.
         for (c, s) in self.services().await? {
-            let ours = s.tags().iter().any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = s
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
             if !ours || s.status() != Some("ACTIVE") {
                 continue;
             }
             let svc = service_name(&self.name, c);
             out.info(&format!("  delete ECS service {svc}"));
-            let _ = self.c.ecs.update_service().cluster(&self.cfg.cluster).service(&svc).desired_count(0).send().await;
+            let _ = self
+                .c
+                .ecs
+                .update_service()
+                .cluster(&self.cfg.cluster)
+                .service(&svc)
+                .desired_count(0)
+                .send()
+                .await;
             self.c
                 .ecs
                 .delete_service()
@@ -666,7 +879,13 @@ impl Provider for Ecs<'_> {
                 .await
                 .map_err(|e| aws(&format!("delete service {svc}"), e))?;
             for arn in s.task_definition().into_iter() {
-                let _ = self.c.ecs.deregister_task_definition().task_definition(arn).send().await;
+                let _ = self
+                    .c
+                    .ecs
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await;
             }
             done.push(format!("ECS service {svc}"));
         }
@@ -676,7 +895,13 @@ impl Provider for Ecs<'_> {
                 for l in self.listeners(&arn).await? {
                     if let Some(la) = l.listener_arn() {
                         out.info(&format!("  delete listener :{}", l.port().unwrap_or(0)));
-                        self.c.elb.delete_listener().listener_arn(la).send().await.map_err(|e| aws("delete listener", e))?;
+                        self.c
+                            .elb
+                            .delete_listener()
+                            .listener_arn(la)
+                            .send()
+                            .await
+                            .map_err(|e| aws("delete listener", e))?;
                         done.push(format!("listener :{}", l.port().unwrap_or(0)));
                     }
                 }
@@ -692,7 +917,9 @@ impl Provider for Ecs<'_> {
             }
         }
         for c in Color::BOTH {
-            let Some(t) = self.find_tg(c).await? else { continue };
+            let Some(t) = self.find_tg(c).await? else {
+                continue;
+            };
             let arn = t.target_group_arn().unwrap_or_default().to_string();
             if self.owner_of(&arn).await?.as_deref() != Some(self.name.as_str()) {
                 continue;
@@ -701,9 +928,20 @@ impl Provider for Ecs<'_> {
             // The ALB releases its target groups a little after it is deleted.
             let mut tries = 0;
             loop {
-                match self.c.elb.delete_target_group().target_group_arn(&arn).send().await {
+                match self
+                    .c
+                    .elb
+                    .delete_target_group()
+                    .target_group_arn(&arn)
+                    .send()
+                    .await
+                {
                     Ok(_) => break,
-                    Err(e) if tries < 30 && e.as_service_error().is_some_and(|x| x.is_resource_in_use_exception()) => {
+                    Err(e)
+                        if tries < 30
+                            && e.as_service_error()
+                                .is_some_and(|x| x.is_resource_in_use_exception()) =>
+                    {
                         tries += 1;
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
@@ -722,7 +960,10 @@ impl Provider for Ecs<'_> {
             .await
             .map_err(|e| aws("describe clusters", e))?;
         if let Some(cluster) = cl.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
-            let ours = cluster.tags().iter().any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = cluster
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
             if ours && cluster.active_services_count() == 0 {
                 out.info(&format!("  delete ECS cluster {}", self.cfg.cluster));
                 self.c
@@ -740,7 +981,10 @@ impl Provider for Ecs<'_> {
 
     async fn test_url(&self) -> Result<Option<String>> {
         let arns = self.arns().await?;
-        Ok(arns.test.as_ref().map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
+        Ok(arns
+            .test
+            .as_ref()
+            .map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
     }
 }
 
@@ -750,15 +994,40 @@ mod tests {
 
     #[test]
     fn weights_from_forward_config() {
-        let tg: BTreeMap<Color, String> = [(Color::Blue, "b".to_string()), (Color::Green, "g".to_string())].into();
+        let tg: BTreeMap<Color, String> = [
+            (Color::Blue, "b".to_string()),
+            (Color::Green, "g".to_string()),
+        ]
+        .into();
         let a = forward(&[("b".into(), 90), ("g".into(), 10)]);
-        assert_eq!(weights_of(&[a], &tg), Some(Weights { blue: 90, green: 10 }));
-        let single = lt::Action::builder().r#type(lt::ActionTypeEnum::Forward).target_group_arn("g").build();
-        assert_eq!(weights_of(&[single], &tg), Some(Weights { blue: 0, green: 100 }));
+        assert_eq!(
+            weights_of(&[a], &tg),
+            Some(Weights {
+                blue: 90,
+                green: 10
+            })
+        );
+        let single = lt::Action::builder()
+            .r#type(lt::ActionTypeEnum::Forward)
+            .target_group_arn("g")
+            .build();
+        assert_eq!(
+            weights_of(&[single], &tg),
+            Some(Weights {
+                blue: 0,
+                green: 100
+            })
+        );
         let foreign = forward(&[("x".into(), 1)]);
         assert_eq!(weights_of(&[foreign], &tg), None);
         // Relative ALB weights are read back as percentages.
         let rel = forward(&[("b".into(), 3), ("g".into(), 1)]);
-        assert_eq!(weights_of(&[rel], &tg), Some(Weights { blue: 75, green: 25 }));
+        assert_eq!(
+            weights_of(&[rel], &tg),
+            Some(Weights {
+                blue: 75,
+                green: 25
+            })
+        );
     }
 }

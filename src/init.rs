@@ -10,21 +10,33 @@ const SM_CONFIG: &str = include_str!("../templates/init/sagemaker.cutover.toml.j
 const TASK: &str = include_str!("../templates/task.json.j2");
 
 pub fn init(provider: ProviderArg, name: &str, dir: &Path, force: bool, out: &Out) -> Result<i32> {
-    let ok = !name.is_empty() && name.len() <= 20 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = !name.is_empty()
+        && name.len() <= 20
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !ok {
-        return Err(invalid(format!("--name \"{name}\" must match [a-z0-9-]{{1,20}}")));
+        return Err(invalid(format!(
+            "--name \"{name}\" must match [a-z0-9-]{{1,20}}"
+        )));
     }
-    let mut files = vec![("cutover.toml", match provider {
-        ProviderArg::Ecs => ECS_CONFIG,
-        ProviderArg::Sagemaker => SM_CONFIG,
-    })];
+    let mut files = vec![(
+        "cutover.toml",
+        match provider {
+            ProviderArg::Ecs => ECS_CONFIG,
+            ProviderArg::Sagemaker => SM_CONFIG,
+        },
+    )];
     if provider == ProviderArg::Ecs {
         files.push(("task.json.j2", TASK));
     }
     for (f, _) in &files {
         let p = dir.join(f);
         if p.exists() && !force {
-            return Err(invalid(format!("{} exists; use --force to overwrite", p.display())));
+            return Err(invalid(format!(
+                "{} exists; use --force to overwrite",
+                p.display()
+            )));
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;

@@ -20,9 +20,18 @@ fn concrete(ctx: &Ctx<'_>) -> Vec<Planned> {
     let mut out = Vec::new();
     for a in &ctx.cfg.alarms.create {
         for c in Color::BOTH {
-            let vars = crate::template::Vars { name: &ctx.cfg.name, version: "", color: c.as_str(), region: &ctx.clients.region };
+            let vars = crate::template::Vars {
+                name: &ctx.cfg.name,
+                version: "",
+                color: c.as_str(),
+                region: &ctx.clients.region,
+            };
             if let Ok(name) = crate::template::render("alarms.create.name", &a.name, &vars) {
-                out.push(Planned { color: c, name, spec: a.clone() });
+                out.push(Planned {
+                    color: c,
+                    name,
+                    spec: a.clone(),
+                });
             }
         }
     }
@@ -53,13 +62,17 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     for p in want {
         match have.get(&p.name) {
-            None => changes.push(Change::new("create", format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color))),
+            None => changes.push(Change::new(
+                "create",
+                format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
+            )),
             Some(a) => {
                 let same = a.metric_name() == Some(p.spec.metric.as_str())
                     && a.threshold() == Some(p.spec.threshold)
                     && a.period() == Some(p.spec.period as i32)
                     && a.evaluation_periods() == Some(p.spec.evaluation_periods as i32)
-                    && a.comparison_operator().map(|c| c.as_str()) == Some(p.spec.comparison.as_str());
+                    && a.comparison_operator().map(|c| c.as_str())
+                        == Some(p.spec.comparison.as_str());
                 if !same {
                     changes.push(Change::new("update", format!("alarm {}", p.name)));
                 }
@@ -72,14 +85,21 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Change>> {
 /// Creates or updates the alarms named in `changes`.
 pub async fn apply(ctx: &Ctx<'_>, changes: &[Change]) -> Result<()> {
     for p in concrete(ctx) {
-        if !changes.iter().any(|c| c.resource.starts_with(&format!("alarm {}", p.name))) {
+        if !changes
+            .iter()
+            .any(|c| c.resource.starts_with(&format!("alarm {}", p.name)))
+        {
             continue;
         }
         let dims = dimensions(ctx, p.color).await?;
-        let ns = p.spec.namespace.clone().unwrap_or_else(|| match ctx.cfg.provider {
-            ProviderKind::Ecs => "AWS/ApplicationELB".into(),
-            ProviderKind::Sagemaker => "AWS/SageMaker".into(),
-        });
+        let ns = p
+            .spec
+            .namespace
+            .clone()
+            .unwrap_or_else(|| match ctx.cfg.provider {
+                ProviderKind::Ecs => "AWS/ApplicationELB".into(),
+                ProviderKind::Sagemaker => "AWS/SageMaker".into(),
+            });
         let mut req = ctx
             .clients
             .cloudwatch
@@ -93,7 +113,10 @@ pub async fn apply(ctx: &Ctx<'_>, changes: &[Change]) -> Result<()> {
             .threshold(p.spec.threshold)
             .comparison_operator(ComparisonOperator::from(p.spec.comparison.as_str()))
             .treat_missing_data("notBreaching")
-            .alarm_description(format!("managed by cutover stack {} ({})", ctx.cfg.name, p.color));
+            .alarm_description(format!(
+                "managed by cutover stack {} ({})",
+                ctx.cfg.name, p.color
+            ));
         for (k, v) in dims {
             req = req.dimensions(Dimension::builder().name(k).value(v).build());
         }
@@ -113,7 +136,16 @@ async fn dimensions(ctx: &Ctx<'_>, c: Color) -> Result<Vec<(String, String)>> {
             ("VariantName".into(), c.as_str().into()),
         ],
         ProviderKind::Ecs => {
-            let suffix = |arn: &str, marker: &str| arn.split_once(marker).map(|(_, s)| format!("{}{s}", marker.trim_start_matches(':').trim_start_matches('/'))).unwrap_or_default();
+            let suffix = |arn: &str, marker: &str| {
+                arn.split_once(marker)
+                    .map(|(_, s)| {
+                        format!(
+                            "{}{s}",
+                            marker.trim_start_matches(':').trim_start_matches('/')
+                        )
+                    })
+                    .unwrap_or_default()
+            };
             let lb = ctx
                 .clients
                 .elb
@@ -122,7 +154,12 @@ async fn dimensions(ctx: &Ctx<'_>, c: Color) -> Result<Vec<(String, String)>> {
                 .send()
                 .await
                 .map_err(|e| aws("describe load balancers", e))?;
-            let lb_arn = lb.load_balancers().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+            let lb_arn = lb
+                .load_balancers()
+                .first()
+                .and_then(|l| l.load_balancer_arn())
+                .unwrap_or_default()
+                .to_string();
             let tg = ctx
                 .clients
                 .elb
@@ -131,10 +168,20 @@ async fn dimensions(ctx: &Ctx<'_>, c: Color) -> Result<Vec<(String, String)>> {
                 .send()
                 .await
                 .map_err(|e| aws("describe target groups", e))?;
-            let tg_arn = tg.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
+            let tg_arn = tg
+                .target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn())
+                .unwrap_or_default()
+                .to_string();
             vec![
                 ("TargetGroup".into(), suffix(&tg_arn, ":targetgroup/")),
-                ("LoadBalancer".into(), suffix(&lb_arn, ":loadbalancer/").trim_start_matches("loadbalancer/").to_string()),
+                (
+                    "LoadBalancer".into(),
+                    suffix(&lb_arn, ":loadbalancer/")
+                        .trim_start_matches("loadbalancer/")
+                        .to_string(),
+                ),
             ]
         }
     })
@@ -147,7 +194,11 @@ pub async fn destroy(ctx: &Ctx<'_>) -> Result<Vec<String>> {
         return Ok(vec![]);
     }
     let existing = crate::alarms::read(&ctx.clients.cloudwatch, &names).await?;
-    let gone: Vec<String> = existing.into_iter().filter(|a| a.state != "MISSING").map(|a| a.name).collect();
+    let gone: Vec<String> = existing
+        .into_iter()
+        .filter(|a| a.state != "MISSING")
+        .map(|a| a.name)
+        .collect();
     if gone.is_empty() {
         return Ok(vec![]);
     }

@@ -25,16 +25,29 @@ fn severity(code: i32) -> i32 {
 }
 
 async fn one(cli: &Cli, cfg: &Config, ignore: &[String], adopt: bool) -> (i32, String) {
-    let quiet = Out { json: false, quiet: true, verbose: false };
+    let quiet = Out {
+        json: false,
+        quiet: true,
+        verbose: false,
+    };
     let clients = clients_for(cli, cfg).await;
-    let ctx = Ctx { cfg, clients: &clients, store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name), out: quiet };
+    let ctx = Ctx {
+        cfg,
+        clients: &clients,
+        store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name),
+        out: quiet,
+    };
     let res = match cfg.provider {
         ProviderKind::Ecs => {
             let p = Ecs::new(&clients, &cfg.name, cfg.ecs.as_ref().expect("validated"));
             promote(&ctx, &p, ignore, adopt).await
         }
         ProviderKind::Sagemaker => {
-            let p = crate::sagemaker::SageMaker::new(&clients, &cfg.name, cfg.sagemaker.as_ref().expect("validated"));
+            let p = crate::sagemaker::SageMaker::new(
+                &clients,
+                &cfg.name,
+                cfg.sagemaker.as_ref().expect("validated"),
+            );
             promote(&ctx, &p, ignore, adopt).await
         }
     };
@@ -45,13 +58,24 @@ async fn one(cli: &Cli, cfg: &Config, ignore: &[String], adopt: bool) -> (i32, S
 }
 
 pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i32> {
-    let Command::Promote { ignore_alarm, adopt, .. } = &cli.command else {
-        return Err(invalid("several configs are accepted only by `promote` and `check`"));
+    let Command::Promote {
+        ignore_alarm,
+        adopt,
+        ..
+    } = &cli.command
+    else {
+        return Err(invalid(
+            "several configs are accepted only by `promote` and `check`",
+        ));
     };
     let mut names = std::collections::HashSet::new();
     for c in &configs {
         if !names.insert((c.name.clone(), c.state_table.clone())) {
-            return Err(invalid(format!("stack {} appears twice ({})", c.name, c.path.display())));
+            return Err(invalid(format!(
+                "stack {} appears twice ({})",
+                c.name,
+                c.path.display()
+            )));
         }
     }
     let results: Vec<(String, i32, String)> = stream::iter(configs.iter())
@@ -69,7 +93,10 @@ pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i
         if severity(*code) > severity(worst) {
             worst = *code;
         }
-        out.result(&format!("{name}: exit {code}: {msg}"), json!({"stack": name, "exit": code, "message": msg}));
+        out.result(
+            &format!("{name}: exit {code}: {msg}"),
+            json!({"stack": name, "exit": code, "message": msg}),
+        );
     }
     Ok(worst)
 }

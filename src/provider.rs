@@ -15,7 +15,10 @@ pub struct Change {
 
 impl Change {
     pub fn new(action: &str, resource: impl Into<String>) -> Change {
-        Change { action: action.into(), resource: resource.into() }
+        Change {
+            action: action.into(),
+            resource: resource.into(),
+        }
     }
 }
 
@@ -42,13 +45,23 @@ pub trait Provider {
 
     /// Puts the prepared version on its colour and waits until it is healthy.
     /// Returns the artefact (task definition ARN, model name). Sends no production traffic.
-    async fn deploy(&self, p: &Prepared, live: Option<Color>, timeout: Duration, out: &Out) -> Result<String>;
+    async fn deploy(
+        &self,
+        p: &Prepared,
+        live: Option<Color>,
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<String>;
 
     /// Production weights as AWS reports them; None when nothing routes yet.
     async fn weights(&self) -> Result<Option<Weights>>;
 
     /// Sets production weights (the caller reads them back).
-    async fn set_weights(&self, w: Weights, versions: &std::collections::BTreeMap<Color, String>) -> Result<()>;
+    async fn set_weights(
+        &self,
+        w: Weights,
+        versions: &std::collections::BTreeMap<Color, String>,
+    ) -> Result<()>;
 
     /// Healthy targets (ECS) or in-service instances (SageMaker) of a colour.
     async fn healthy(&self, c: Color) -> Result<u32>;

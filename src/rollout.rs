@@ -49,8 +49,14 @@ impl Weights {
     pub fn split(color: Color, percent: u8) -> Weights {
         let p = percent.min(100);
         match color {
-            Color::Blue => Weights { blue: p, green: 100 - p },
-            Color::Green => Weights { blue: 100 - p, green: p },
+            Color::Blue => Weights {
+                blue: p,
+                green: 100 - p,
+            },
+            Color::Green => Weights {
+                blue: 100 - p,
+                green: p,
+            },
         }
     }
 
@@ -128,7 +134,9 @@ impl Status {
     pub fn weights(&self) -> Option<Weights> {
         let live = self.live?;
         match (self.phase, self.candidate) {
-            (Phase::Ready | Phase::Shifting | Phase::FailedValidation, Some(c)) => Some(Weights::split(c, self.weight)),
+            (Phase::Ready | Phase::Shifting | Phase::FailedValidation, Some(c)) => {
+                Some(Weights::split(c, self.weight))
+            }
             _ => Some(Weights::all(live)),
         }
     }
@@ -150,14 +158,27 @@ impl Status {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The candidate is healthy and passed validation (or there is none to run).
-    Deployed { color: Color },
-    ValidationFailed { color: Color },
+    Deployed {
+        color: Color,
+    },
+    ValidationFailed {
+        color: Color,
+    },
     /// Scheduled tick: start, advance, roll back on `firing`, or retire, when due.
-    Tick { now: u64, firing: Vec<String> },
+    Tick {
+        now: u64,
+        firing: Vec<String>,
+    },
     /// `shift --to P`.
-    ShiftTo { percent: u8, now: u64, firing: Vec<String> },
+    ShiftTo {
+        percent: u8,
+        now: u64,
+        firing: Vec<String>,
+    },
     /// Manual rollback.
-    Rollback { now: u64 },
+    Rollback {
+        now: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -198,11 +219,21 @@ pub enum Refusal {
 }
 
 fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
-    Transition { status, actions, outcome: Outcome::Changed, note }
+    Transition {
+        status,
+        actions,
+        outcome: Outcome::Changed,
+        note,
+    }
 }
 
 fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
-    Transition { status: status.clone(), actions: vec![], outcome: Outcome::Wait(until), note: note.into() }
+    Transition {
+        status: status.clone(),
+        actions: vec![],
+        outcome: Outcome::Wait(until),
+        note: note.into(),
+    }
 }
 
 /// Applies one event. Never produces weights that do not sum to 100.
@@ -211,7 +242,9 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         Event::Deployed { color } => deployed(spec, s, color),
         Event::ValidationFailed { color } => {
             if s.phase == Phase::Shifting {
-                return Err(Refusal::Invalid("a rollout is shifting traffic; finish it or roll back first".into()));
+                return Err(Refusal::Invalid(
+                    "a rollout is shifting traffic; finish it or roll back first".into(),
+                ));
             }
             let mut n = s.clone();
             n.phase = Phase::FailedValidation;
@@ -221,10 +254,18 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             n.step_at = None;
             n.complete_at = None;
             n.steps = spec.steps.clone();
-            Ok(changed(n, vec![], format!("{color} failed validation; it stays at 0%")))
+            Ok(changed(
+                n,
+                vec![],
+                format!("{color} failed validation; it stays at 0%"),
+            ))
         }
         Event::Tick { now, firing } => tick(spec, s, now, firing),
-        Event::ShiftTo { percent, now, firing } => shift_to(s, percent, now, firing),
+        Event::ShiftTo {
+            percent,
+            now,
+            firing,
+        } => shift_to(s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
     }
 }
@@ -236,7 +277,9 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
         ));
     }
     if s.live == Some(color) {
-        return Err(Refusal::Invalid(format!("{color} is live; deploy goes onto the idle colour")));
+        return Err(Refusal::Invalid(format!(
+            "{color} is live; deploy goes onto the idle colour"
+        )));
     }
     let mut n = s.clone();
     n.steps = spec.steps.clone();
@@ -257,7 +300,11 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     n.phase = Phase::Ready;
     n.candidate = Some(color);
     n.weight = 0;
-    Ok(changed(n, vec![], format!("{color} deployed and ready at 0%")))
+    Ok(changed(
+        n,
+        vec![],
+        format!("{color} deployed and ready at 0%"),
+    ))
 }
 
 fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Vec<Action> {
@@ -293,7 +340,11 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             };
             let mut n = s.clone();
             let actions = set_step(&mut n, first, 1, now);
-            let note = format!("step 1/{}: {} at {first}%", s.steps.len(), s.candidate.unwrap());
+            let note = format!(
+                "step 1/{}: {} at {first}%",
+                s.steps.len(),
+                s.candidate.unwrap()
+            );
             Ok(changed(n, actions, note))
         }
         Phase::Shifting => {
@@ -314,7 +365,12 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             };
             let mut n = s.clone();
             let actions = set_step(&mut n, next, s.step + 1, now);
-            let note = format!("step {}/{}: {} at {next}%", s.step + 1, s.steps.len(), s.candidate.unwrap());
+            let note = format!(
+                "step {}/{}: {} at {next}%",
+                s.step + 1,
+                s.steps.len(),
+                s.candidate.unwrap()
+            );
             Ok(changed(n, actions, note))
         }
         Phase::Complete => {
@@ -323,14 +379,21 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 t.outcome = Outcome::AutoRolledBack(firing);
                 return Ok(t);
             }
-            let due = s.complete_at.unwrap_or(0).saturating_add(spec.termination_wait_ms);
+            let due = s
+                .complete_at
+                .unwrap_or(0)
+                .saturating_add(spec.termination_wait_ms);
             if now < due {
                 return Ok(wait(s, Some(due), "waiting to retire the old colour"));
             }
             let old = s.candidate.expect("candidate when complete").other();
             let mut n = s.clone();
             n.phase = Phase::Retired;
-            Ok(changed(n, vec![Action::Retire(old)], format!("retire {old} after termination_wait")))
+            Ok(changed(
+                n,
+                vec![Action::Retire(old)],
+                format!("retire {old} after termination_wait"),
+            ))
         }
         Phase::FailedValidation => Err(Refusal::Safety(format!(
             "candidate {} failed validation; deploy a version that passes first",
@@ -346,14 +409,29 @@ fn shift_to(s: &Status, percent: u8, now: u64, firing: Vec<String>) -> Result<Tr
     }
     match s.phase {
         Phase::Ready | Phase::Shifting => {}
-        Phase::FailedValidation => return tick(&Spec { steps: vec![], bake_ms: 0, termination_wait_ms: 0 }, s, now, firing),
+        Phase::FailedValidation => {
+            return tick(
+                &Spec {
+                    steps: vec![],
+                    bake_ms: 0,
+                    termination_wait_ms: 0,
+                },
+                s,
+                now,
+                firing,
+            )
+        }
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
                 "the candidate is already at 100%; nothing to shift (live is {})",
                 s.live.map(|c| c.as_str()).unwrap_or("?")
             )))
         }
-        _ => return Err(Refusal::Invalid("no candidate is deployed; run `cutover deploy --version V` first".into())),
+        _ => {
+            return Err(Refusal::Invalid(
+                "no candidate is deployed; run `cutover deploy --version V` first".into(),
+            ))
+        }
     }
     if !firing.is_empty() {
         return Err(alarm_refusal(&firing));
@@ -367,7 +445,10 @@ fn shift_to(s: &Status, percent: u8, now: u64, firing: Vec<String>) -> Result<Tr
     let mut n = s.clone();
     let step = s.steps.iter().filter(|w| **w <= percent).count();
     let actions = set_step(&mut n, percent, step, now);
-    let note = format!("shift --to {percent}: {} at {percent}%", s.candidate.unwrap());
+    let note = format!(
+        "shift --to {percent}: {} at {percent}%",
+        s.candidate.unwrap()
+    );
     Ok(changed(n, actions, note))
 }
 
@@ -428,7 +509,11 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
     };
     let mut out = Vec::new();
     for (i, w) in steps.iter().enumerate().skip(first_idx) {
-        out.push(PlannedStep { step: i + 1, weight: *w, at_ms: at });
+        out.push(PlannedStep {
+            step: i + 1,
+            weight: *w,
+            at_ms: at,
+        });
         at += spec.bake_ms;
     }
     out
@@ -439,25 +524,52 @@ mod tests {
     use super::*;
 
     fn spec() -> Spec {
-        Spec { steps: vec![10, 50, 100], bake_ms: 1000, termination_wait_ms: 5000 }
+        Spec {
+            steps: vec![10, 50, 100],
+            bake_ms: 1000,
+            termination_wait_ms: 5000,
+        }
     }
 
     fn deployed_stack() -> Status {
         let s = Status::default();
         let t = apply(&spec(), &s, Event::Deployed { color: Color::Blue }).unwrap();
-        assert_eq!(t.actions, vec![Action::SetWeights(Weights::all(Color::Blue))]);
-        let t = apply(&spec(), &t.status, Event::Deployed { color: Color::Green }).unwrap();
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
+        let t = apply(
+            &spec(),
+            &t.status,
+            Event::Deployed {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
         assert_eq!(t.status.phase, Phase::Ready);
         t.status
     }
 
     fn tick(s: &Status, now: u64) -> Transition {
-        apply(&spec(), s, Event::Tick { now, firing: vec![] }).unwrap()
+        apply(
+            &spec(),
+            s,
+            Event::Tick {
+                now,
+                firing: vec![],
+            },
+        )
+        .unwrap()
     }
 
     #[test]
     fn first_deploy_goes_live() {
-        let t = apply(&spec(), &Status::default(), Event::Deployed { color: Color::Blue }).unwrap();
+        let t = apply(
+            &spec(),
+            &Status::default(),
+            Event::Deployed { color: Color::Blue },
+        )
+        .unwrap();
         assert_eq!(t.status.live, Some(Color::Blue));
         assert_eq!(t.status.phase, Phase::Idle);
         assert_eq!(t.status.idle_color(), Color::Green);
@@ -468,11 +580,38 @@ mod tests {
         let s = deployed_stack();
         // (now, expected phase, step, weight, action weights)
         let table: [(u64, Phase, usize, u8, Option<Weights>); 7] = [
-            (0, Phase::Shifting, 1, 10, Some(Weights { blue: 90, green: 10 })),
+            (
+                0,
+                Phase::Shifting,
+                1,
+                10,
+                Some(Weights {
+                    blue: 90,
+                    green: 10,
+                }),
+            ),
             (500, Phase::Shifting, 1, 10, None),
-            (1000, Phase::Shifting, 2, 50, Some(Weights { blue: 50, green: 50 })),
+            (
+                1000,
+                Phase::Shifting,
+                2,
+                50,
+                Some(Weights {
+                    blue: 50,
+                    green: 50,
+                }),
+            ),
             (1999, Phase::Shifting, 2, 50, None),
-            (2000, Phase::Complete, 3, 100, Some(Weights { blue: 0, green: 100 })),
+            (
+                2000,
+                Phase::Complete,
+                3,
+                100,
+                Some(Weights {
+                    blue: 0,
+                    green: 100,
+                }),
+            ),
             (6999, Phase::Complete, 3, 100, None),
             (7000, Phase::Retired, 3, 100, None),
         ];
@@ -506,16 +645,34 @@ mod tests {
     #[test]
     fn preflight_refuses_with_firing_alarm() {
         let s = deployed_stack();
-        let r = apply(&spec(), &s, Event::Tick { now: 0, firing: vec!["iris-5xx".into()] });
+        let r = apply(
+            &spec(),
+            &s,
+            Event::Tick {
+                now: 0,
+                firing: vec!["iris-5xx".into()],
+            },
+        );
         assert!(matches!(r, Err(Refusal::Safety(m)) if m.contains("iris-5xx")));
     }
 
     #[test]
     fn alarm_mid_bake_rolls_back() {
         let s = tick(&deployed_stack(), 0).status;
-        let t = apply(&spec(), &s, Event::Tick { now: 10, firing: vec!["a".into()] }).unwrap();
+        let t = apply(
+            &spec(),
+            &s,
+            Event::Tick {
+                now: 10,
+                firing: vec!["a".into()],
+            },
+        )
+        .unwrap();
         assert_eq!(t.status.phase, Phase::RolledBack);
-        assert_eq!(t.actions, vec![Action::SetWeights(Weights::all(Color::Blue))]);
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
         assert_eq!(t.outcome, Outcome::AutoRolledBack(vec!["a".into()]));
         assert_eq!(t.status.live, Some(Color::Blue));
     }
@@ -529,26 +686,65 @@ mod tests {
         assert_eq!(s.phase, Phase::Complete);
         let t = apply(&spec(), &s, Event::Rollback { now: 3000 }).unwrap();
         assert_eq!(t.status.live, Some(Color::Blue));
-        assert_eq!(t.actions, vec![Action::SetWeights(Weights::all(Color::Blue))]);
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
         // Nothing left to roll back to after that.
-        assert!(matches!(apply(&spec(), &t.status, Event::Rollback { now: 1 }), Err(Refusal::Invalid(_))));
+        assert!(matches!(
+            apply(&spec(), &t.status, Event::Rollback { now: 1 }),
+            Err(Refusal::Invalid(_))
+        ));
         // A new deploy starts afresh on the other colour.
-        let d = apply(&spec(), &t.status, Event::Deployed { color: Color::Green }).unwrap();
+        let d = apply(
+            &spec(),
+            &t.status,
+            Event::Deployed {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
         assert_eq!(d.status.phase, Phase::Ready);
     }
 
     #[test]
     fn shift_to_then_continue_above() {
         let s = deployed_stack();
-        let t = apply(&spec(), &s, Event::ShiftTo { percent: 30, now: 0, firing: vec![] }).unwrap();
+        let t = apply(
+            &spec(),
+            &s,
+            Event::ShiftTo {
+                percent: 30,
+                now: 0,
+                firing: vec![],
+            },
+        )
+        .unwrap();
         assert_eq!(t.status.step, 1);
         assert_eq!(t.status.weight, 30);
         let t2 = tick(&t.status, 1000);
         assert_eq!(t2.status.weight, 50);
         assert_eq!(t2.status.step, 2);
-        let down = apply(&spec(), &t2.status, Event::ShiftTo { percent: 10, now: 0, firing: vec![] });
+        let down = apply(
+            &spec(),
+            &t2.status,
+            Event::ShiftTo {
+                percent: 10,
+                now: 0,
+                firing: vec![],
+            },
+        );
         assert!(matches!(down, Err(Refusal::Invalid(_))));
-        let full = apply(&spec(), &t2.status, Event::ShiftTo { percent: 100, now: 5, firing: vec![] }).unwrap();
+        let full = apply(
+            &spec(),
+            &t2.status,
+            Event::ShiftTo {
+                percent: 100,
+                now: 5,
+                firing: vec![],
+            },
+        )
+        .unwrap();
         assert_eq!(full.status.phase, Phase::Complete);
         assert_eq!(full.status.live, Some(Color::Green));
     }
@@ -556,10 +752,36 @@ mod tests {
     #[test]
     fn failed_validation_refuses_shift_and_promote() {
         let s = deployed_stack();
-        let f = apply(&spec(), &s, Event::ValidationFailed { color: Color::Green }).unwrap().status;
-        assert!(matches!(apply(&spec(), &f, Event::Tick { now: 0, firing: vec![] }), Err(Refusal::Safety(_))));
+        let f = apply(
+            &spec(),
+            &s,
+            Event::ValidationFailed {
+                color: Color::Green,
+            },
+        )
+        .unwrap()
+        .status;
         assert!(matches!(
-            apply(&spec(), &f, Event::ShiftTo { percent: 10, now: 0, firing: vec![] }),
+            apply(
+                &spec(),
+                &f,
+                Event::Tick {
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
+            Err(Refusal::Safety(_))
+        ));
+        assert!(matches!(
+            apply(
+                &spec(),
+                &f,
+                Event::ShiftTo {
+                    percent: 10,
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
             Err(Refusal::Safety(_))
         ));
         assert_eq!(f.weights(), Some(Weights::all(Color::Blue)));
@@ -568,7 +790,16 @@ mod tests {
     #[test]
     fn deploy_refused_while_shifting() {
         let s = tick(&deployed_stack(), 0).status;
-        assert!(matches!(apply(&spec(), &s, Event::Deployed { color: Color::Green }), Err(Refusal::Invalid(_))));
+        assert!(matches!(
+            apply(
+                &spec(),
+                &s,
+                Event::Deployed {
+                    color: Color::Green
+                }
+            ),
+            Err(Refusal::Invalid(_))
+        ));
     }
 
     #[test]
@@ -585,13 +816,32 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                PlannedStep { step: 1, weight: 10, at_ms: 0 },
-                PlannedStep { step: 2, weight: 50, at_ms: 1000 },
-                PlannedStep { step: 3, weight: 100, at_ms: 2000 },
+                PlannedStep {
+                    step: 1,
+                    weight: 10,
+                    at_ms: 0
+                },
+                PlannedStep {
+                    step: 2,
+                    weight: 50,
+                    at_ms: 1000
+                },
+                PlannedStep {
+                    step: 3,
+                    weight: 100,
+                    at_ms: 2000
+                },
             ]
         );
         let s1 = tick(&s, 0).status;
         let plan = schedule(&spec(), &s1, 400);
-        assert_eq!(plan[0], PlannedStep { step: 2, weight: 50, at_ms: 600 });
+        assert_eq!(
+            plan[0],
+            PlannedStep {
+                step: 2,
+                weight: 50,
+                at_ms: 600
+            }
+        );
     }
 }

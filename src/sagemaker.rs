@@ -18,7 +18,11 @@ pub struct SageMaker<'a> {
 
 impl<'a> SageMaker<'a> {
     pub fn new(c: &'a Clients, name: &str, cfg: &SagemakerConfig) -> SageMaker<'a> {
-        SageMaker { _c: c, name: name.into(), cfg: cfg.clone() }
+        SageMaker {
+            _c: c,
+            name: name.into(),
+            cfg: cfg.clone(),
+        }
     }
 
     fn todo<T>(&self) -> Result<T> {
@@ -32,7 +36,11 @@ impl<'a> SageMaker<'a> {
 impl Provider for SageMaker<'_> {
     fn prepare(&self, color: Color, version: &str) -> Result<Prepared> {
         let _ = &self.cfg;
-        Ok(Prepared { color, version: version.into(), body: String::new() })
+        Ok(Prepared {
+            color,
+            version: version.into(),
+            body: String::new(),
+        })
     }
     async fn converge(&self, _apply: bool, _out: &Out) -> Result<Vec<Change>> {
         self.todo()
@@ -40,7 +48,13 @@ impl Provider for SageMaker<'_> {
     async fn ensure_provisioned(&self) -> Result<()> {
         self.todo()
     }
-    async fn deploy(&self, _p: &Prepared, _live: Option<Color>, _t: Duration, _out: &Out) -> Result<String> {
+    async fn deploy(
+        &self,
+        _p: &Prepared,
+        _live: Option<Color>,
+        _t: Duration,
+        _out: &Out,
+    ) -> Result<String> {
         self.todo()
     }
     async fn weights(&self) -> Result<Option<Weights>> {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
-    TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TableStatus, Tag,
 };
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,10 @@ use crate::error::{aws, failed, Error, Result};
 use crate::rollout::{Color, Status, Weights};
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Everything cutover remembers about a stack.
@@ -72,7 +75,11 @@ pub struct Lock {
 
 impl Store {
     pub fn new(client: Client, table: &str, stack: &str) -> Store {
-        Store { client, table: table.into(), stack: stack.into() }
+        Store {
+            client,
+            table: table.into(),
+            stack: stack.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -81,9 +88,20 @@ impl Store {
 
     /// Whether the table exists (and is usable).
     pub async fn table_exists(&self) -> Result<bool> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_not_found_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(aws(&format!("describe table {}", self.table), e)),
         }
     }
@@ -97,7 +115,11 @@ impl Store {
                 .expect("complete attribute")
         };
         let key = |name: &str, kt: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("complete key")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kt)
+                .build()
+                .expect("complete key")
         };
         let mut req = self
             .client
@@ -109,9 +131,17 @@ impl Store {
             .key_schema(key("sk", KeyType::Range))
             .billing_mode(BillingMode::PayPerRequest);
         for (k, v) in crate::aws::tags(&self.stack, None) {
-            req = req.tags(Tag::builder().key(k).value(v).build().expect("complete tag"));
+            req = req.tags(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("complete tag"),
+            );
         }
-        req.send().await.map_err(|e| aws(&format!("create table {}", self.table), e))?;
+        req.send()
+            .await
+            .map_err(|e| aws(&format!("create table {}", self.table), e))?;
         for _ in 0..120 {
             let d = self
                 .client
@@ -125,13 +155,27 @@ impl Store {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(failed(format!("table {} did not become ACTIVE", self.table)))
+        Err(failed(format!(
+            "table {} did not become ACTIVE",
+            self.table
+        )))
     }
 
     pub async fn delete_table(&self) -> Result<()> {
-        match self.client.delete_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_not_found_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws("delete table", e)),
         }
     }
@@ -197,18 +241,28 @@ impl Store {
             .await;
         let out = match out {
             Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
+            {
                 return Ok((StackDoc::default(), 0))
             }
             Err(e) => return Err(aws("read state", e)),
         };
-        let Some(item) = out.item() else { return Ok((StackDoc::default(), 0)) };
-        let rev = item.get("rev").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let Some(item) = out.item() else {
+            return Ok((StackDoc::default(), 0));
+        };
+        let rev = item
+            .get("rev")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let doc = item
             .get("doc")
             .and_then(|v| v.as_s().ok())
             .ok_or_else(|| failed("state item has no doc"))?;
-        let doc: StackDoc = serde_json::from_str(doc).map_err(|e| failed(format!("state item is corrupt: {e}")))?;
+        let doc: StackDoc =
+            serde_json::from_str(doc).map_err(|e| failed(format!("state item is corrupt: {e}")))?;
         Ok((doc, rev))
     }
 
@@ -227,7 +281,8 @@ impl Store {
         req = if rev == 0 {
             req.condition_expression("attribute_not_exists(pk)")
         } else {
-            req.condition_expression("rev = :rev").expression_attribute_values(":rev", n(rev))
+            req.condition_expression("rev = :rev")
+                .expression_attribute_values(":rev", n(rev))
         };
         match req.send().await {
             Ok(_) => Ok(rev + 1),
@@ -256,7 +311,10 @@ impl Store {
             .table_name(&self.table)
             .item("pk", s(&self.stack))
             .item("sk", s(sk))
-            .item("doc", s(serde_json::to_string(&entry).expect("entry serialises")))
+            .item(
+                "doc",
+                s(serde_json::to_string(&entry).expect("entry serialises")),
+            )
             .send()
             .await
             .map_err(|e| aws("write journal", e))?;
@@ -281,13 +339,20 @@ impl Store {
             }
             let out = match q.send().await {
                 Ok(o) => o,
-                Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_not_found_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|x| x.is_resource_not_found_exception()) =>
+                {
                     return Ok(vec![])
                 }
                 Err(e) => return Err(aws("read journal", e)),
             };
             for item in out.items() {
-                if let Some(Ok(d)) = item.get("doc").and_then(|v| v.as_s().ok()).map(|d| serde_json::from_str(d)) {
+                if let Some(Ok(d)) = item
+                    .get("doc")
+                    .and_then(|v| v.as_s().ok())
+                    .map(|d| serde_json::from_str(d))
+                {
                     entries.push(d);
                 }
             }
@@ -320,7 +385,10 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(Lock { token, holder }),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
                 let (who, until) = self.lock_holder().await.unwrap_or_default();
                 let left = until.saturating_sub(now) / 1000;
                 Err(Error::Locked(format!(
@@ -385,9 +453,15 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
                 let (who, _) = self.lock_holder().await.unwrap_or_default();
-                Err(Error::Safety(format!("lost the lock of stack {} to {who}; stopping", self.stack)))
+                Err(Error::Safety(format!(
+                    "lost the lock of stack {} to {who}; stopping",
+                    self.stack
+                )))
             }
             Err(e) => Err(aws("renew lock", e)),
         }
@@ -407,7 +481,12 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws("release lock", e)),
         }
     }
@@ -416,7 +495,11 @@ impl Store {
 fn holder(what: &str) -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown-host".into());
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("`{what}` by {user}@{host} pid {}", std::process::id())

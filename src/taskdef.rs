@@ -114,19 +114,29 @@ pub fn parse(what: &str, json: &str, container: &str, port: u16) -> Result<TaskD
             e.column()
         ))
     })?;
-    let Some(c) = td.container_definitions.iter().find(|c| c.name == container) else {
+    let Some(c) = td
+        .container_definitions
+        .iter()
+        .find(|c| c.name == container)
+    else {
         return Err(invalid(format!(
             "{what}: no container named \"{container}\" (ecs.container_name) in containerDefinitions"
         )));
     };
-    if !c.port_mappings.iter().any(|p| p.container_port == port as i32) {
+    if !c
+        .port_mappings
+        .iter()
+        .any(|p| p.container_port == port as i32)
+    {
         return Err(invalid(format!(
             "{what}: container \"{container}\" has no portMappings entry for containerPort {port} (ecs.container_port)"
         )));
     }
     if let Some(m) = &td.network_mode {
         if m != "awsvpc" {
-            return Err(invalid(format!("{what}: networkMode must be \"awsvpc\" (Fargate), not \"{m}\"")));
+            return Err(invalid(format!(
+                "{what}: networkMode must be \"awsvpc\" (Fargate), not \"{m}\""
+            )));
         }
     }
     Ok(td)
@@ -134,7 +144,11 @@ pub fn parse(what: &str, json: &str, container: &str, port: u16) -> Result<TaskD
 
 impl TaskDef {
     /// Fills a RegisterTaskDefinition request; `tags` are added to the template's own.
-    pub fn apply(&self, mut req: RegisterTaskDefinitionFluentBuilder, tags: &[(String, String)]) -> RegisterTaskDefinitionFluentBuilder {
+    pub fn apply(
+        &self,
+        mut req: RegisterTaskDefinitionFluentBuilder,
+        tags: &[(String, String)],
+    ) -> RegisterTaskDefinitionFluentBuilder {
         req = req
             .family(&self.family)
             .network_mode(t::NetworkMode::Awsvpc)
@@ -142,15 +156,22 @@ impl TaskDef {
             .set_memory(self.memory.clone())
             .set_execution_role_arn(self.execution_role_arn.clone())
             .set_task_role_arn(self.task_role_arn.clone());
-        let compat = self.requires_compatibilities.clone().unwrap_or_else(|| vec!["FARGATE".into()]);
+        let compat = self
+            .requires_compatibilities
+            .clone()
+            .unwrap_or_else(|| vec!["FARGATE".into()]);
         for c in compat {
             req = req.requires_compatibilities(t::Compatibility::from(c.as_str()));
         }
         if let Some(rp) = &self.runtime_platform {
             req = req.runtime_platform(
                 t::RuntimePlatform::builder()
-                    .set_cpu_architecture(rp.cpu_architecture.as_deref().map(t::CpuArchitecture::from))
-                    .set_operating_system_family(rp.operating_system_family.as_deref().map(t::OsFamily::from))
+                    .set_cpu_architecture(
+                        rp.cpu_architecture.as_deref().map(t::CpuArchitecture::from),
+                    )
+                    .set_operating_system_family(
+                        rp.operating_system_family.as_deref().map(t::OsFamily::from),
+                    )
                     .build(),
             );
         }
@@ -194,15 +215,25 @@ impl Container {
             );
         }
         for e in &self.environment {
-            b = b.environment(t::KeyValuePair::builder().name(&e.name).value(&e.value).build());
+            b = b.environment(
+                t::KeyValuePair::builder()
+                    .name(&e.name)
+                    .value(&e.value)
+                    .build(),
+            );
         }
         for s in &self.secrets {
-            if let Ok(secret) = t::Secret::builder().name(&s.name).value_from(&s.value_from).build() {
+            if let Ok(secret) = t::Secret::builder()
+                .name(&s.name)
+                .value_from(&s.value_from)
+                .build()
+            {
                 b = b.secrets(secret);
             }
         }
         if let Some(l) = &self.log_configuration {
-            let mut lb = t::LogConfiguration::builder().log_driver(t::LogDriver::from(l.log_driver.as_str()));
+            let mut lb = t::LogConfiguration::builder()
+                .log_driver(t::LogDriver::from(l.log_driver.as_str()));
             for (k, v) in &l.options {
                 lb = lb.options(k, v);
             }
@@ -244,9 +275,13 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_bad_json() {
-        let e = parse("t", &OK.replace("\"family\"", "\"famly\""), "model", 8080).unwrap_err().to_string();
+        let e = parse("t", &OK.replace("\"family\"", "\"famly\""), "model", 8080)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("famly"), "{e}");
-        let e = parse("t", "{not json", "model", 8080).unwrap_err().to_string();
+        let e = parse("t", "{not json", "model", 8080)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a valid RegisterTaskDefinition body"), "{e}");
     }
 }

@@ -17,7 +17,9 @@ fn env_lookup(name: String, default: Option<String>) -> Result<String, minijinja
         (Err(_), Some(d)) => Ok(d),
         (Err(_), None) => Err(minijinja::Error::new(
             minijinja::ErrorKind::UndefinedError,
-            format!("environment variable {name} is not set (give a default: env(\"{name}\", \"…\"))"),
+            format!(
+                "environment variable {name} is not set (give a default: env(\"{name}\", \"…\"))"
+            ),
         )),
     }
 }
@@ -44,7 +46,10 @@ pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
 fn template_error(what: &str, e: &minijinja::Error) -> crate::error::Error {
     let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    invalid(format!("{what}{line}: template error: {}{detail}", e.kind()))
+    invalid(format!(
+        "{what}{line}: template error: {}{detail}",
+        e.kind()
+    ))
 }
 
 #[cfg(test)]
@@ -52,7 +57,12 @@ mod tests {
     use super::*;
 
     fn vars() -> Vars<'static> {
-        Vars { name: "iris", version: "v2", color: "green", region: "us-east-1" }
+        Vars {
+            name: "iris",
+            version: "v2",
+            color: "green",
+            region: "us-east-1",
+        }
     }
 
     #[test]
@@ -64,11 +74,17 @@ mod tests {
 
     #[test]
     fn syntax_and_undefined_errors_name_template_and_line() {
-        let e = render("task.json.j2", "{\n{{ name \n", &vars()).unwrap_err().to_string();
+        let e = render("task.json.j2", "{\n{{ name \n", &vars())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("task.json.j2:"), "{e}");
-        let e = render("t.j2", "{{ nope }}", &vars()).unwrap_err().to_string();
+        let e = render("t.j2", "{{ nope }}", &vars())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("t.j2:1"), "{e}");
-        let e = render("t.j2", "{{ env(\"NOPE_NOT_SET_EITHER\") }}", &vars()).unwrap_err().to_string();
+        let e = render("t.j2", "{{ env(\"NOPE_NOT_SET_EITHER\") }}", &vars())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("NOPE_NOT_SET_EITHER"), "{e}");
     }
 }

@@ -26,38 +26,63 @@ pub struct Response {
 
 /// Splits `http://host[:port][/prefix]`.
 fn split_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// is supported"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// is supported"))?;
     let (hostport, prefix) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
         None => (rest, String::new()),
     };
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("{url}: bad port"))?),
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse().map_err(|_| format!("{url}: bad port"))?,
+        ),
         None => (hostport.to_string(), 80),
     };
     Ok((host, port, prefix))
 }
 
-pub async fn http(method: &str, url: &str, content_type: &str, body: &str, timeout: Duration) -> Result<Response, String> {
+pub async fn http(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<Response, String> {
     let (host, port, path) = split_url(url)?;
     let fut = async {
-        let mut s = TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let path = if path.is_empty() { "/".to_string() } else { path };
+        let mut s = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: cutover\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| format!("send: {e}"))?;
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        s.read_to_end(&mut buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         parse_response(&buf)
     };
-    tokio::time::timeout(timeout, fut).await.map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))?
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))?
 }
 
 fn parse_response(buf: &[u8]) -> Result<Response, String> {
     let text = String::from_utf8_lossy(buf);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
     let status = head
         .lines()
         .next()
@@ -68,7 +93,11 @@ fn parse_response(buf: &[u8]) -> Result<Response, String> {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok(Response { status, body })
 }
 
@@ -86,7 +115,12 @@ fn dechunk(mut s: &str) -> String {
 }
 
 /// Checks one response against a request's expectations.
-pub fn judge(r: &ValidateRequest, status: u16, body: &str, latency: Duration) -> Result<(), String> {
+pub fn judge(
+    r: &ValidateRequest,
+    status: u16,
+    body: &str,
+    latency: Duration,
+) -> Result<(), String> {
     if status != r.expect_status {
         return Err(format!("status {status}, expected {}", r.expect_status));
     }
@@ -96,7 +130,8 @@ pub fn judge(r: &ValidateRequest, status: u16, body: &str, latency: Duration) ->
         }
     }
     if !r.expect_json.is_empty() {
-        let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
         for (ptr, want) in &r.expect_json {
             match v.pointer(ptr) {
                 Some(got) if got == want => {}
@@ -107,7 +142,11 @@ pub fn judge(r: &ValidateRequest, status: u16, body: &str, latency: Duration) ->
     }
     if let Some(max) = r.max_latency {
         if latency > max {
-            return Err(format!("took {} ms, over max_latency {} ms", latency.as_millis(), max.as_millis()));
+            return Err(format!(
+                "took {} ms, over max_latency {} ms",
+                latency.as_millis(),
+                max.as_millis()
+            ));
         }
     }
     Ok(())
@@ -181,10 +220,20 @@ mod tests {
     fn judge_checks_everything() {
         let r = req();
         assert!(judge(&r, 200, r#"{"predictions": [0]}"#, Duration::from_millis(5)).is_ok());
-        assert!(judge(&r, 500, r#"{"predictions": [0]}"#, Duration::ZERO).unwrap_err().contains("status 500"));
-        assert!(judge(&r, 200, r#"{"predictions": [2]}"#, Duration::ZERO).unwrap_err().contains("/predictions/0"));
-        assert!(judge(&r, 200, r#"{"x": 1}"#, Duration::ZERO).unwrap_err().contains("does not contain"));
-        assert!(judge(&r, 200, r#"{"predictions": [0]}"#, Duration::from_secs(1)).unwrap_err().contains("max_latency"));
+        assert!(judge(&r, 500, r#"{"predictions": [0]}"#, Duration::ZERO)
+            .unwrap_err()
+            .contains("status 500"));
+        assert!(judge(&r, 200, r#"{"predictions": [2]}"#, Duration::ZERO)
+            .unwrap_err()
+            .contains("/predictions/0"));
+        assert!(judge(&r, 200, r#"{"x": 1}"#, Duration::ZERO)
+            .unwrap_err()
+            .contains("does not contain"));
+        assert!(
+            judge(&r, 200, r#"{"predictions": [0]}"#, Duration::from_secs(1))
+                .unwrap_err()
+                .contains("max_latency")
+        );
     }
 
     #[test]
@@ -197,7 +246,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(split_url("http://a:81/x/").unwrap(), ("a".into(), 81, "/x".into()));
+        assert_eq!(
+            split_url("http://a:81/x/").unwrap(),
+            ("a".into(), 81, "/x".into())
+        );
         assert_eq!(split_url("http://a").unwrap(), ("a".into(), 80, "".into()));
         assert!(split_url("https://a").is_err());
     }

@@ -8,9 +8,19 @@ fn expect_invalid(s: &Stack, args: &[&str], needle: &str) {
     let out = s.run(args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "cutover {args:?}: {err}");
-    assert!(err.contains(needle), "cutover {args:?}: wanted {needle:?} in {err}");
-    let writes: Vec<_> = s.requests()[before..].iter().filter(|(_, a)| !is_read_only(a)).cloned().collect();
-    assert!(writes.is_empty(), "cutover {args:?} wrote to AWS: {writes:?}");
+    assert!(
+        err.contains(needle),
+        "cutover {args:?}: wanted {needle:?} in {err}"
+    );
+    let writes: Vec<_> = s.requests()[before..]
+        .iter()
+        .filter(|(_, a)| !is_read_only(a))
+        .cloned()
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "cutover {args:?} wrote to AWS: {writes:?}"
+    );
 }
 
 /// Breaks the config with `edit`, expects exit 2 naming `needle`, restores it.
@@ -27,15 +37,60 @@ fn bad_config(s: &Stack, edit: impl FnOnce(String) -> String, args: &[&str], nee
 fn config_errors_exit_2_without_aws_writes() {
     let s = Stack::new("badcfg", &[]);
     for args in [&["check"][..], &["provision"][..]] {
-        bad_config(&s, |t| t.replace("provider = \"ecs\"", "provider = \"k8s\""), args, "key `provider`: unknown provider \"k8s\"");
-        bad_config(&s, |t| t.replace("name = \"badcfg\"", "name = \"BadCfg\""), args, "cutover.toml:1: key `name`");
-        bad_config(&s, |t| t.replace("name = \"badcfg\"", "name = \"abcdefghijklmnopqrstuvwxyz\""), args, "key `name`");
-        bad_config(&s, |t| t.replace("steps = [10, 50, 100]", "steps = [50, 10, 100]"), args, "key `rollout.steps`");
-        bad_config(&s, |t| t.replace("steps = [10, 50, 100]", "steps = [10, 500]"), args, "outside 1..=100");
-        bad_config(&s, |t| t.replace("steps = [10, 50, 100]", "steps = [10, 50]"), args, "last step must be 100");
-        bad_config(&s, |t| t.replace("bake = \"2s\"", "bake = \"a while\""), args, "key `rollout.bake`");
-        bad_config(&s, |t| t.split("[ecs]").next().unwrap().to_string() + "\n[rollout]\nsteps = [100]\n", args, "[ecs] section is missing");
-        bad_config(&s, |t| t.replace("[state]", "colour = \"blue\"\n[state]"), args, "unknown field `colour`");
+        bad_config(
+            &s,
+            |t| t.replace("provider = \"ecs\"", "provider = \"k8s\""),
+            args,
+            "key `provider`: unknown provider \"k8s\"",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("name = \"badcfg\"", "name = \"BadCfg\""),
+            args,
+            "cutover.toml:1: key `name`",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("name = \"badcfg\"", "name = \"abcdefghijklmnopqrstuvwxyz\""),
+            args,
+            "key `name`",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("steps = [10, 50, 100]", "steps = [50, 10, 100]"),
+            args,
+            "key `rollout.steps`",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("steps = [10, 50, 100]", "steps = [10, 500]"),
+            args,
+            "outside 1..=100",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("steps = [10, 50, 100]", "steps = [10, 50]"),
+            args,
+            "last step must be 100",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("bake = \"2s\"", "bake = \"a while\""),
+            args,
+            "key `rollout.bake`",
+        );
+        bad_config(
+            &s,
+            |t| t.split("[ecs]").next().unwrap().to_string() + "\n[rollout]\nsteps = [100]\n",
+            args,
+            "[ecs] section is missing",
+        );
+        bad_config(
+            &s,
+            |t| t.replace("[state]", "colour = \"blue\"\n[state]"),
+            args,
+            "unknown field `colour`",
+        );
     }
     // A template syntax error, and one that renders to invalid JSON.
     let tpl = s.dir.path().join("task.json.j2");
@@ -43,7 +98,11 @@ fn config_errors_exit_2_without_aws_writes() {
     std::fs::write(&tpl, good.replace("{{ version }}", "{{ version ")).unwrap();
     expect_invalid(&s, &["check"], "task.json.j2");
     expect_invalid(&s, &["deploy", "--version", "v1"], "template error");
-    std::fs::write(&tpl, good.replace("\"essential\": true,", "\"essential\": true,,")).unwrap();
+    std::fs::write(
+        &tpl,
+        good.replace("\"essential\": true,", "\"essential\": true,,"),
+    )
+    .unwrap();
     expect_invalid(&s, &["check"], "not a valid RegisterTaskDefinition body");
     std::fs::write(&tpl, &good).unwrap();
     // None of that reached AWS at all.
@@ -56,7 +115,11 @@ fn flag_errors_exit_2() {
     expect_invalid(&s, &["deploy"], "--version");
     expect_invalid(&s, &["shift", "--to", "150"], "150");
     expect_invalid(&s, &["destroy"], "--yes");
-    expect_invalid(&s, &["-c", "nope.toml", "status"], "nope.toml: cannot read config");
+    expect_invalid(
+        &s,
+        &["-c", "nope.toml", "status"],
+        "nope.toml: cannot read config",
+    );
     expect_invalid(&s, &["frobnicate"], "frobnicate");
     assert!(s.requests().is_empty(), "{:?}", s.requests());
 }
@@ -64,7 +127,21 @@ fn flag_errors_exit_2() {
 #[test]
 fn help_for_every_command() {
     let s = Stack::new("helps", &[]);
-    for c in ["check", "plan", "provision", "deploy", "shift", "promote", "rollback", "status", "history", "destroy", "init", "completions", "validate"] {
+    for c in [
+        "check",
+        "plan",
+        "provision",
+        "deploy",
+        "shift",
+        "promote",
+        "rollback",
+        "status",
+        "history",
+        "destroy",
+        "init",
+        "completions",
+        "validate",
+    ] {
         let out = s.ok(&[c, "--help"], 0);
         assert!(out.contains("Usage"), "{c}: {out}");
     }
@@ -79,15 +156,39 @@ fn init_writes_a_config_that_checks() {
     for provider in ["ecs", "sagemaker"] {
         let sub = dir.path().join(provider);
         let st = std::process::Command::new(bin)
-            .args(["init", "--provider", provider, "--name", "demo", "--dir", sub.to_str().unwrap()])
+            .args([
+                "init",
+                "--provider",
+                provider,
+                "--name",
+                "demo",
+                "--dir",
+                sub.to_str().unwrap(),
+            ])
             .status()
             .unwrap();
         assert!(st.success());
-        let out = std::process::Command::new(bin).current_dir(&sub).arg("check").output().unwrap();
-        assert!(out.status.success(), "{provider}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(bin)
+            .current_dir(&sub)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // A second init refuses to overwrite.
         let st = std::process::Command::new(bin)
-            .args(["init", "--provider", provider, "--name", "demo", "--dir", sub.to_str().unwrap()])
+            .args([
+                "init",
+                "--provider",
+                provider,
+                "--name",
+                "demo",
+                "--dir",
+                sub.to_str().unwrap(),
+            ])
             .status()
             .unwrap();
         assert_eq!(st.code(), Some(2));

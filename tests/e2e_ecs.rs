@@ -16,24 +16,47 @@ fn ecs_lifecycle_provision_deploy_shift_rollback_destroy() {
     assert!(out.contains("nothing to change"), "{out}");
     let second: Vec<_> = s.requests()[before..].to_vec();
     let writes: Vec<_> = second.iter().filter(|(_, a)| !is_read_only(a)).collect();
-    assert!(writes.is_empty(), "second provision made mutating calls: {writes:?}");
-    assert!(!second.is_empty(), "second provision should have looked at AWS");
+    assert!(
+        writes.is_empty(),
+        "second provision made mutating calls: {writes:?}"
+    );
+    assert!(
+        !second.is_empty(),
+        "second provision should have looked at AWS"
+    );
 
     // Resources carry the contract's tags.
     let sdk = s.sdk();
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     Stack::rt().block_on(async {
-        let tg = elb.describe_target_groups().names("life-green").send().await.unwrap();
-        let arn = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+        let tg = elb
+            .describe_target_groups()
+            .names("life-green")
+            .send()
+            .await
+            .unwrap();
+        let arn = tg.target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string();
         assert_eq!(tg.target_groups()[0].health_check_path(), Some("/ping"));
-        let tags = elb.describe_tags().resource_arns(&arn).send().await.unwrap();
+        let tags = elb
+            .describe_tags()
+            .resource_arns(&arn)
+            .send()
+            .await
+            .unwrap();
         let tags: Vec<(String, String)> = tags.tag_descriptions()[0]
             .tags()
             .iter()
             .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
             .collect();
-        for want in [("cutover:stack", "life"), ("cutover:managed", "true"), ("cutover:color", "green")] {
+        for want in [
+            ("cutover:stack", "life"),
+            ("cutover:managed", "true"),
+            ("cutover:color", "green"),
+        ] {
             assert!(tags.contains(&(want.0.into(), want.1.into())), "{tags:?}");
         }
         let svcs = ecs
@@ -66,7 +89,13 @@ fn ecs_lifecycle_provision_deploy_shift_rollback_destroy() {
     assert_eq!(st["versions"]["green"], "v2");
     assert_eq!(st["rollout"]["state"], "ready");
     Stack::rt().block_on(async {
-        let svcs = ecs.describe_services().cluster("life-cluster").services("life-green").send().await.unwrap();
+        let svcs = ecs
+            .describe_services()
+            .cluster("life-cluster")
+            .services("life-green")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(svcs.services()[0].desired_count(), 2);
     });
 
@@ -112,7 +141,12 @@ fn ecs_lifecycle_provision_deploy_shift_rollback_destroy() {
         assert!(lb.is_err(), "load balancer still there");
         let tg = elb.describe_target_groups().names("life-blue").send().await;
         assert!(tg.is_err(), "target group still there");
-        let svcs = ecs.describe_services().cluster("life-cluster").services("life-blue").send().await;
+        let svcs = ecs
+            .describe_services()
+            .cluster("life-cluster")
+            .services("life-blue")
+            .send()
+            .await;
         if let Ok(svcs) = svcs {
             assert!(svcs.services().iter().all(|s| s.status() != Some("ACTIVE")));
         }
@@ -148,14 +182,26 @@ fn foreign_resources_are_refused_untouched() {
     let out = s.run(&["provision"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("target group foreign-blue") && err.contains("not managed by cutover"), "{err}");
+    assert!(
+        err.contains("target group foreign-blue") && err.contains("not managed by cutover"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
-    let writes: Vec<_> = s.requests()[before..].iter().filter(|(_, a)| !is_read_only(a)).cloned().collect();
+    let writes: Vec<_> = s.requests()[before..]
+        .iter()
+        .filter(|(_, a)| !is_read_only(a))
+        .cloned()
+        .collect();
     assert!(writes.is_empty(), "refused provision wrote: {writes:?}");
     // Destroy leaves it alone too.
     s.ok(&["destroy", "--yes"], 0);
     Stack::rt().block_on(async {
-        assert!(elb.describe_target_groups().names("foreign-blue").send().await.is_ok());
+        assert!(elb
+            .describe_target_groups()
+            .names("foreign-blue")
+            .send()
+            .await
+            .is_ok());
     });
 }
 
@@ -164,9 +210,18 @@ fn unprovisioned_stack_is_bad_input() {
     let s = Stack::new("bare", &[]);
     let before = s.requests().len();
     let out = s.run(&["deploy", "--version", "v1"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not provisioned"));
     s.ok(&["rollback"], 2);
-    let writes: Vec<_> = s.requests()[before..].iter().filter(|(_, a)| !is_read_only(a)).cloned().collect();
+    let writes: Vec<_> = s.requests()[before..]
+        .iter()
+        .filter(|(_, a)| !is_read_only(a))
+        .cloned()
+        .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }

@@ -21,7 +21,11 @@ fn repo() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts (once per test binary) an emulator that exits with this process.
@@ -30,20 +34,30 @@ pub fn emu() -> &'static Emu {
     EMU.get_or_init(|| {
         let port = free_port();
         let st = Command::new(repo().join("localstack/up"))
-            .args(["--port", &port.to_string(), "--exit-with", &std::process::id().to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--exit-with",
+                &std::process::id().to_string(),
+            ])
             .env("EMU_ECS_CONVERGE_SECONDS", "1")
             .env("EMU_SAGEMAKER_UPDATE_SECONDS", "1")
             .status()
             .expect("run localstack/up");
         assert!(st.success(), "emulator did not start");
-        Emu { port, url: format!("http://127.0.0.1:{port}") }
+        Emu {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     })
 }
 
 pub fn python() -> PathBuf {
     let home = std::env::var("CUTOVER_EMU_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cutover/emulator"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cutover/emulator")
+        });
     home.join("venv/bin/python")
 }
 
@@ -60,13 +74,29 @@ impl Stack {
         let emu = emu();
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(repo().join("localstack/seed"))
-            .args(["--port", &emu.port.to_string(), "--dir", dir.path().to_str().unwrap(), "--name", name])
+            .args([
+                "--port",
+                &emu.port.to_string(),
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--name",
+                name,
+            ])
             .args(["--table", &format!("cutover-{name}")])
             .args(seed_args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
-        Stack { name: name.into(), dir, key: format!("TEST{}", name.replace('-', "").to_uppercase()), emu }
+        assert!(
+            out.status.success(),
+            "seed failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Stack {
+            name: name.into(),
+            dir,
+            key: format!("TEST{}", name.replace('-', "").to_uppercase()),
+            emu,
+        }
     }
 
     pub fn config(&self) -> PathBuf {
@@ -111,7 +141,10 @@ impl Stack {
     }
 
     pub fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     pub fn sdk(&self) -> aws_config::SdkConfig {
@@ -119,7 +152,9 @@ impl Stack {
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .endpoint_url(&self.emu.url)
                 .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("verify", "test", None, None, "test"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "verify", "test", None, None, "test",
+                ))
                 .load(),
         )
     }
@@ -128,10 +163,27 @@ impl Stack {
     pub fn elb_weights(&self) -> (i32, i32) {
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
         Self::rt().block_on(async {
-            let lb = elb.describe_load_balancers().names(&self.name).send().await.unwrap();
-            let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
-            let ls = elb.describe_listeners().load_balancer_arn(&lb_arn).send().await.unwrap();
-            let l = ls.listeners().iter().find(|l| l.port() == Some(80)).expect("listener :80");
+            let lb = elb
+                .describe_load_balancers()
+                .names(&self.name)
+                .send()
+                .await
+                .unwrap();
+            let lb_arn = lb.load_balancers()[0]
+                .load_balancer_arn()
+                .unwrap()
+                .to_string();
+            let ls = elb
+                .describe_listeners()
+                .load_balancer_arn(&lb_arn)
+                .send()
+                .await
+                .unwrap();
+            let l = ls
+                .listeners()
+                .iter()
+                .find(|l| l.port() == Some(80))
+                .expect("listener :80");
             let a = &l.default_actions()[0];
             assert_eq!(a.r#type(), Some(&ActionTypeEnum::Forward));
             let (mut b, mut g) = (0, 0);
@@ -162,26 +214,40 @@ impl Stack {
 
     /// This stack's requests in the emulator log: (service, action).
     pub fn requests(&self) -> Vec<(String, String)> {
-        let v: serde_json::Value = serde_json::from_str(&http_get(self.emu.port, "/_emulator/requests")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&http_get(self.emu.port, "/_emulator/requests")).unwrap();
         v.as_array()
             .unwrap()
             .iter()
             .filter(|r| r["key"] == self.key.as_str())
-            .map(|r| (r["service"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
+            .map(|r| {
+                (
+                    r["service"].as_str().unwrap().to_string(),
+                    r["action"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 }
 
 pub fn is_read_only(action: &str) -> bool {
-    ["Describe", "List", "Get", "Query", "Scan", "BatchGet"].iter().any(|p| action.starts_with(p))
+    ["Describe", "List", "Get", "Query", "Scan", "BatchGet"]
+        .iter()
+        .any(|p| action.starts_with(p))
 }
 
 pub fn http_get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 pub fn write(dir: &Path, name: &str, text: &str) {
