@@ -17,7 +17,7 @@ use crate::provider::Provider;
 use crate::rollout::{
     self, Action, Color, Event, Outcome, Phase, Refusal, Spec, Transition, Weights,
 };
-use crate::state::{now_ms, Lock, StackDoc, Store};
+use crate::state::{now_ms, Lock, Pending, StackDoc, Store};
 
 /// Lease of the stack lock; long commands renew it.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -393,7 +393,8 @@ async fn check_drift<P: Provider>(
     Ok(())
 }
 
-/// Runs a transition's actions, then records the new state and a journal entry.
+/// Runs a transition: records it as pending (write-ahead; this also claims it
+/// against concurrent writers), runs its actions, then records it as done.
 async fn commit<P: Provider>(
     ctx: &Ctx<'_>,
     p: &P,
@@ -403,18 +404,37 @@ async fn commit<P: Provider>(
     event: &str,
 ) -> Result<()> {
     let old_live = doc.status.live;
+    let target = t
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::SetWeights(w) => Some(*w),
+            _ => None,
+        })
+        .or(doc.weights);
+    let retire = t.actions.iter().find_map(|a| match a {
+        Action::Retire(c) => Some(*c),
+        _ => None,
+    });
+    doc.pending = Some(Pending {
+        status: t.status.clone(),
+        weights: target,
+        note: t.note.clone(),
+        event: event.into(),
+        retire,
+    });
+    *rev = ctx.store.save(doc, *rev).await?;
     for a in &t.actions {
         match a {
-            Action::SetWeights(w) => {
-                apply_weights(ctx, p, *w, doc).await?;
-                doc.weights = Some(*w);
-            }
+            Action::SetWeights(w) => apply_weights(ctx, p, *w, doc).await?,
             Action::Retire(c) => {
                 let live = t.status.live.unwrap_or(c.other());
                 p.retire(*c, live).await?;
             }
         }
     }
+    doc.pending = None;
+    doc.weights = target;
     doc.status = t.status.clone();
     if let Outcome::AutoRolledBack(names) = &t.outcome {
         doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
@@ -437,20 +457,92 @@ async fn commit<P: Provider>(
     Ok(())
 }
 
-struct Held<'a> {
-    store: &'a Store,
-    lock: Option<Lock>,
+/// Finishes or drops a transition an earlier run left pending (it was killed
+/// between recording and completing it). Returns true if something changed.
+async fn repair<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    doc: &mut StackDoc,
+    rev: &mut u64,
+) -> Result<bool> {
+    let Some(pending) = doc.pending.clone() else {
+        return Ok(false);
+    };
+    let seen = p.weights().await?;
+    let detail;
+    if pending.weights.is_some() && seen == pending.weights {
+        if let Some(c) = pending.retire {
+            p.retire(c, pending.status.live.unwrap_or(c.other()))
+                .await?;
+        }
+        detail = format!("finished an interrupted transition: {}", pending.note);
+        doc.status = pending.status.clone();
+        doc.weights = pending.weights;
+    } else if seen == doc.weights || doc.weights.is_none() {
+        detail = format!(
+            "dropped an interrupted transition that had not taken effect: {}",
+            pending.note
+        );
+    } else {
+        // Neither: leave it for the drift check to report.
+        return Ok(false);
+    }
+    doc.pending = None;
+    *rev = ctx.store.save(doc, *rev).await?;
+    ctx.store.journal("repair", &detail, doc).await?;
+    ctx.out.warn(&detail);
+    Ok(true)
 }
 
-impl Held<'_> {
+/// A held lock whose lease a background task renews until release.
+struct Held {
+    store: Store,
+    lock: Option<Lock>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    fn hold(store: &Store, lock: Lock) -> Held {
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, l, flag) = (store.clone(), lock.clone(), lost.clone());
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 4).await;
+                match s.renew(&l, LEASE).await {
+                    Ok(()) => {}
+                    Err(Error::Safety(_)) => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    Err(_) => {} // transient; the lease still has time
+                }
+            }
+        });
+        Held {
+            store: store.clone(),
+            lock: Some(lock),
+            lost,
+            renewer,
+        }
+    }
+
+    /// Whether someone (a rollback) took the lock from us.
+    fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn release(mut self) {
+        self.renewer.abort();
         if let Some(l) = self.lock.take() {
-            let _ = self.store.unlock(&l).await;
+            if !self.lost() {
+                let _ = self.store.unlock(&l).await;
+            }
         }
     }
 }
 
-async fn take_lock<'a>(ctx: &'a Ctx<'_>, what: &str) -> Result<Held<'a>> {
+async fn take_lock(ctx: &Ctx<'_>, what: &str) -> Result<Held> {
     if !ctx.store.table_exists().await? {
         return Err(invalid(format!(
             "state table {} does not exist; run `cutover provision` first",
@@ -458,10 +550,7 @@ async fn take_lock<'a>(ctx: &'a Ctx<'_>, what: &str) -> Result<Held<'a>> {
         )));
     }
     let lock = ctx.store.lock(LEASE, what).await?;
-    Ok(Held {
-        store: &ctx.store,
-        lock: Some(lock),
-    })
+    Ok(Held::hold(&ctx.store, lock))
 }
 
 /// Runs `f` under the lock and always releases it.
@@ -661,6 +750,7 @@ async fn deploy<P: Provider>(
         "deploy",
         async {
             let (mut doc, mut rev) = load_state(ctx).await?;
+            repair(ctx, p, &mut doc, &mut rev).await?;
             if doc.status.idle_color() != color || doc.status.phase == Phase::Shifting {
                 return Err(failed(
                     "the stack changed while deploy was starting; run deploy again",
@@ -811,6 +901,7 @@ async fn shift_to<P: Provider>(
         "shift --to",
         async {
             let (mut doc, mut rev) = load_state(ctx).await?;
+            repair(ctx, p, &mut doc, &mut rev).await?;
             check_drift(ctx, p, &mut doc, adopt).await?;
             let states = read_alarms(ctx, doc.status.candidate).await?;
             warn_insufficient(ctx, &states);
@@ -872,7 +963,7 @@ async fn shift<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool
         }
     }
     let held = take_lock(ctx, "shift").await?;
-    let res = shift_loop(ctx, p, ignore, adopt, held.lock.as_ref().expect("held")).await;
+    let res = shift_loop(ctx, p, ignore, adopt, &held).await;
     held.release().await;
     res
 }
@@ -882,17 +973,17 @@ async fn shift_loop<P: Provider>(
     p: &P,
     ignore: &[String],
     adopt: bool,
-    lock: &Lock,
+    held: &Held,
 ) -> Result<i32> {
     let sp = spec(ctx.cfg);
     let poll = ctx.cfg.rollout.poll_interval;
     let (mut doc, mut rev) = load_state(ctx).await?;
+    repair(ctx, p, &mut doc, &mut rev).await?;
     check_drift(ctx, p, &mut doc, adopt).await?;
     let candidate = doc.status.candidate;
     let first = read_alarms(ctx, candidate).await?;
     warn_insufficient(ctx, &first);
     let mut states = first;
-    let mut last_renew = std::time::Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -967,9 +1058,11 @@ async fn shift_loop<P: Provider>(
                 fresh.status.phase.as_str()
             )));
         }
-        if last_renew.elapsed() > LEASE / 3 {
-            ctx.store.renew(lock, LEASE).await?;
-            last_renew = std::time::Instant::now();
+        if held.lost() {
+            ctx.out.ticker_done();
+            return Err(Error::Safety(
+                "another run (a rollback) took this stack's lock; this shift stops".into(),
+            ));
         }
     }
 }
@@ -993,7 +1086,7 @@ pub async fn promote<P: Provider>(
         doc.status.phase,
         Phase::Ready | Phase::Shifting | Phase::Complete
     );
-    if !active {
+    if !active && doc.pending.is_none() {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());
         ctx.out.result(
             &format!("promote: {msg}"),
@@ -1012,7 +1105,7 @@ pub async fn promote<P: Provider>(
         },
     )
     .map_err(refusal)?;
-    if let Outcome::Wait(until) = t.outcome {
+    if let (Outcome::Wait(until), true) = (t.outcome.clone(), doc.pending.is_none()) {
         let when = until
             .map(|u| {
                 format!(
@@ -1034,6 +1127,7 @@ pub async fn promote<P: Provider>(
         "promote",
         async {
             let (mut doc, mut rev) = load_state(ctx).await?;
+            repair(ctx, p, &mut doc, &mut rev).await?;
             check_drift(ctx, p, &mut doc, adopt).await?;
             let states = read_alarms(ctx, doc.status.candidate).await?;
             let firing = alarms::firing(&states, ignore);
@@ -1090,6 +1184,9 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
         let mut last = None;
         for _ in 0..5 {
             let (mut doc, mut rev) = load_state(ctx).await?;
+            // An emergency action: a failed repair must not stop it.
+            let _ = repair(ctx, p, &mut doc, &mut rev).await;
+            doc.pending = None;
             let t = rollout::apply(
                 &spec(ctx.cfg),
                 &doc.status,

@@ -117,7 +117,7 @@ pub struct Status {
     pub phase: Phase,
     /// The colour being (or last) rolled out.
     pub candidate: Option<Color>,
-    /// Steps frozen when the candidate was deployed.
+    /// Steps of this rollout, taken from the config when it starts.
     pub steps: Vec<u8>,
     /// Steps applied so far (0 before the first).
     pub step: usize,
@@ -265,7 +265,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             percent,
             now,
             firing,
-        } => shift_to(s, percent, now, firing),
+        } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
     }
 }
@@ -335,14 +335,16 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             if !firing.is_empty() {
                 return Err(alarm_refusal(&firing));
             }
-            let Some(&first) = s.steps.first() else {
+            // Steps are taken from the config when the rollout starts.
+            let Some(&first) = spec.steps.first() else {
                 return Err(Refusal::Invalid("the rollout has no steps".into()));
             };
             let mut n = s.clone();
+            n.steps = spec.steps.clone();
             let actions = set_step(&mut n, first, 1, now);
             let note = format!(
                 "step 1/{}: {} at {first}%",
-                s.steps.len(),
+                n.steps.len(),
                 s.candidate.unwrap()
             );
             Ok(changed(n, actions, note))
@@ -403,7 +405,13 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
     }
 }
 
-fn shift_to(s: &Status, percent: u8, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
+fn shift_to(
+    spec: &Spec,
+    s: &Status,
+    percent: u8,
+    now: u64,
+    firing: Vec<String>,
+) -> Result<Transition, Refusal> {
     if percent > 100 {
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
@@ -443,7 +451,10 @@ fn shift_to(s: &Status, percent: u8, now: u64, firing: Vec<String>) -> Result<Tr
         )));
     }
     let mut n = s.clone();
-    let step = s.steps.iter().filter(|w| **w <= percent).count();
+    if s.phase == Phase::Ready {
+        n.steps = spec.steps.clone();
+    }
+    let step = n.steps.iter().filter(|w| **w <= percent).count();
     let actions = set_step(&mut n, percent, step, now);
     let note = format!(
         "shift --to {percent}: {} at {percent}%",
@@ -504,7 +515,7 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
             let due = s.step_at.unwrap_or(now).saturating_add(spec.bake_ms);
             (&s.steps, s.step, due.saturating_sub(now))
         }
-        Phase::Ready => (&s.steps, 0, 0),
+        Phase::Ready => (&spec.steps, 0, 0),
         _ => (&spec.steps, 0, 0),
     };
     let mut out = Vec::new();

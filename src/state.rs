@@ -41,6 +41,21 @@ pub struct StackDoc {
     /// Last validation failure or rollback reason, for `status`.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// A transition recorded before its actions ran (write-ahead). A run that
+    /// finds one repairs it: it finishes it if AWS shows its weights, drops it
+    /// if AWS still shows the old ones.
+    #[serde(default)]
+    pub pending: Option<Pending>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    pub status: Status,
+    pub weights: Option<Weights>,
+    pub note: String,
+    pub event: String,
+    #[serde(default)]
+    pub retire: Option<Color>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -54,6 +69,7 @@ pub struct JournalEntry {
     pub weights: Option<Weights>,
 }
 
+#[derive(Clone)]
 pub struct Store {
     client: Client,
     table: String,
@@ -68,6 +84,7 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+#[derive(Clone)]
 pub struct Lock {
     pub token: String,
     pub holder: String,

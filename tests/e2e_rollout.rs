@@ -1,0 +1,259 @@
+//! End-to-end staged rollouts on the emulator: canary, linear, alarm rollback,
+//! pre-flight refusal, rollback from a second process, managed alarms, Ctrl-C.
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::Stack;
+
+/// Provisioned stack with v1 live on blue and v2 ready on green.
+fn ready(name: &str, seed: &[&str]) -> Stack {
+    let s = Stack::new(name, seed);
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+    s
+}
+
+fn wait_for_state(s: &Stack, state: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let st = s.status_json();
+        if st["rollout"]["state"] == state {
+            return;
+        }
+        assert!(start.elapsed() < timeout, "never reached {state}: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn canary_runs_to_completion() {
+    let s = ready("canary", &["--bake", "1s", "--poll", "200ms"]);
+    s.edit_config(|t| {
+        t.replace(
+            "steps = [10, 50, 100]",
+            "strategy = \"canary\"\ncanary_percent = 20",
+        )
+    });
+    let start = Instant::now();
+    let out = s.ok(&["shift", "-o", "json"], 0);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "the bake was skipped"
+    );
+    let weights: Vec<u64> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .map(|v| v["weights"]["green"].as_u64().unwrap())
+        .collect();
+    assert_eq!(weights, vec![20, 100]);
+    assert_eq!(s.elb_weights(), (0, 100));
+    let st = s.status_json();
+    assert_eq!(st["live"], "green");
+    assert_eq!(st["rollout"]["state"], "complete");
+    assert_eq!(st["rollout"]["step"], 2);
+    // The next deploy goes onto blue.
+    s.ok(&["deploy", "--version", "v3"], 0);
+    assert_eq!(s.status_json()["versions"]["blue"], "v3");
+}
+
+#[test]
+fn linear_steps_in_order() {
+    let s = ready("linear", &["--bake", "300ms", "--poll", "100ms"]);
+    s.edit_config(|t| {
+        t.replace(
+            "steps = [10, 50, 100]",
+            "strategy = \"linear\"\nlinear_step = 40",
+        )
+    });
+    let plan = s.ok(&["plan"], 0);
+    assert!(plan.contains("step 1: candidate at  40%"), "{plan}");
+    assert!(plan.contains("step 3: candidate at 100%"), "{plan}");
+    s.ok(&["shift"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+    let hist = s.ok(&["history"], 0);
+    let i40 = hist.find("green at 40%").expect("40");
+    let i80 = hist.find("green at 80%").expect("80");
+    let i100 = hist.find("green at 100%").expect("100");
+    assert!(i40 < i80 && i80 < i100, "{hist}");
+}
+
+#[test]
+fn alarm_mid_bake_rolls_back_and_exits_3() {
+    let s = ready("midbake", &["--bake", "20s", "--poll", "200ms"]);
+    let child = s
+        .cmd()
+        .arg("shift")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    assert_eq!(s.elb_weights(), (90, 10));
+    let fired = Instant::now();
+    s.set_alarm("midbake-5xx", "ALARM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        fired.elapsed() < Duration::from_secs(5),
+        "rollback took {:?}",
+        fired.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("midbake-5xx"));
+    assert_eq!(s.elb_weights(), (100, 0));
+    let st = s.status_json();
+    assert_eq!(st["rollout"]["state"], "rolled_back");
+    assert_eq!(st["live"], "blue");
+    let hist = s.ok(&["history"], 0);
+    assert!(
+        hist.contains("auto-rollback") && hist.contains("midbake-5xx"),
+        "{hist}"
+    );
+    // A later deploy starts afresh.
+    s.set_alarm("midbake-5xx", "OK");
+    s.ok(&["deploy", "--version", "v2"], 0);
+    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+}
+
+#[test]
+fn preflight_refuses_firing_alarm() {
+    let s = ready("preflight", &["--bake", "200ms", "--poll", "100ms"]);
+    s.set_alarm("preflight-5xx", "ALARM");
+    let out = s.run(&["shift"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("preflight-5xx"));
+    assert_eq!(s.elb_weights(), (100, 0));
+    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+    s.ok(&["shift", "--to", "10"], 3);
+    s.ok(&["promote"], 3);
+    assert_eq!(s.elb_weights(), (100, 0));
+    // Explicitly ignored, the rollout runs.
+    s.ok(&["shift", "--ignore-alarm", "preflight-5xx"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+}
+
+#[test]
+fn rollback_from_second_process_stops_shift() {
+    let s = ready("twoproc", &["--bake", "30s", "--poll", "200ms"]);
+    let child = s
+        .cmd()
+        .arg("shift")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    s.ok(&["rollback", "--reason", "from another terminal"], 0);
+    assert_eq!(s.elb_weights(), (100, 0));
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shift kept running {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The stopped shift applied nothing more.
+    assert_eq!(s.elb_weights(), (100, 0));
+    assert_eq!(s.status_json()["rollout"]["state"], "rolled_back");
+}
+
+#[test]
+fn managed_alarms_are_created_per_colour_and_watched() {
+    let s = Stack::new("managed", &["--bake", "20s", "--poll", "200ms"]);
+    s.edit_config(|t| {
+        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-latency\"\nmetric = \"TargetResponseTime\"\nstatistic = \"Average\"\nthreshold = 0.5\nperiod = 60\nevaluation_periods = 2\n"
+    });
+    let plan = s.ok(&["plan"], 0);
+    assert!(plan.contains("alarm managed-blue-latency"), "{plan}");
+    s.ok(&["provision"], 0);
+    let cw = aws_sdk_cloudwatch::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let a = cw
+            .describe_alarms()
+            .alarm_names("managed-green-latency")
+            .send()
+            .await
+            .unwrap();
+        let a = &a.metric_alarms()[0];
+        assert_eq!(a.namespace(), Some("AWS/ApplicationELB"));
+        let dims: Vec<_> = a
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        assert!(
+            dims.iter()
+                .any(|(n, v)| *n == "TargetGroup" && v.starts_with("targetgroup/managed-green/")),
+            "{dims:?}"
+        );
+        assert!(
+            dims.iter()
+                .any(|(n, v)| *n == "LoadBalancer" && v.starts_with("app/managed/")),
+            "{dims:?}"
+        );
+    });
+    assert!(s.ok(&["provision"], 0).contains("nothing to change"));
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    let child = s
+        .cmd()
+        .arg("shift")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    // The candidate's (green) managed alarm fires.
+    s.set_alarm("managed-green-latency", "ALARM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("managed-green-latency"));
+    assert_eq!(s.elb_weights(), (100, 0));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_shift_resumes() {
+    let s = ready("ctrlc", &["--bake", "2s", "--poll", "100ms"]);
+    let child = s
+        .cmd()
+        .arg("shift")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.elb_weights(), (90, 10));
+    let st = s.status_json();
+    assert_eq!(st["rollout"]["state"], "shifting");
+    assert_eq!(st["rollout"]["step"], 1);
+    // The lock was released: shift resumes from step 2.
+    s.ok(&["shift"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+}

@@ -1,0 +1,119 @@
+//! Property tests of the pure rollout machine over random event sequences.
+use cutover::rollout::{apply, Action, Color, Event, Outcome, Phase, Refusal, Spec, Status};
+use proptest::prelude::*;
+
+fn steps_strategy() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::btree_set(1u8..100, 0..6).prop_map(|s| {
+        let mut v: Vec<u8> = s.into_iter().collect();
+        v.push(100);
+        v
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Deploy,
+    FailValidation,
+    Tick { dt: u64, fire: bool },
+    ShiftTo(u8),
+    Rollback,
+}
+
+fn ev_strategy() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        2 => Just(Ev::Deploy),
+        1 => Just(Ev::FailValidation),
+        6 => (0u64..3000, proptest::bool::weighted(0.1)).prop_map(|(dt, fire)| Ev::Tick { dt, fire }),
+        2 => (0u8..=100).prop_map(Ev::ShiftTo),
+        1 => Just(Ev::Rollback),
+    ]
+}
+
+fn in_rollout(s: &Status) -> bool {
+    matches!(s.phase, Phase::Ready | Phase::Shifting)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn invariants_hold(steps in steps_strategy(), bake in 0u64..2000, events in proptest::collection::vec(ev_strategy(), 1..40)) {
+        let spec = Spec { steps, bake_ms: bake, termination_wait_ms: 1500 };
+        let mut s = Status::default();
+        let mut now = 1_000_000u64;
+        for ev in events {
+            let event = match &ev {
+                Ev::Deploy => Event::Deployed { color: s.idle_color() },
+                Ev::FailValidation => Event::ValidationFailed { color: s.idle_color() },
+                Ev::Tick { dt, fire } => {
+                    now += dt;
+                    Event::Tick { now, firing: if *fire { vec!["a".into()] } else { vec![] } }
+                }
+                Ev::ShiftTo(p) => Event::ShiftTo { percent: *p, now, firing: vec![] },
+                Ev::Rollback => Event::Rollback { now },
+            };
+            // Rollback is reachable from every state that has something to roll back to.
+            let rb = apply(&spec, &s, Event::Rollback { now });
+            match s.phase {
+                Phase::Ready | Phase::Shifting | Phase::FailedValidation | Phase::Complete if s.live.is_some() => {
+                    let t = rb.expect("rollback must be possible");
+                    prop_assert_eq!(t.status.phase, Phase::RolledBack);
+                    let w = t.status.weights().unwrap();
+                    prop_assert_eq!(w.of(t.status.live.unwrap()), 100);
+                }
+                _ => prop_assert!(matches!(rb, Err(Refusal::Invalid(_)))),
+            }
+            let Ok(t) = apply(&spec, &s, event) else { continue };
+            // Weights always sum to 100.
+            for a in &t.actions {
+                if let Action::SetWeights(w) = a {
+                    prop_assert_eq!(w.blue as u16 + w.green as u16, 100);
+                }
+            }
+            if let Some(w) = t.status.weights() {
+                prop_assert_eq!(w.blue as u16 + w.green as u16, 100);
+            }
+            // The candidate weight never decreases within a rollout.
+            if in_rollout(&s) && (in_rollout(&t.status) || t.status.phase == Phase::Complete) {
+                prop_assert!(t.status.weight >= s.weight, "weight fell from {} to {}", s.weight, t.status.weight);
+            }
+            // No step is skipped by a tick.
+            if let (Ev::Tick { .. }, Outcome::Changed) = (&ev, &t.outcome) {
+                if matches!(s.phase, Phase::Ready | Phase::Shifting) {
+                    prop_assert_eq!(t.status.step, s.step + 1);
+                    prop_assert_eq!(t.status.weight, s.steps[s.step]);
+                }
+            }
+            // Live is never the candidate while shifting.
+            if t.status.phase == Phase::Shifting {
+                prop_assert_ne!(t.status.live, t.status.candidate);
+                prop_assert!(t.status.weight < 100);
+            }
+            // A firing alarm during a rollout always rolls back to the old live colour.
+            if let (Ev::Tick { fire: true, .. }, Phase::Shifting) = (&ev, s.phase) {
+                prop_assert_eq!(t.status.phase, Phase::RolledBack);
+                prop_assert_eq!(t.status.live, s.live);
+            }
+            s = t.status;
+        }
+    }
+
+    #[test]
+    fn full_run_reaches_live_without_skipping(steps in steps_strategy(), bake in 1u64..5000) {
+        let spec = Spec { steps: steps.clone(), bake_ms: bake, termination_wait_ms: 10 };
+        let mut s = apply(&spec, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap().status;
+        s = apply(&spec, &s, Event::Deployed { color: Color::Green }).unwrap().status;
+        let mut seen = Vec::new();
+        let mut now = 0;
+        while s.phase != Phase::Complete {
+            let t = apply(&spec, &s, Event::Tick { now, firing: vec![] }).unwrap();
+            if t.outcome == Outcome::Changed {
+                seen.push(t.status.weight);
+            }
+            s = t.status;
+            now += bake / 3 + 1;
+        }
+        prop_assert_eq!(seen, steps);
+        prop_assert_eq!(s.live, Some(Color::Green));
+    }
+}
