@@ -19,9 +19,6 @@ use crate::rollout::{
 };
 use crate::state::{now_ms, Lock, Pending, StackDoc, Store};
 
-/// Lease of the stack lock; long commands renew it.
-pub const LEASE: Duration = Duration::from_secs(60);
-
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub clients: &'a Clients,
@@ -503,13 +500,13 @@ struct Held {
 }
 
 impl Held {
-    fn hold(store: &Store, lock: Lock) -> Held {
+    fn hold(store: &Store, lock: Lock, lease: Duration) -> Held {
         let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s, l, flag) = (store.clone(), lock.clone(), lost.clone());
         let renewer = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(LEASE / 4).await;
-                match s.renew(&l, LEASE).await {
+                tokio::time::sleep(lease / 4).await;
+                match s.renew(&l, lease).await {
                     Ok(()) => {}
                     Err(Error::Safety(_)) => {
                         flag.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -549,8 +546,8 @@ async fn take_lock(ctx: &Ctx<'_>, what: &str) -> Result<Held> {
             ctx.store.table()
         )));
     }
-    let lock = ctx.store.lock(LEASE, what).await?;
-    Ok(Held::hold(&ctx.store, lock))
+    let lock = ctx.store.lock(ctx.cfg.lock_lease, what).await?;
+    Ok(Held::hold(&ctx.store, lock, ctx.cfg.lock_lease))
 }
 
 /// Runs `f` under the lock and always releases it.
@@ -1179,7 +1176,7 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
     )
     .map_err(refusal)?;
     // Emergency action: takes the lock whoever holds it; the holder notices and stops.
-    let lock = ctx.store.steal_lock(LEASE, "rollback").await?;
+    let lock = ctx.store.steal_lock(ctx.cfg.lock_lease, "rollback").await?;
     let res = async {
         let mut last = None;
         for _ in 0..5 {
@@ -1356,7 +1353,7 @@ async fn history(ctx: &Ctx<'_>, limit: usize) -> Result<i32> {
 async fn destroy<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let table = ctx.store.table_exists().await?;
     let lock = if table {
-        Some(ctx.store.lock(LEASE, "destroy").await?)
+        Some(ctx.store.lock(ctx.cfg.lock_lease, "destroy").await?)
     } else {
         None
     };

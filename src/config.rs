@@ -33,6 +33,8 @@ pub struct Config {
     pub provider: ProviderKind,
     pub region: Option<String>,
     pub state_table: String,
+    /// Lease of the stack lock; a crashed holder's lock frees after this.
+    pub lock_lease: Duration,
     pub ecs: Option<EcsConfig>,
     pub sagemaker: Option<SagemakerConfig>,
     pub rollout: RolloutConfig,
@@ -154,6 +156,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawState {
     table: Spanned<String>,
+    lock_lease: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +327,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         None => "cutover-state".into(),
     };
 
+    let lock_lease = match raw.state.as_ref().and_then(|s| s.lock_lease.as_ref()) {
+        Some(l) => {
+            let d = humantime::parse_duration(l.get_ref()).map_err(|e| {
+                loc.at(
+                    l,
+                    "state.lock_lease",
+                    format!("\"{}\" is not a duration ({e})", l.get_ref()),
+                )
+            })?;
+            if d < Duration::from_secs(1) {
+                return Err(loc.at(l, "state.lock_lease", "must be at least 1s".into()));
+            }
+            d
+        }
+        None => Duration::from_secs(60),
+    };
     let ecs = match (&raw.ecs, provider) {
         (Some(e), _) => Some(ecs_config(&loc, &dir, e)?),
         (None, ProviderKind::Ecs) => {
@@ -370,6 +389,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         provider,
         region: raw.region,
         state_table,
+        lock_lease,
         ecs,
         sagemaker,
         rollout,
