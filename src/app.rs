@@ -248,7 +248,9 @@ async fn dispatch<P: Provider>(ctx: &Ctx<'_>, p: &P, cmd: &Command) -> Result<i3
             ignore_alarm,
             adopt,
             ..
-        } => promote(ctx, p, ignore_alarm, *adopt).await.map(|(c, _)| c),
+        } => promote(ctx, p, ignore_alarm, *adopt, None)
+            .await
+            .map(|(c, _)| c),
         Command::Rollback { reason } => rollback(ctx, p, reason.as_deref()).await,
         Command::Status => status(ctx, p).await,
         Command::History { limit } => history(ctx, *limit).await,
@@ -1070,15 +1072,21 @@ pub async fn promote<P: Provider>(
     p: &P,
     ignore: &[String],
     adopt: bool,
+    preloaded: Option<StackDoc>,
 ) -> Result<(i32, String)> {
-    if !ctx.store.table_exists().await? {
-        return Err(invalid(format!(
-            "stack {} is not provisioned (no state table); run `cutover provision`",
-            ctx.cfg.name
-        )));
-    }
     let sp = spec(ctx.cfg);
-    let (doc, _) = load_state(ctx).await?;
+    let doc = match preloaded {
+        Some(d) => d,
+        None => match ctx.store.load_if_table().await? {
+            Some((d, _)) => d,
+            None => {
+                return Err(invalid(format!(
+                    "stack {} is not provisioned (no state table {}); run `cutover provision`",
+                    ctx.cfg.name, ctx.cfg.state_table
+                )))
+            }
+        },
+    };
     let active = matches!(
         doc.status.phase,
         Phase::Ready | Phase::Shifting | Phase::Complete

@@ -6,6 +6,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+#[derive(Clone)]
 pub struct Clients {
     pub region: String,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,

@@ -5,11 +5,11 @@
 //!   sk = "state"                 doc (JSON of StackDoc), rev
 //!   sk = "lock"                  holder, token, expires (ms)
 //!   sk = "journal#<ms>#<rand>"   doc (JSON of JournalEntry)
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     ScalarAttributeType, TableStatus, Tag,
 };
 use aws_sdk_dynamodb::Client;
@@ -245,6 +245,85 @@ impl Store {
         }
     }
 
+    /// Like `load`, but None when the table does not exist (one call either way).
+    pub async fn load_if_table(&self) -> Result<Option<(StackDoc, u64)>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&self.stack))
+            .key("sk", s("state"))
+            .consistent_read(true)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(match o.item() {
+                Some(item) => parse_item(item)?,
+                None => (StackDoc::default(), 0),
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws("read state", e)),
+        }
+    }
+
+    /// The state of many stacks in one table (BatchGetItem, 100 keys a call).
+    /// None when the table does not exist.
+    pub async fn load_many(
+        client: &Client,
+        table: &str,
+        stacks: &[String],
+    ) -> Result<Option<HashMap<String, StackDoc>>> {
+        let mut found = HashMap::new();
+        for chunk in stacks.chunks(100) {
+            let mut keys = Vec::new();
+            for st in chunk {
+                keys.push(HashMap::from([
+                    ("pk".to_string(), s(st)),
+                    ("sk".to_string(), s("state")),
+                ]));
+            }
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?,
+            );
+            while let Some(k) = pending.take() {
+                let out = match client.batch_get_item().request_items(table, k).send().await {
+                    Ok(o) => o,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|x| x.is_resource_not_found_exception()) =>
+                    {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(aws("read states", e)),
+                };
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                        found.insert(pk.clone(), parse_item(item)?.0);
+                    }
+                }
+                pending = out.unprocessed_keys().and_then(|u| u.get(table)).cloned();
+            }
+        }
+        for st in stacks {
+            found.entry(st.clone()).or_default();
+        }
+        Ok(Some(found))
+    }
+
     /// The stack's document and its revision (0 when none is stored).
     pub async fn load(&self) -> Result<(StackDoc, u64)> {
         let out = self
@@ -266,21 +345,10 @@ impl Store {
             }
             Err(e) => return Err(aws("read state", e)),
         };
-        let Some(item) = out.item() else {
-            return Ok((StackDoc::default(), 0));
-        };
-        let rev = item
-            .get("rev")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let doc = item
-            .get("doc")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| failed("state item has no doc"))?;
-        let doc: StackDoc =
-            serde_json::from_str(doc).map_err(|e| failed(format!("state item is corrupt: {e}")))?;
-        Ok((doc, rev))
+        match out.item() {
+            Some(item) => parse_item(item),
+            None => Ok((StackDoc::default(), 0)),
+        }
     }
 
     /// Compare-and-set: writes `doc` only if the stored revision is still `rev`.
@@ -507,6 +575,21 @@ impl Store {
             Err(e) => Err(aws("release lock", e)),
         }
     }
+}
+
+fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<(StackDoc, u64)> {
+    let rev = item
+        .get("rev")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let doc = item
+        .get("doc")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| failed("state item has no doc"))?;
+    let doc: StackDoc =
+        serde_json::from_str(doc).map_err(|e| failed(format!("state item is corrupt: {e}")))?;
+    Ok((doc, rev))
 }
 
 fn holder(what: &str) -> String {

@@ -58,6 +58,7 @@ fn must(url: &str, dir: &Path, args: &[&str]) {
     assert!(o.status.success(), "cutover {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+#[allow(dead_code)]
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
