@@ -39,6 +39,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+from sagemaker_fill import SageMakerFill
+
 CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
 CRED_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 UTC = datetime.timezone.utc
@@ -80,8 +82,12 @@ class Emulator:
             else:
                 action = action_of(environ, body)
                 status, headers, out = self.forward(environ, body, service, action, region)
-            self.log.append({"service": service, "action": action, "status": status,
-                             "key": m.group(1) if m else ""})
+            entry = {"service": service, "action": action, "status": status,
+                     "key": m.group(1) if m else ""}
+            variant = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
+            if variant:
+                entry["target_variant"] = variant
+            self.log.append(entry)
             if len(self.log) > 200000:
                 del self.log[:100000]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -130,6 +136,8 @@ class Emulator:
                 self.log.clear()
             elif path == "/_emulator/requests":
                 result = list(self.log)
+            elif self.sm.hook(path):
+                pass
             elif path == "/_emulator/converge":
                 for key in list(self.pending_services):
                     self.pending_services[key] = 0
@@ -233,33 +241,10 @@ class Emulator:
                              if ip not in tg.targets])
 
 
-class SageMakerFill:
-    """Fill 4. Implemented in sagemaker_fill (kept beside this file)."""
-
-    def __init__(self, emu):
-        self.emu = emu
-        try:
-            from sagemaker_fill import SageMakerFill as Impl
-            self.impl = Impl(emu)
-        except ImportError:
-            self.impl = None
-
-    def advance(self, region):
-        if self.impl:
-            self.impl.advance(region)
-
-    def before(self, environ, body, action, region):
-        return self.impl.before(environ, body, action, region) if self.impl else None
-
-    def rewrite_request(self, action, body, region):
-        return self.impl.rewrite_request(action, body, region) if self.impl else body
-
-    def after(self, action, body, out, region):
-        return self.impl.after(action, body, out, region) if self.impl else out
-
-
 # ---- helpers ---------------------------------------------------------------
 def action_of(environ, body):
+    if re.match(r"^/endpoints/[^/]+/invocations$", environ.get("PATH_INFO", "")):
+        return "InvokeEndpoint"
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return target.split(".")[-1]

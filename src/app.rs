@@ -224,6 +224,7 @@ async fn dispatch<P: Provider>(ctx: &Ctx<'_>, p: &P, cmd: &Command) -> Result<i3
             model_package_group,
             timeout,
         } => {
+            let cmd_version = version;
             let Some(version) = version.clone().or_else(|| model_package_group.clone()) else {
                 return Err(invalid("deploy needs --version V"));
             };
@@ -232,7 +233,10 @@ async fn dispatch<P: Provider>(ctx: &Ctx<'_>, p: &P, cmd: &Command) -> Result<i3
                     "--model-package-group works only with provider = \"sagemaker\"",
                 ));
             }
-            deploy(ctx, p, &version, *timeout).await
+            if cmd_version.is_some() && model_package_group.is_some() {
+                return Err(invalid("give --version or --model-package-group, not both"));
+            }
+            deploy(ctx, p, &version, model_package_group.as_deref(), *timeout).await
         }
         Command::Shift {
             to: Some(pct),
@@ -723,6 +727,7 @@ async fn deploy<P: Provider>(
     ctx: &Ctx<'_>,
     p: &P,
     version: &str,
+    group: Option<&str>,
     timeout: Duration,
 ) -> Result<i32> {
     let (doc, _) = if ctx.store.table_exists().await? {
@@ -742,7 +747,11 @@ async fn deploy<P: Provider>(
         )));
     }
     let color = doc.status.idle_color();
-    let prepared = p.prepare(color, version)?;
+    let prepared = match group {
+        Some(g) => p.resolve_package(g, color).await?,
+        None => p.prepare(color, version)?,
+    };
+    let version = prepared.version.as_str();
     p.ensure_provisioned().await?;
     locked!(
         ctx,
@@ -820,24 +829,37 @@ pub async fn run_validation<P: Provider>(
     v: &crate::config::ValidateConfig,
     color: Color,
 ) -> Result<Vec<crate::validate::Check>> {
+    // Providers with their own invoke API (SageMaker) answer directly.
+    if let Some(r) = v.requests.first() {
+        if let Some(first) = p.invoke(color, r, v.timeout).await {
+            ctx.out.info(&format!("validating {color} through the provider's invoke API"));
+            let mut checks = Vec::new();
+            let mut first = Some(first);
+            for r in &v.requests {
+                for _ in 0..v.repeat {
+                    let start = std::time::Instant::now();
+                    let res = match first.take() {
+                        Some(x) => x,
+                        None => p.invoke(color, r, v.timeout).await.expect("same provider"),
+                    };
+                    let latency = start.elapsed();
+                    checks.push(crate::validate::check_of(r, format!("invoke {color} {}", r.path), res, latency));
+                }
+            }
+            return Ok(checks);
+        }
+    }
     let base = match &v.url {
         Some(u) => u.clone(),
         None => match p.test_url().await? {
             Some(u) => u,
-            None => {
-                return Err(failed(format!(
-                    "no test endpoint reaches {color}; set validate.url"
-                )))
-            }
+            None => return Err(failed(format!("no test endpoint reaches {color}; set validate.url"))),
         },
     };
     ctx.out.info(&format!("validating {color} through {base}"));
     let checks = crate::validate::run_http(v, &base).await;
     for c in &checks {
-        ctx.out.detail(&format!(
-            "  {} -> {:?} in {} ms: {}",
-            c.request, c.status, c.latency_ms, c.reason
-        ));
+        ctx.out.detail(&format!("  {} -> {:?} in {} ms: {}", c.request, c.status, c.latency_ms, c.reason));
     }
     Ok(checks)
 }

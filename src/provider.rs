@@ -74,4 +74,22 @@ pub trait Provider {
 
     /// Base URL that reaches only the candidate (validation), if any.
     async fn test_url(&self) -> Result<Option<String>>;
+
+    /// Resolves the newest Approved package of a model registry group (read-only).
+    async fn resolve_package(&self, group: &str, _color: Color) -> Result<Prepared> {
+        Err(crate::error::invalid(format!(
+            "--model-package-group {group}: model packages work only with provider = \"sagemaker\""
+        )))
+    }
+
+    /// Sends one validation request to colour `c` through the provider's own
+    /// API (SageMaker InvokeEndpoint); None means "use HTTP to test_url".
+    async fn invoke(
+        &self,
+        _c: Color,
+        _r: &crate::config::ValidateRequest,
+        _timeout: Duration,
+    ) -> Option<std::result::Result<(u16, String), String>> {
+        None
+    }
 }

@@ -163,6 +163,31 @@ pub fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// Builds a check from one answer (or transport error).
+pub fn check_of(r: &ValidateRequest, label: String, res: Result<(u16, String), String>, latency: Duration) -> Check {
+    match res {
+        Ok((status, body)) => {
+            let verdict = judge(r, status, &body, latency);
+            Check {
+                request: label,
+                status: Some(status),
+                latency_ms: latency.as_millis() as u64,
+                passed: verdict.is_ok(),
+                reason: verdict.err().unwrap_or_else(|| "ok".into()),
+                body: truncate(&body, 512),
+            }
+        }
+        Err(e) => Check {
+            request: label,
+            status: None,
+            latency_ms: latency.as_millis() as u64,
+            passed: false,
+            reason: e,
+            body: String::new(),
+        },
+    }
+}
+
 /// Runs every request `repeat` times against `base`.
 pub async fn run_http(cfg: &ValidateConfig, base: &str) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -173,27 +198,7 @@ pub async fn run_http(cfg: &ValidateConfig, base: &str) -> Vec<Check> {
             let start = Instant::now();
             let res = http(&r.method, &url, &r.content_type, &r.payload, cfg.timeout).await;
             let latency = start.elapsed();
-            checks.push(match res {
-                Ok(resp) => {
-                    let verdict = judge(r, resp.status, &resp.body, latency);
-                    Check {
-                        request: label,
-                        status: Some(resp.status),
-                        latency_ms: latency.as_millis() as u64,
-                        passed: verdict.is_ok(),
-                        reason: verdict.err().unwrap_or_else(|| "ok".into()),
-                        body: truncate(&resp.body, 512),
-                    }
-                }
-                Err(e) => Check {
-                    request: label,
-                    status: None,
-                    latency_ms: latency.as_millis() as u64,
-                    passed: false,
-                    reason: e,
-                    body: String::new(),
-                },
-            });
+            checks.push(check_of(r, label, res.map(|x| (x.status, x.body)), latency));
         }
     }
     checks

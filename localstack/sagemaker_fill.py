@@ -1,0 +1,130 @@
+"""SageMaker gap fills for moto 5.2.5 (see localstack/README.md, fill 4).
+
+Mirrors AWS's documented behaviour:
+  * CreateEndpoint / UpdateEndpoint: status Creating/Updating, then InService
+    after EMU_SAGEMAKER_UPDATE_SECONDS; UpdateEndpoint swaps in the new
+    endpoint config's variants only then (moto has no UpdateEndpoint).
+  * A variant weight of 0 is kept as 0.0 (moto drops falsy weights -> null).
+  * UpdateEndpointWeightsAndCapacities keeps the fields a variant entry does
+    not name (moto wipes them).
+Test hook: POST /_emulator/sagemaker/fail-next-update makes the next
+UpdateEndpoint roll back silently (AWS keeps the old config, reports InService).
+"""
+import datetime
+import json
+import time
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+
+def backend(region):
+    from moto.sagemaker.models import sagemaker_backends
+    return sagemaker_backends[DEFAULT_ACCOUNT_ID][region]
+
+
+def variants_from_config(config):
+    out = []
+    for v in config.get("ProductionVariants", []):
+        w = float(v.get("InitialVariantWeight", 1.0) if v.get("InitialVariantWeight") is not None else 1.0)
+        n = v.get("InitialInstanceCount") or 1
+        out.append({"VariantName": v["VariantName"], "CurrentWeight": w, "DesiredWeight": w,
+                    "CurrentInstanceCount": n, "DesiredInstanceCount": n})
+    return out
+
+
+def json_response(data, status=200):
+    return status, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(data).encode()
+
+
+def error(code, message, status=400):
+    return json_response({"__type": code, "message": message}, status)
+
+
+class SageMakerFill:
+    def __init__(self, emu):
+        self.emu = emu
+        self.pending = {}  # (region, endpoint) -> (due, config name or None)
+        self.fail_next_update = False
+
+    def hook(self, path):
+        if path == "/_emulator/sagemaker/fail-next-update":
+            self.fail_next_update = True
+            return True
+        return False
+
+    def advance(self, region):
+        now = time.time()
+        for key, (due, config_name, fail) in list(self.pending.items()):
+            if due > now:
+                continue
+            del self.pending[key]
+            reg, name = key
+            be = backend(reg)
+            ep = be.endpoints.get(name)
+            if ep is None:
+                continue
+            if config_name and not fail:
+                cfg = be.endpoint_configs[config_name].response_object
+                ep.endpoint_config_name = config_name
+                ep.production_variants = variants_from_config(cfg)
+            ep.endpoint_status = "InService"
+            ep.last_modified_time = datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+    def before(self, environ, body, action, region):
+        if action != "UpdateEndpoint":
+            return None
+        req = json.loads(body or b"{}")
+        be = backend(region)
+        name, config_name = req.get("EndpointName"), req.get("EndpointConfigName")
+        ep = be.endpoints.get(name)
+        if ep is None:
+            return error("ValidationException", f"Could not find endpoint \"{name}\".")
+        if config_name not in be.endpoint_configs:
+            return error("ValidationException", f"Could not find endpoint configuration \"{config_name}\".")
+        if ep.endpoint_status != "InService":
+            return error("ValidationException",
+                         f"Cannot update in-progress endpoint \"{ep.arn}\".")
+        ep.endpoint_status = "Updating"
+        fail = self.fail_next_update
+        self.fail_next_update = False
+        self.pending[(region, name)] = (time.time() + self.emu.sm_update_seconds, config_name, fail)
+        return json_response({"EndpointArn": ep.arn})
+
+    def rewrite_request(self, action, body, region):
+        if action != "UpdateEndpointWeightsAndCapacities":
+            return body
+        req = json.loads(body or b"{}")
+        ep = backend(region).endpoints.get(req.get("EndpointName"))
+        if ep is None:
+            return body
+        current = {v["VariantName"]: v for v in ep.production_variants}
+        for entry in req.get("DesiredWeightsAndCapacities", []):
+            cur = current.get(entry.get("VariantName"), {})
+            if "DesiredWeight" not in entry and cur.get("DesiredWeight") is not None:
+                entry["DesiredWeight"] = cur["DesiredWeight"]
+            if "DesiredInstanceCount" not in entry and cur.get("DesiredInstanceCount") is not None:
+                entry["DesiredInstanceCount"] = cur["DesiredInstanceCount"]
+        return json.dumps(req).encode()
+
+    def after(self, action, body, out, region):
+        if action == "CreateEndpoint":
+            req = json.loads(body or b"{}")
+            be = backend(region)
+            ep = be.endpoints.get(req.get("EndpointName"))
+            if ep is not None:
+                cfg = be.endpoint_configs[ep.endpoint_config_name].response_object
+                ep.production_variants = variants_from_config(cfg)
+                ep.endpoint_status = "Creating"
+                self.pending[(region, ep.endpoint_name)] = (
+                    time.time() + self.emu.sm_update_seconds, None, False)
+        if action == "DescribeEndpoint":
+            data = json.loads(out or b"{}")
+            ep = backend(region).endpoints.get(data.get("EndpointName"))
+            stored = {v["VariantName"]: v for v in (ep.production_variants if ep else [])}
+            for v in data.get("ProductionVariants", []):
+                s = stored.get(v.get("VariantName"), {})
+                for field in ("CurrentWeight", "DesiredWeight"):
+                    if v.get(field) is None:
+                        v[field] = float(s.get(field) or 0.0)
+            return json.dumps(data).encode()
+        return out
