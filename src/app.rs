@@ -832,7 +832,9 @@ pub async fn run_validation<P: Provider>(
     // Providers with their own invoke API (SageMaker) answer directly.
     if let Some(r) = v.requests.first() {
         if let Some(first) = p.invoke(color, r, v.timeout).await {
-            ctx.out.info(&format!("validating {color} through the provider's invoke API"));
+            ctx.out.info(&format!(
+                "validating {color} through the provider's invoke API"
+            ));
             let mut checks = Vec::new();
             let mut first = Some(first);
             for r in &v.requests {
@@ -843,7 +845,12 @@ pub async fn run_validation<P: Provider>(
                         None => p.invoke(color, r, v.timeout).await.expect("same provider"),
                     };
                     let latency = start.elapsed();
-                    checks.push(crate::validate::check_of(r, format!("invoke {color} {}", r.path), res, latency));
+                    checks.push(crate::validate::check_of(
+                        r,
+                        format!("invoke {color} {}", r.path),
+                        res,
+                        latency,
+                    ));
                 }
             }
             return Ok(checks);
@@ -853,13 +860,20 @@ pub async fn run_validation<P: Provider>(
         Some(u) => u.clone(),
         None => match p.test_url().await? {
             Some(u) => u,
-            None => return Err(failed(format!("no test endpoint reaches {color}; set validate.url"))),
+            None => {
+                return Err(failed(format!(
+                    "no test endpoint reaches {color}; set validate.url"
+                )))
+            }
         },
     };
     ctx.out.info(&format!("validating {color} through {base}"));
     let checks = crate::validate::run_http(v, &base).await;
     for c in &checks {
-        ctx.out.detail(&format!("  {} -> {:?} in {} ms: {}", c.request, c.status, c.latency_ms, c.reason));
+        ctx.out.detail(&format!(
+            "  {} -> {:?} in {} ms: {}",
+            c.request, c.status, c.latency_ms, c.reason
+        ));
     }
     Ok(checks)
 }
@@ -1111,7 +1125,7 @@ pub async fn promote<P: Provider>(
     };
     let active = matches!(
         doc.status.phase,
-        Phase::Ready | Phase::Shifting | Phase::Complete
+        Phase::Ready | Phase::Shifting | Phase::Complete | Phase::FailedValidation
     );
     if !active && doc.pending.is_none() {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());

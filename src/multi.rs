@@ -137,7 +137,10 @@ pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i
                         if d.pending.is_none()
                             && !matches!(
                                 d.status.phase,
-                                Phase::Ready | Phase::Shifting | Phase::Complete
+                                Phase::Ready
+                                    | Phase::Shifting
+                                    | Phase::Complete
+                                    | Phase::FailedValidation
                             ) =>
                     {
                         (

@@ -46,7 +46,10 @@ pub fn sanitize(raw: &str) -> String {
 }
 
 fn sm_tags(stack: &str, c: Option<Color>) -> Vec<st::Tag> {
-    tags(stack, c).into_iter().map(|(k, v)| st::Tag::builder().key(k).value(v).build()).collect()
+    tags(stack, c)
+        .into_iter()
+        .map(|(k, v)| st::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// A variant as it stands on the endpoint.
@@ -59,11 +62,25 @@ struct Live {
 
 impl<'a> SageMaker<'a> {
     pub fn new(c: &'a Clients, name: &str, cfg: &SagemakerConfig) -> SageMaker<'a> {
-        SageMaker { c, name: name.into(), cfg: cfg.clone() }
+        SageMaker {
+            c,
+            name: name.into(),
+            cfg: cfg.clone(),
+        }
     }
 
-    async fn describe(&self) -> Result<Option<aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput>> {
-        match self.c.sagemaker.describe_endpoint().endpoint_name(&self.name).send().await {
+    async fn describe(
+        &self,
+    ) -> Result<Option<aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput>>
+    {
+        match self
+            .c
+            .sagemaker
+            .describe_endpoint()
+            .endpoint_name(&self.name)
+            .send()
+            .await
+        {
             Ok(o) => Ok(Some(o)),
             Err(e) if e.message().is_some_and(|m| m.contains("Could not find")) => Ok(None),
             Err(e) => Err(aws("describe endpoint", e)),
@@ -71,8 +88,18 @@ impl<'a> SageMaker<'a> {
     }
 
     async fn owned(&self, arn: &str) -> Result<bool> {
-        let out = self.c.sagemaker.list_tags().resource_arn(arn).send().await.map_err(|e| aws("list tags", e))?;
-        Ok(out.tags().iter().any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str())))
+        let out = self
+            .c
+            .sagemaker
+            .list_tags()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws("list tags", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str())))
     }
 
     /// The variants of the endpoint's current config.
@@ -93,8 +120,13 @@ impl<'a> SageMaker<'a> {
                         c,
                         Live {
                             model: v.model_name().unwrap_or_default().to_string(),
-                            instance_type: v.instance_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| self.cfg.instance_type.clone()),
-                            count: v.initial_instance_count().unwrap_or(self.cfg.instance_count as i32),
+                            instance_type: v
+                                .instance_type()
+                                .map(|t| t.as_str().to_string())
+                                .unwrap_or_else(|| self.cfg.instance_type.clone()),
+                            count: v
+                                .initial_instance_count()
+                                .unwrap_or(self.cfg.instance_count as i32),
                         },
                     );
                 }
@@ -107,7 +139,9 @@ impl<'a> SageMaker<'a> {
         st::ProductionVariant::builder()
             .variant_name(c.as_str())
             .model_name(&v.model)
-            .instance_type(st::ProductionVariantInstanceType::from(v.instance_type.as_str()))
+            .instance_type(st::ProductionVariantInstanceType::from(
+                v.instance_type.as_str(),
+            ))
             .initial_instance_count(v.count)
             .initial_variant_weight(weight)
             .build()
@@ -133,8 +167,14 @@ impl<'a> SageMaker<'a> {
         let start = Instant::now();
         let mut last = String::new();
         loop {
-            let d = self.describe().await?.ok_or_else(|| failed(format!("endpoint {} disappeared", self.name)))?;
-            let status = d.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let d = self
+                .describe()
+                .await?
+                .ok_or_else(|| failed(format!("endpoint {} disappeared", self.name)))?;
+            let status = d
+                .endpoint_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
             let line = format!("  endpoint {}: {status}", self.name);
             if line != last {
                 out.info(&line);
@@ -162,7 +202,10 @@ impl<'a> SageMaker<'a> {
                 _ => {}
             }
             if start.elapsed() > timeout {
-                return Err(failed(format!("timed out waiting for endpoint {} to be InService (now {status})", self.name)));
+                return Err(failed(format!(
+                    "timed out waiting for endpoint {} to be InService (now {status})",
+                    self.name
+                )));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -170,11 +213,21 @@ impl<'a> SageMaker<'a> {
 
     async fn create_model(&self, c: Color, version: &str, spec: &ModelSpec) -> Result<String> {
         let model = sanitize(&format!("{}-{c}-{version}", self.name));
-        let exists = self.c.sagemaker.describe_model().model_name(&model).send().await.is_ok();
+        let exists = self
+            .c
+            .sagemaker
+            .describe_model()
+            .model_name(&model)
+            .send()
+            .await
+            .is_ok();
         if exists {
             return Ok(model);
         }
-        let container = st::ContainerDefinition::builder().image(&spec.image).set_model_data_url(spec.model_data.clone()).build();
+        let container = st::ContainerDefinition::builder()
+            .image(&spec.image)
+            .set_model_data_url(spec.model_data.clone())
+            .build();
         self.c
             .sagemaker
             .create_model()
@@ -202,8 +255,19 @@ impl<'a> SageMaker<'a> {
             .map_err(|e| aws("list endpoint configs", e))?;
         for cfg in configs.endpoint_configs() {
             let n = cfg.endpoint_config_name().unwrap_or_default();
-            if Some(n) != keep_config && n.starts_with(&prefix) && self.owned(cfg.endpoint_config_arn().unwrap_or_default()).await? {
-                let _ = self.c.sagemaker.delete_endpoint_config().endpoint_config_name(n).send().await;
+            if Some(n) != keep_config
+                && n.starts_with(&prefix)
+                && self
+                    .owned(cfg.endpoint_config_arn().unwrap_or_default())
+                    .await?
+            {
+                let _ = self
+                    .c
+                    .sagemaker
+                    .delete_endpoint_config()
+                    .endpoint_config_name(n)
+                    .send()
+                    .await;
             }
         }
         let models = self
@@ -217,7 +281,10 @@ impl<'a> SageMaker<'a> {
             .map_err(|e| aws("list models", e))?;
         for m in models.models() {
             let n = m.model_name().unwrap_or_default().to_string();
-            if !keep_models.contains(&n) && n.starts_with(&prefix) && self.owned(m.model_arn().unwrap_or_default()).await? {
+            if !keep_models.contains(&n)
+                && n.starts_with(&prefix)
+                && self.owned(m.model_arn().unwrap_or_default()).await?
+            {
                 let _ = self.c.sagemaker.delete_model().model_name(&n).send().await;
             }
         }
@@ -249,8 +316,17 @@ impl<'a> SageMaker<'a> {
             .model_package_summary_list()
             .iter()
             .filter(|p| p.model_approval_status() == Some(&st::ModelApprovalStatus::Approved))
-            .max_by_key(|p| (p.model_package_version().unwrap_or(0), p.creation_time().map(|t| t.as_nanos()).unwrap_or(0)))
-            .ok_or_else(|| invalid(format!("model package group \"{group}\" has no Approved package")))?;
+            .max_by_key(|p| {
+                (
+                    p.model_package_version().unwrap_or(0),
+                    p.creation_time().map(|t| t.as_nanos()).unwrap_or(0),
+                )
+            })
+            .ok_or_else(|| {
+                invalid(format!(
+                    "model package group \"{group}\" has no Approved package"
+                ))
+            })?;
         let arn = best.model_package_arn().unwrap_or_default().to_string();
         let version = format!("{group}/{}", best.model_package_version().unwrap_or(0));
         Ok((version, arn))
@@ -259,7 +335,12 @@ impl<'a> SageMaker<'a> {
 
 impl Provider for SageMaker<'_> {
     fn prepare(&self, color: Color, version: &str) -> Result<Prepared> {
-        let vars = Vars { name: &self.name, version, color: color.as_str(), region: &self.c.region };
+        let vars = Vars {
+            name: &self.name,
+            version,
+            color: color.as_str(),
+            region: &self.c.region,
+        };
         let spec = ModelSpec {
             image: render("sagemaker.image", &self.cfg.image, &vars)?,
             model_data: match &self.cfg.model_data {
@@ -268,7 +349,11 @@ impl Provider for SageMaker<'_> {
             },
             package_arn: None,
         };
-        Ok(Prepared { color, version: version.into(), body: serde_json::to_string(&spec).expect("spec serialises") })
+        Ok(Prepared {
+            color,
+            version: version.into(),
+            body: serde_json::to_string(&spec).expect("spec serialises"),
+        })
     }
 
     async fn resolve_package(&self, group: &str, color: Color) -> Result<Prepared> {
@@ -290,7 +375,11 @@ impl Provider for SageMaker<'_> {
             model_data: container.model_data_url().map(String::from),
             package_arn: Some(arn),
         };
-        Ok(Prepared { color, version, body: serde_json::to_string(&spec).expect("spec serialises") })
+        Ok(Prepared {
+            color,
+            version,
+            body: serde_json::to_string(&spec).expect("spec serialises"),
+        })
     }
 
     async fn converge(&self, _apply: bool, _out: &Out) -> Result<Vec<Change>> {
@@ -307,19 +396,40 @@ impl Provider for SageMaker<'_> {
     }
 
     async fn ensure_provisioned(&self) -> Result<()> {
-        self.converge(false, &Out { json: false, quiet: true, verbose: false }).await.map(|_| ())
+        self.converge(
+            false,
+            &Out {
+                json: false,
+                quiet: true,
+                verbose: false,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn deploy(&self, p: &Prepared, live: Option<Color>, timeout: Duration, out: &Out) -> Result<String> {
+    async fn deploy(
+        &self,
+        p: &Prepared,
+        live: Option<Color>,
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<String> {
         let spec: ModelSpec = serde_json::from_str(&p.body).map_err(|e| failed(e.to_string()))?;
         let c = p.color;
         let model = self.create_model(c, &p.version, &spec).await?;
         out.info(&format!("model {model} ({})", spec.image));
-        let new = Live { model: model.clone(), instance_type: self.cfg.instance_type.clone(), count: self.cfg.instance_count as i32 };
+        let new = Live {
+            model: model.clone(),
+            instance_type: self.cfg.instance_type.clone(),
+            count: self.cfg.instance_count as i32,
+        };
         match (self.describe().await?, live) {
             (None, _) => {
                 // First deploy: the endpoint is created with one variant at 100%.
-                let config = self.create_config(vec![Self::variant(c, &new, 1.0)]).await?;
+                let config = self
+                    .create_config(vec![Self::variant(c, &new, 1.0)])
+                    .await?;
                 self.c
                     .sagemaker
                     .create_endpoint()
@@ -336,10 +446,16 @@ impl Provider for SageMaker<'_> {
                 let variants = self.current_variants(&current).await?;
                 let mut list = Vec::new();
                 if let Some(l) = live {
-                    let lv = variants.get(&l).ok_or_else(|| failed(format!("endpoint {} has no {l} variant", self.name)))?;
+                    let lv = variants.get(&l).ok_or_else(|| {
+                        failed(format!("endpoint {} has no {l} variant", self.name))
+                    })?;
                     list.push(Self::variant(l, lv, 1.0));
                 }
-                list.push(Self::variant(c, &new, if live.is_some() { 0.0 } else { 1.0 }));
+                list.push(Self::variant(
+                    c,
+                    &new,
+                    if live.is_some() { 0.0 } else { 1.0 },
+                ));
                 let config = self.create_config(list).await?;
                 self.c
                     .sagemaker
@@ -362,7 +478,9 @@ impl Provider for SageMaker<'_> {
     }
 
     async fn weights(&self) -> Result<Option<Weights>> {
-        let Some(d) = self.describe().await? else { return Ok(None) };
+        let Some(d) = self.describe().await? else {
+            return Ok(None);
+        };
         let mut w: BTreeMap<Color, f32> = BTreeMap::new();
         for v in d.production_variants() {
             for c in Color::BOTH {
@@ -382,12 +500,22 @@ impl Provider for SageMaker<'_> {
             return Ok(None);
         }
         let blue = ((b / (b + g)) * 100.0).round() as u8;
-        Ok(Some(Weights { blue, green: 100 - blue }))
+        Ok(Some(Weights {
+            blue,
+            green: 100 - blue,
+        }))
     }
 
     async fn set_weights(&self, w: Weights, _v: &BTreeMap<Color, String>) -> Result<()> {
-        let d = self.describe().await?.ok_or_else(|| failed(format!("endpoint {} does not exist", self.name)))?;
-        let mut req = self.c.sagemaker.update_endpoint_weights_and_capacities().endpoint_name(&self.name);
+        let d = self
+            .describe()
+            .await?
+            .ok_or_else(|| failed(format!("endpoint {} does not exist", self.name)))?;
+        let mut req = self
+            .c
+            .sagemaker
+            .update_endpoint_weights_and_capacities()
+            .endpoint_name(&self.name);
         let mut named = 0;
         for v in d.production_variants() {
             for c in Color::BOTH {
@@ -398,26 +526,46 @@ impl Provider for SageMaker<'_> {
                         st::DesiredWeightAndCapacity::builder()
                             .variant_name(c.as_str())
                             .desired_weight(w.of(c) as f32 / 100.0)
-                            .desired_instance_count(v.current_instance_count().or(v.desired_instance_count()).unwrap_or(self.cfg.instance_count as i32))
+                            .desired_instance_count(
+                                v.current_instance_count()
+                                    .or(v.desired_instance_count())
+                                    .unwrap_or(self.cfg.instance_count as i32),
+                            )
                             .build(),
                     );
                 }
             }
         }
         for c in Color::BOTH {
-            if w.of(c) > 0 && !d.production_variants().iter().any(|v| v.variant_name() == Some(c.as_str())) {
-                return Err(failed(format!("endpoint {} has no {c} variant to send {}% to", self.name, w.of(c))));
+            if w.of(c) > 0
+                && !d
+                    .production_variants()
+                    .iter()
+                    .any(|v| v.variant_name() == Some(c.as_str()))
+            {
+                return Err(failed(format!(
+                    "endpoint {} has no {c} variant to send {}% to",
+                    self.name,
+                    w.of(c)
+                )));
             }
         }
         if named == 0 {
-            return Err(failed(format!("endpoint {} has no blue/green variants", self.name)));
+            return Err(failed(format!(
+                "endpoint {} has no blue/green variants",
+                self.name
+            )));
         }
-        req.send().await.map_err(|e| aws("update endpoint weights", e))?;
+        req.send()
+            .await
+            .map_err(|e| aws("update endpoint weights", e))?;
         Ok(())
     }
 
     async fn healthy(&self, c: Color) -> Result<u32> {
-        let Some(d) = self.describe().await? else { return Ok(0) };
+        let Some(d) = self.describe().await? else {
+            return Ok(0);
+        };
         let status = d.endpoint_status().map(|s| s.as_str()).unwrap_or_default();
         if status != "InService" && status != "Updating" {
             return Ok(0);
@@ -430,14 +578,20 @@ impl Provider for SageMaker<'_> {
     }
 
     async fn retire(&self, c: Color, live: Color) -> Result<()> {
-        let Some(d) = self.describe().await? else { return Ok(()) };
+        let Some(d) = self.describe().await? else {
+            return Ok(());
+        };
         let current = d.endpoint_config_name().unwrap_or_default().to_string();
         let variants = self.current_variants(&current).await?;
         if !variants.contains_key(&c) {
             return Ok(()); // already retired
         }
-        let lv = variants.get(&live).ok_or_else(|| failed(format!("endpoint {} has no live {live} variant", self.name)))?;
-        let config = self.create_config(vec![Self::variant(live, lv, 1.0)]).await?;
+        let lv = variants
+            .get(&live)
+            .ok_or_else(|| failed(format!("endpoint {} has no live {live} variant", self.name)))?;
+        let config = self
+            .create_config(vec![Self::variant(live, lv, 1.0)])
+            .await?;
         self.c
             .sagemaker
             .update_endpoint()
@@ -446,8 +600,18 @@ impl Provider for SageMaker<'_> {
             .send()
             .await
             .map_err(|e| aws("update endpoint", e))?;
-        self.wait_in_service(&config, Duration::from_secs(1800), &Out { json: false, quiet: true, verbose: false }).await?;
-        self.clean_unused(Some(&config), std::slice::from_ref(&lv.model)).await
+        self.wait_in_service(
+            &config,
+            Duration::from_secs(1800),
+            &Out {
+                json: false,
+                quiet: true,
+                verbose: false,
+            },
+        )
+        .await?;
+        self.clean_unused(Some(&config), std::slice::from_ref(&lv.model))
+            .await
     }
 
     async fn destroy(&self, out: &Out) -> Result<Vec<String>> {
@@ -455,7 +619,13 @@ impl Provider for SageMaker<'_> {
         if let Some(d) = self.describe().await? {
             if self.owned(d.endpoint_arn().unwrap_or_default()).await? {
                 out.info(&format!("  delete SageMaker endpoint {}", self.name));
-                self.c.sagemaker.delete_endpoint().endpoint_name(&self.name).send().await.map_err(|e| aws("delete endpoint", e))?;
+                self.c
+                    .sagemaker
+                    .delete_endpoint()
+                    .endpoint_name(&self.name)
+                    .send()
+                    .await
+                    .map_err(|e| aws("delete endpoint", e))?;
                 done.push(format!("SageMaker endpoint {}", self.name));
             } else {
                 return Ok(done);
@@ -469,7 +639,12 @@ impl Provider for SageMaker<'_> {
         Ok(None)
     }
 
-    async fn invoke(&self, c: Color, r: &ValidateRequest, timeout: Duration) -> Option<Result<(u16, String), String>> {
+    async fn invoke(
+        &self,
+        c: Color,
+        r: &ValidateRequest,
+        timeout: Duration,
+    ) -> Option<Result<(u16, String), String>> {
         let call = self
             .c
             .runtime
@@ -477,14 +652,27 @@ impl Provider for SageMaker<'_> {
             .endpoint_name(&self.name)
             .target_variant(c.as_str())
             .content_type(&r.content_type)
-            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(r.payload.as_bytes().to_vec()))
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
+                r.payload.as_bytes().to_vec(),
+            ))
             .send();
         Some(match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
-            Ok(Ok(o)) => Ok((200, o.body().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default())),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            )),
+            Ok(Ok(o)) => Ok((
+                200,
+                o.body()
+                    .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                    .unwrap_or_default(),
+            )),
             Ok(Err(e)) => match e.raw_response().map(|r| r.status().as_u16()) {
                 Some(code) => Ok((code, e.message().unwrap_or_default().to_string())),
-                None => Err(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
+                None => Err(format!(
+                    "{}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )),
             },
         })
     }

@@ -164,7 +164,12 @@ pub fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Builds a check from one answer (or transport error).
-pub fn check_of(r: &ValidateRequest, label: String, res: Result<(u16, String), String>, latency: Duration) -> Check {
+pub fn check_of(
+    r: &ValidateRequest,
+    label: String,
+    res: Result<(u16, String), String>,
+    latency: Duration,
+) -> Check {
     match res {
         Ok((status, body)) => {
             let verdict = judge(r, status, &body, latency);

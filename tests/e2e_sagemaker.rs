@@ -17,30 +17,65 @@ fn sm(s: &Stack) -> aws_sdk_sagemaker::Client {
 fn variants(s: &Stack) -> BTreeMap<String, (Option<f32>, Option<f32>, Option<i32>)> {
     let c = sm(s);
     Stack::rt().block_on(async {
-        let d = c.describe_endpoint().endpoint_name(&s.name).send().await.unwrap();
+        let d = c
+            .describe_endpoint()
+            .endpoint_name(&s.name)
+            .send()
+            .await
+            .unwrap();
         d.production_variants()
             .iter()
-            .map(|v| (v.variant_name().unwrap().to_string(), (v.current_weight(), v.desired_weight(), v.current_instance_count())))
+            .map(|v| {
+                (
+                    v.variant_name().unwrap().to_string(),
+                    (
+                        v.current_weight(),
+                        v.desired_weight(),
+                        v.current_instance_count(),
+                    ),
+                )
+            })
             .collect()
     })
 }
 
 fn endpoint_exists(s: &Stack) -> bool {
     let c = sm(s);
-    Stack::rt().block_on(async { c.describe_endpoint().endpoint_name(&s.name).send().await.is_ok() })
+    Stack::rt().block_on(async {
+        c.describe_endpoint()
+            .endpoint_name(&s.name)
+            .send()
+            .await
+            .is_ok()
+    })
 }
 
 fn wait_for_state(s: &Stack, state: &str) {
     let start = Instant::now();
     while s.status_json()["rollout"]["state"] != state {
-        assert!(start.elapsed() < Duration::from_secs(20), "never reached {state}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never reached {state}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn sagemaker_lifecycle() {
-    let s = Stack::new("smlife", &["--provider", "sagemaker", "--bake", "20s", "--poll", "200ms", "--termination-wait", "1s"]);
+    let s = Stack::new(
+        "smlife",
+        &[
+            "--provider",
+            "sagemaker",
+            "--bake",
+            "20s",
+            "--poll",
+            "200ms",
+            "--termination-wait",
+            "1s",
+        ],
+    );
     s.ok(&["check"], 0);
     // Before the first deploy, provision creates only the state table (and alarms).
     s.ok(&["provision"], 0);
@@ -56,10 +91,28 @@ fn sagemaker_lifecycle() {
     assert_eq!(v["blue"].0, Some(1.0));
     let c = sm(&s);
     Stack::rt().block_on(async {
-        assert!(c.describe_model().model_name("smlife-blue-v1-0").send().await.is_ok());
-        let d = c.describe_endpoint().endpoint_name("smlife").send().await.unwrap();
-        let tags = c.list_tags().resource_arn(d.endpoint_arn().unwrap()).send().await.unwrap();
-        assert!(tags.tags().iter().any(|t| t.key() == Some("cutover:stack") && t.value() == Some("smlife")));
+        assert!(c
+            .describe_model()
+            .model_name("smlife-blue-v1-0")
+            .send()
+            .await
+            .is_ok());
+        let d = c
+            .describe_endpoint()
+            .endpoint_name("smlife")
+            .send()
+            .await
+            .unwrap();
+        let tags = c
+            .list_tags()
+            .resource_arn(d.endpoint_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("cutover:stack") && t.value() == Some("smlife")));
     });
     assert!(s.ok(&["provision"], 0).contains("nothing to change"));
 
@@ -75,15 +128,30 @@ fn sagemaker_lifecycle() {
     let v = variants(&s);
     assert_eq!((v["blue"].0, v["green"].0), (Some(0.9), Some(0.1)), "{v:?}");
     assert_eq!((v["blue"].1, v["green"].1), (Some(0.9), Some(0.1)), "{v:?}");
-    assert_eq!((v["blue"].2, v["green"].2), (Some(1), Some(1)), "instance counts wiped: {v:?}");
+    assert_eq!(
+        (v["blue"].2, v["green"].2),
+        (Some(1), Some(1)),
+        "instance counts wiped: {v:?}"
+    );
 
     // An alarm mid-bake rolls back.
-    let child = s.cmd().arg("shift").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = s
+        .cmd()
+        .arg("shift")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_state(&s, "shifting");
     std::thread::sleep(Duration::from_millis(300));
     s.set_alarm("smlife-5xx", "ALARM");
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = variants(&s);
     assert_eq!((v["blue"].0, v["green"].0), (Some(1.0), Some(0.0)), "{v:?}");
     s.set_alarm("smlife-5xx", "OK");
@@ -99,11 +167,25 @@ fn sagemaker_lifecycle() {
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "retired", "{st}");
     let v = variants(&s);
-    assert_eq!(v.keys().cloned().collect::<Vec<_>>(), vec!["green".to_string()], "{v:?}");
+    assert_eq!(
+        v.keys().cloned().collect::<Vec<_>>(),
+        vec!["green".to_string()],
+        "{v:?}"
+    );
     Stack::rt().block_on(async {
         // The retired colour's model is gone; the live one stays.
-        assert!(c.describe_model().model_name("smlife-blue-v1-0").send().await.is_err());
-        assert!(c.describe_model().model_name("smlife-green-v3").send().await.is_ok());
+        assert!(c
+            .describe_model()
+            .model_name("smlife-blue-v1-0")
+            .send()
+            .await
+            .is_err());
+        assert!(c
+            .describe_model()
+            .model_name("smlife-green-v3")
+            .send()
+            .await
+            .is_ok());
     });
 
     s.ok(&["destroy", "--yes"], 0);
@@ -117,9 +199,17 @@ fn silent_update_rollback_fails_loudly() {
     s.ok(&["deploy", "--version", "v1"], 0);
     let _ = common::http_post(s.emu.port, "/_emulator/sagemaker/fail-next-update");
     let out = s.run(&["deploy", "--version", "v2"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rolled the update") && err.contains("back silently"), "{err}");
+    assert!(
+        err.contains("rolled the update") && err.contains("back silently"),
+        "{err}"
+    );
     // Nothing was recorded as deployed, and production is untouched.
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "idle");
@@ -131,7 +221,11 @@ fn model_registry_picks_newest_approved() {
     let s = Stack::new("smreg", &["--provider", "sagemaker"]);
     let c = sm(&s);
     Stack::rt().block_on(async {
-        c.create_model_package_group().model_package_group_name("fraud-models").send().await.unwrap();
+        c.create_model_package_group()
+            .model_package_group_name("fraud-models")
+            .send()
+            .await
+            .unwrap();
         for (tag, status) in [
             ("p1", st::ModelApprovalStatus::Approved),
             ("p2", st::ModelApprovalStatus::Approved),
@@ -141,7 +235,9 @@ fn model_registry_picks_newest_approved() {
             let spec = st::InferenceSpecification::builder()
                 .containers(
                     st::ModelPackageContainerDefinition::builder()
-                        .image(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:{tag}"))
+                        .image(format!(
+                            "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:{tag}"
+                        ))
                         .model_data_url(format!("s3://models/fraud/{tag}/model.tar.gz"))
                         .build(),
                 )
@@ -162,7 +258,12 @@ fn model_registry_picks_newest_approved() {
     // Unknown group: exit 2 and no AWS change.
     let before = s.requests().len();
     let out = s.run(&["deploy", "--model-package-group", "nope"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"nope\""));
     assert!(s.requests()[before..].iter().all(|(_, a)| is_read_only(a)));
 
@@ -170,8 +271,16 @@ fn model_registry_picks_newest_approved() {
     let st = s.status_json();
     assert_eq!(st["versions"]["blue"], "fraud-models/2", "{st}");
     Stack::rt().block_on(async {
-        let m = c.describe_model().model_name("smreg-blue-fraud-models-2").send().await.unwrap();
-        assert_eq!(m.primary_container().unwrap().image(), Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:p2"));
+        let m = c
+            .describe_model()
+            .model_name("smreg-blue-fraud-models-2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            m.primary_container().unwrap().image(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:p2")
+        );
     });
 }
 
@@ -180,8 +289,17 @@ fn sagemaker_bad_config_is_exit_2() {
     let s = Stack::new("smbad", &["--provider", "sagemaker"]);
     let good = std::fs::read_to_string(s.config()).unwrap();
     for (edit, needle) in [
-        (good.replace("execution_role_arn = \"arn:aws:iam::123456789012:role/sm\"\n", ""), "sagemaker.execution_role_arn"),
-        (good.replace("instance_count = 1", "instance_count = 0"), "sagemaker.instance_count"),
+        (
+            good.replace(
+                "execution_role_arn = \"arn:aws:iam::123456789012:role/sm\"\n",
+                "",
+            ),
+            "sagemaker.execution_role_arn",
+        ),
+        (
+            good.replace("instance_count = 1", "instance_count = 0"),
+            "sagemaker.instance_count",
+        ),
     ] {
         std::fs::write(s.config(), edit).unwrap();
         let out = s.run(&["deploy", "--version", "v1"]);
