@@ -251,8 +251,8 @@ async fn dispatch<P: Provider>(ctx: &Ctx<'_>, p: &P, cmd: &Command) -> Result<i3
         Command::Promote {
             ignore_alarm,
             adopt,
-            ..
-        } => promote(ctx, p, ignore_alarm, *adopt, None)
+            auto_deploy,
+        } => promote(ctx, p, ignore_alarm, *adopt, None, *auto_deploy)
             .await
             .map(|(c, _)| c),
         Command::Rollback { reason } => rollback(ctx, p, reason.as_deref()).await,
@@ -438,6 +438,11 @@ async fn commit<P: Provider>(
     }
     doc.pending = None;
     doc.weights = target;
+    if t.status.phase == Phase::RolledBack && doc.status.phase != Phase::RolledBack {
+        if let Some(c) = doc.status.candidate {
+            doc.rejected = doc.versions.get(&c).cloned();
+        }
+    }
     doc.status = t.status.clone();
     if let Outcome::AutoRolledBack(names) = &t.outcome {
         doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
@@ -619,11 +624,14 @@ async fn plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         }
     ));
     for s in &schedule {
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(now + s.at_ms);
         text.push_str(&format!(
-            "  step {}: candidate at {:>3}%  at +{}\n",
+            "  step {}: candidate at {:>3}%  at +{} ({}{})\n",
             s.step,
             s.weight,
-            humantime::format_duration(Duration::from_secs(s.at_ms / 1000))
+            humantime::format_duration(Duration::from_secs(s.at_ms / 1000)),
+            if in_rollout { "" } else { "if started now: " },
+            humantime::format_rfc3339_seconds(at)
         ));
     }
     let total = schedule.last().map(|s| s.at_ms).unwrap_or(0);
@@ -798,6 +806,7 @@ async fn deploy<P: Provider>(
                     let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
                         .map_err(refusal)?;
                     doc.last_error = Some(detail.clone());
+                    doc.rejected = Some(prepared.version.clone());
                     doc.status = t.status;
                     rev = ctx.store.save(&doc, rev).await?;
                     let _ = rev;
@@ -1102,6 +1111,46 @@ async fn shift_loop<P: Provider>(
     }
 }
 
+/// `promote --auto-deploy` with no rollout under way: deploys the newest
+/// Approved model package when it is neither live nor the last rejected one.
+async fn auto_deploy_tick<P: Provider>(
+    ctx: &Ctx<'_>,
+    p: &P,
+    doc: &StackDoc,
+) -> Result<(i32, String)> {
+    let group = ctx
+        .cfg
+        .sagemaker
+        .as_ref()
+        .and_then(|s| s.model_package_group.clone())
+        .ok_or_else(|| invalid("--auto-deploy needs `model_package_group` in [sagemaker]"))?;
+    let probe = p.resolve_package(&group, doc.status.idle_color()).await?;
+    let live_version = doc.status.live.and_then(|c| doc.versions.get(&c)).cloned();
+    let msg = if live_version.as_deref() == Some(probe.version.as_str()) {
+        format!("nothing due ({} is live)", probe.version)
+    } else if doc.rejected.as_deref() == Some(probe.version.as_str()) {
+        format!(
+            "nothing due ({} was rolled back; waiting for a newer Approved package)",
+            probe.version
+        )
+    } else {
+        deploy(
+            ctx,
+            p,
+            &probe.version,
+            Some(&group),
+            Duration::from_secs(1800),
+        )
+        .await?;
+        format!("auto-deployed {}", probe.version)
+    };
+    ctx.out.result(
+        &format!("promote: {msg}"),
+        json!({"stack": ctx.cfg.name, "action": msg}),
+    );
+    Ok((0, msg))
+}
+
 /// One scheduled tick. Returns the exit code and a one-line summary.
 pub async fn promote<P: Provider>(
     ctx: &Ctx<'_>,
@@ -1109,6 +1158,7 @@ pub async fn promote<P: Provider>(
     ignore: &[String],
     adopt: bool,
     preloaded: Option<StackDoc>,
+    auto_deploy: bool,
 ) -> Result<(i32, String)> {
     let sp = spec(ctx.cfg);
     let doc = match preloaded {
@@ -1127,6 +1177,9 @@ pub async fn promote<P: Provider>(
         doc.status.phase,
         Phase::Ready | Phase::Shifting | Phase::Complete | Phase::FailedValidation
     );
+    if !active && doc.pending.is_none() && auto_deploy {
+        return auto_deploy_tick(ctx, p, &doc).await;
+    }
     if !active && doc.pending.is_none() {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());
         ctx.out.result(
@@ -1313,6 +1366,7 @@ async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         },
         "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state})).collect::<Vec<_>>(),
         "last_error": doc.last_error,
+        "pending": doc.pending.as_ref().map(|p| p.note.clone()),
         "events": events,
     });
     let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider);
@@ -1349,6 +1403,12 @@ async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     }
     if let Some(e) = &doc.last_error {
         t.push_str(&format!("last      {e}\n"));
+    }
+    if let Some(p) = &doc.pending {
+        t.push_str(&format!(
+            "pending   {} (interrupted; the next shift/promote/rollback repairs it)\n",
+            p.note
+        ));
     }
     for a in &alarms {
         t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state));

@@ -67,6 +67,8 @@ pub struct SagemakerConfig {
     pub model_data: Option<String>,
     pub instance_type: String,
     pub instance_count: u32,
+    /// Model registry group that `promote --auto-deploy` follows.
+    pub model_package_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +201,7 @@ struct RawSagemaker {
     instance_type: String,
     #[serde(default = "default_count")]
     instance_count: Spanned<u32>,
+    model_package_group: Option<String>,
 }
 
 fn default_count() -> Spanned<u32> {
@@ -501,6 +504,7 @@ fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> 
         model_data: s.model_data.clone(),
         instance_type: s.instance_type.clone(),
         instance_count: *s.instance_count.get_ref(),
+        model_package_group: s.model_package_group.clone(),
     })
 }
 

@@ -825,6 +825,12 @@ impl Provider for Ecs<'_> {
             .send()
             .await
             .map_err(|e| aws("set listener weights", e))?;
+        // With all traffic on one colour, the test listener shows the other (idle) one.
+        for c in Color::BOTH {
+            if w.of(c) == 100 {
+                self.point_test_listener(arns, c.other()).await?;
+            }
+        }
         Ok(())
     }
 

@@ -35,6 +35,7 @@ async fn one(
     doc: Option<StackDoc>,
     ignore: &[String],
     adopt: bool,
+    auto: bool,
 ) -> (i32, String) {
     let quiet = Out {
         json: false,
@@ -50,7 +51,7 @@ async fn one(
     let res = match cfg.provider {
         ProviderKind::Ecs => {
             let p = Ecs::new(clients, &cfg.name, cfg.ecs.as_ref().expect("validated"));
-            promote(&ctx, &p, ignore, adopt, doc).await
+            promote(&ctx, &p, ignore, adopt, doc, auto).await
         }
         ProviderKind::Sagemaker => {
             let p = crate::sagemaker::SageMaker::new(
@@ -58,7 +59,7 @@ async fn one(
                 &cfg.name,
                 cfg.sagemaker.as_ref().expect("validated"),
             );
-            promote(&ctx, &p, ignore, adopt, doc).await
+            promote(&ctx, &p, ignore, adopt, doc, auto).await
         }
     };
     match res {
@@ -71,7 +72,7 @@ pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i
     let Command::Promote {
         ignore_alarm,
         adopt,
-        ..
+        auto_deploy,
     } = &cli.command
     else {
         return Err(invalid(
@@ -148,8 +149,8 @@ pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i
                             format!("nothing due (state {})", d.status.phase.as_str()),
                         )
                     }
-                    Some(Ok(d)) => one(cfg, cl, Some(d), ignore_alarm, *adopt).await,
-                    None => one(cfg, cl, None, ignore_alarm, *adopt).await,
+                    Some(Ok(d)) => one(cfg, cl, Some(d), ignore_alarm, *adopt, *auto_deploy).await,
+                    None => one(cfg, cl, None, ignore_alarm, *adopt, *auto_deploy).await,
                 };
                 (cfg.name.clone(), code, msg)
             }

@@ -46,6 +46,10 @@ pub struct StackDoc {
     /// if AWS still shows the old ones.
     #[serde(default)]
     pub pending: Option<Pending>,
+    /// The last candidate version that was rolled back or failed validation;
+    /// `promote --auto-deploy` does not redeploy it.
+    #[serde(default)]
+    pub rejected: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

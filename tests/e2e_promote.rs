@@ -384,3 +384,40 @@ fn many_stacks_in_one_promote() {
     assert_eq!(code(&out), 2, "worst exit code");
     assert_eq!(a.elb_weights(), (90, 10));
 }
+
+#[test]
+fn kill_9_during_deploy_then_deploy_again() {
+    let s = ready("crashdep", &["--bake", "0s"], "1s");
+    let mut child = s
+        .cmd()
+        .args(["deploy", "--version", "v3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // mid-wait for convergence
+    let _ = child.kill();
+    let _ = child.wait();
+    // Production is untouched and the record still says v2 is the candidate.
+    assert_eq!(s.elb_weights(), (100, 0));
+    let st = s.status_json();
+    assert_eq!(st["versions"]["green"], "v2");
+    assert_eq!(st["drift"], false);
+    // Once the dead holder's lease runs out, the deploy is simply redone.
+    let start = Instant::now();
+    loop {
+        let out = s.run(&["deploy", "--version", "v3"]);
+        match code(&out) {
+            0 => break,
+            75 => std::thread::sleep(Duration::from_millis(300)),
+            c => panic!(
+                "deploy after crash exited {c}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+    assert_eq!(s.status_json()["versions"]["green"], "v3");
+    s.ok(&["shift"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+}

@@ -13,8 +13,11 @@ fn sm(s: &Stack) -> aws_sdk_sagemaker::Client {
     aws_sdk_sagemaker::Client::new(&s.sdk())
 }
 
-/// variant -> (CurrentWeight, DesiredWeight, CurrentInstanceCount), as SageMaker reports them.
-fn variants(s: &Stack) -> BTreeMap<String, (Option<f32>, Option<f32>, Option<i32>)> {
+/// (CurrentWeight, DesiredWeight, CurrentInstanceCount) of one variant.
+type VariantView = (Option<f32>, Option<f32>, Option<i32>);
+
+/// Variants as SageMaker reports them.
+fn variants(s: &Stack) -> BTreeMap<String, VariantView> {
     let c = sm(s);
     Stack::rt().block_on(async {
         let d = c
