@@ -687,6 +687,13 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     let table = ctx.store.table_exists().await?;
     let managed = crate::managed::plan(ctx).await?;
     changes.extend(managed.iter().cloned());
+    let known = table && ctx.store.load().await?.1 > 0;
+    if !known {
+        changes.push(crate::provider::Change::new(
+            "create",
+            format!("state record of stack {}", ctx.cfg.name),
+        ));
+    }
     if table && changes.is_empty() {
         ctx.out.result(
             "provision: nothing to change",
@@ -716,7 +723,10 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         async {
             p.converge(true, &ctx.out).await?;
             crate::managed::apply(ctx, &managed).await?;
-            let (doc, _) = load_state(ctx).await?;
+            let (doc, rev) = load_state(ctx).await?;
+            if rev == 0 {
+                ctx.store.save(&doc, 0).await?;
+            }
             ctx.store
                 .journal("provision", &format!("{} change(s)", changes.len()), &doc)
                 .await?;
@@ -1314,11 +1324,10 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
 }
 
 async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
-    let table = ctx.store.table_exists().await?;
-    let (doc, _) = if table {
-        load_state(ctx).await?
-    } else {
-        (StackDoc::default(), 0)
+    let table = true;
+    let (doc, _) = match ctx.store.load_if_table().await? {
+        Some((doc, rev)) if rev > 0 => (doc, rev),
+        _ => return Err(unknown_stack(ctx)),
     };
     let weights = match p.weights().await {
         Ok(w) => w,
@@ -1425,12 +1434,17 @@ async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     Ok(0)
 }
 
+fn unknown_stack(ctx: &Ctx<'_>) -> Error {
+    invalid(format!(
+        "stack {} is unknown (no state in DynamoDB table {}); run `cutover provision` first",
+        ctx.cfg.name, ctx.cfg.state_table
+    ))
+}
+
 async fn history(ctx: &Ctx<'_>, limit: usize) -> Result<i32> {
-    if !ctx.store.table_exists().await? {
-        return Err(invalid(format!(
-            "stack {} has no state table {}; nothing recorded",
-            ctx.cfg.name, ctx.cfg.state_table
-        )));
+    match ctx.store.load_if_table().await? {
+        Some((_, rev)) if rev > 0 => {}
+        _ => return Err(unknown_stack(ctx)),
     }
     let mut entries = ctx.store.history(None).await?;
     if entries.len() > limit {

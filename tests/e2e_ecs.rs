@@ -218,6 +218,9 @@ fn unprovisioned_stack_is_bad_input() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not provisioned"));
     s.ok(&["rollback"], 2);
+    s.ok(&["status"], 2);
+    s.ok(&["history"], 2);
+    s.ok(&["promote"], 2);
     let writes: Vec<_> = s.requests()[before..]
         .iter()
         .filter(|(_, a)| !is_read_only(a))
