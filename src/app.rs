@@ -311,34 +311,40 @@ async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
 
 /// Sets weights after checking every colour that gets traffic has healthy
 /// targets, then reads them back until they match.
+/// Refuses weights that would send traffic to a colour with no healthy targets.
+async fn check_healthy<P: Provider>(p: &P, w: Weights) -> Result<()> {
+    for c in Color::BOTH {
+        if w.of(c) > 0 && p.healthy(c).await? == 0 {
+            return Err(Error::Safety(format!(
+                "refusing to route {}% to {c}: it has 0 healthy targets",
+                w.of(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sets weights, then reads them back until they match (or fails).
 pub async fn apply_weights<P: Provider>(
     ctx: &Ctx<'_>,
     p: &P,
     w: Weights,
     doc: &StackDoc,
 ) -> Result<()> {
-    for c in Color::BOTH {
-        if w.of(c) > 0 {
-            let h = p.healthy(c).await?;
-            if h == 0 {
-                return Err(Error::Safety(format!(
-                    "refusing to route {}% to {c}: it has 0 healthy targets",
-                    w.of(c)
-                )));
-            }
-        }
-    }
     p.set_weights(w, &doc.versions).await?;
     let mut seen = None;
-    for attempt in 0..10 {
+    let start = std::time::Instant::now();
+    let mut rewritten = false;
+    while start.elapsed() < p.settle_timeout() {
         seen = p.weights().await?;
         if seen == Some(w) {
             ctx.out.detail(&format!("read back {w}"));
             return Ok(());
         }
-        if attempt == 4 {
+        if !rewritten && start.elapsed() > p.settle_timeout() / 2 {
             // Write once more in case the first write was lost.
             p.set_weights(w, &doc.versions).await?;
+            rewritten = true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -419,6 +425,10 @@ async fn commit<P: Provider>(
         Action::Retire(c) => Some(*c),
         _ => None,
     });
+    if let Some(w) = target.filter(|_| t.actions.iter().any(|a| matches!(a, Action::SetWeights(_))))
+    {
+        check_healthy(p, w).await?;
+    }
     doc.pending = Some(Pending {
         status: t.status.clone(),
         weights: target,

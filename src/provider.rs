@@ -75,6 +75,11 @@ pub trait Provider {
     /// Base URL that reaches only the candidate (validation), if any.
     async fn test_url(&self) -> Result<Option<String>>;
 
+    /// How long weights may take to read back as set.
+    fn settle_timeout(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
     /// Resolves the newest Approved package of a model registry group (read-only).
     async fn resolve_package(&self, group: &str, _color: Color) -> Result<Prepared> {
         Err(crate::error::invalid(format!(

@@ -639,6 +639,11 @@ impl Provider for SageMaker<'_> {
         Ok(None)
     }
 
+    fn settle_timeout(&self) -> Duration {
+        // SageMaker applies weight changes asynchronously (Updating -> InService).
+        Duration::from_secs(600)
+    }
+
     async fn invoke(
         &self,
         c: Color,

@@ -228,3 +228,86 @@ fn unprovisioned_stack_is_bad_input() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+/// The test listener's target group name (it forwards to exactly one).
+fn test_listener_target(s: &Stack) -> String {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let lb = elb
+            .describe_load_balancers()
+            .names(&s.name)
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let ls = elb
+            .describe_listeners()
+            .load_balancer_arn(&lb_arn)
+            .send()
+            .await
+            .unwrap();
+        let l = ls
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(8080))
+            .expect("test listener :8080");
+        let tgs = l.default_actions()[0]
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .to_vec();
+        assert_eq!(tgs.len(), 1, "{tgs:?}");
+        let arn = tgs[0].target_group_arn().unwrap();
+        arn.split('/').nth(1).unwrap().to_string()
+    })
+}
+
+#[test]
+fn never_routes_to_a_colour_without_healthy_targets() {
+    let s = Stack::new("nohealth", &[]);
+    s.ok(&["provision"], 0);
+    assert_eq!(test_listener_target(&s), "nohealth-green");
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    // The test listener reaches the candidate only.
+    assert_eq!(test_listener_target(&s), "nohealth-green");
+    // The candidate loses its tasks behind cutover's back.
+    let ecs = aws_sdk_ecs::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        ecs.update_service()
+            .cluster("nohealth-cluster")
+            .service("nohealth-green")
+            .desired_count(0)
+            .send()
+            .await
+            .unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = s.run(&["shift", "--to", "10"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("0 healthy targets") && err.contains("green"),
+        "{err}"
+    );
+    assert_eq!(s.elb_weights(), (100, 0));
+    let st = s.status_json();
+    assert_eq!(st["rollout"]["state"], "ready");
+    assert!(
+        st["pending"].is_null(),
+        "a refused shift left a pending transition: {st}"
+    );
+    // Healthy again: the shift goes through, and at 100% the test listener shows the old colour.
+    s.ok(&["deploy", "--version", "v2"], 0);
+    s.ok(&["shift", "--to", "100"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+    assert_eq!(test_listener_target(&s), "nohealth-blue");
+}
