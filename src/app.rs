@@ -311,6 +311,30 @@ async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
 
 /// Sets weights after checking every colour that gets traffic has healthy
 /// targets, then reads them back until they match.
+/// Reads the watched alarms and applies a tick to `doc`'s rollout.
+async fn tick_now(ctx: &Ctx<'_>, doc: &StackDoc, ignore: &[String]) -> Result<Transition> {
+    let states = read_alarms(ctx, doc.status.candidate).await?;
+    tick_with(ctx, doc, &states, ignore)
+}
+
+fn tick_with(
+    ctx: &Ctx<'_>,
+    doc: &StackDoc,
+    states: &[AlarmState],
+    ignore: &[String],
+) -> Result<Transition> {
+    let firing = alarms::firing(states, ignore);
+    rollout::apply(
+        &spec(ctx.cfg),
+        &doc.status,
+        Event::Tick {
+            now: now_ms(),
+            firing,
+        },
+    )
+    .map_err(refusal)
+}
+
 /// Refuses weights that would send traffic to a colour with no healthy targets.
 async fn check_healthy<P: Provider>(p: &P, w: Weights) -> Result<()> {
     for c in Color::BOTH {
@@ -1039,7 +1063,6 @@ async fn shift_loop<P: Provider>(
     adopt: bool,
     held: &Held,
 ) -> Result<i32> {
-    let sp = spec(ctx.cfg);
     let poll = ctx.cfg.rollout.poll_interval;
     let (mut doc, mut rev) = load_state(ctx).await?;
     repair(ctx, p, &mut doc, &mut rev).await?;
@@ -1051,16 +1074,7 @@ async fn shift_loop<P: Provider>(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let firing = alarms::firing(&states, ignore);
-        let t = rollout::apply(
-            &sp,
-            &doc.status,
-            Event::Tick {
-                now: now_ms(),
-                firing,
-            },
-        )
-        .map_err(refusal)?;
+        let t = tick_with(ctx, &doc, &states, ignore)?;
         match &t.outcome {
             Outcome::Changed | Outcome::AutoRolledBack(_) => {
                 let event = if matches!(t.outcome, Outcome::AutoRolledBack(_)) {
@@ -1180,7 +1194,6 @@ pub async fn promote<P: Provider>(
     preloaded: Option<StackDoc>,
     auto_deploy: bool,
 ) -> Result<(i32, String)> {
-    let sp = spec(ctx.cfg);
     let doc = match preloaded {
         Some(d) => d,
         None => match ctx.store.load_if_table().await? {
@@ -1208,17 +1221,7 @@ pub async fn promote<P: Provider>(
         );
         return Ok((0, msg));
     }
-    let states = read_alarms(ctx, doc.status.candidate).await?;
-    let firing = alarms::firing(&states, ignore);
-    let t = rollout::apply(
-        &sp,
-        &doc.status,
-        Event::Tick {
-            now: now_ms(),
-            firing,
-        },
-    )
-    .map_err(refusal)?;
+    let t = tick_now(ctx, &doc, ignore).await?;
     if let (Outcome::Wait(until), true) = (t.outcome.clone(), doc.pending.is_none()) {
         let when = until
             .map(|u| {
@@ -1243,17 +1246,7 @@ pub async fn promote<P: Provider>(
             let (mut doc, mut rev) = load_state(ctx).await?;
             repair(ctx, p, &mut doc, &mut rev).await?;
             check_drift(ctx, p, &mut doc, adopt).await?;
-            let states = read_alarms(ctx, doc.status.candidate).await?;
-            let firing = alarms::firing(&states, ignore);
-            let t = rollout::apply(
-                &sp,
-                &doc.status,
-                Event::Tick {
-                    now: now_ms(),
-                    firing,
-                },
-            )
-            .map_err(refusal)?;
+            let t = tick_now(ctx, &doc, ignore).await?;
             match &t.outcome {
                 Outcome::Wait(_) => Ok((0, "nothing due".to_string())),
                 Outcome::Changed => {

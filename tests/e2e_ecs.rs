@@ -231,38 +231,20 @@ fn unprovisioned_stack_is_bad_input() {
 
 /// The test listener's target group name (it forwards to exactly one).
 fn test_listener_target(s: &Stack) -> String {
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
-    Stack::rt().block_on(async {
-        let lb = elb
-            .describe_load_balancers()
-            .names(&s.name)
-            .send()
-            .await
-            .unwrap();
-        let lb_arn = lb.load_balancers()[0]
-            .load_balancer_arn()
-            .unwrap()
-            .to_string();
-        let ls = elb
-            .describe_listeners()
-            .load_balancer_arn(&lb_arn)
-            .send()
-            .await
-            .unwrap();
-        let l = ls
-            .listeners()
-            .iter()
-            .find(|l| l.port() == Some(8080))
-            .expect("test listener :8080");
-        let tgs = l.default_actions()[0]
-            .forward_config()
-            .unwrap()
-            .target_groups()
-            .to_vec();
-        assert_eq!(tgs.len(), 1, "{tgs:?}");
-        let arn = tgs[0].target_group_arn().unwrap();
-        arn.split('/').nth(1).unwrap().to_string()
-    })
+    let l = s.listener(8080);
+    let tgs = l.default_actions()[0]
+        .forward_config()
+        .unwrap()
+        .target_groups()
+        .to_vec();
+    assert_eq!(tgs.len(), 1, "{tgs:?}");
+    tgs[0]
+        .target_group_arn()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]

@@ -204,31 +204,11 @@ fn drift_is_refused_unless_adopted() {
     s.ok(&["shift", "--to", "10"], 0);
     // Someone edits the weights by hand.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    let l = s.listener(80);
     Stack::rt().block_on(async {
         use aws_sdk_elasticloadbalancingv2::types::{
             Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
         };
-        let lb = elb
-            .describe_load_balancers()
-            .names("drift")
-            .send()
-            .await
-            .unwrap();
-        let lb_arn = lb.load_balancers()[0]
-            .load_balancer_arn()
-            .unwrap()
-            .to_string();
-        let ls = elb
-            .describe_listeners()
-            .load_balancer_arn(&lb_arn)
-            .send()
-            .await
-            .unwrap();
-        let l = ls
-            .listeners()
-            .iter()
-            .find(|l| l.port() == Some(80))
-            .unwrap();
         let tgs = l.default_actions()[0]
             .forward_config()
             .unwrap()

@@ -159,8 +159,8 @@ impl Stack {
         )
     }
 
-    /// Production listener weights as ELBv2 reports them: (blue, green).
-    pub fn elb_weights(&self) -> (i32, i32) {
+    /// The stack's listener on `port`, as ELBv2 reports it.
+    pub fn listener(&self, port: i32) -> aws_sdk_elasticloadbalancingv2::types::Listener {
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
         Self::rt().block_on(async {
             let lb = elb
@@ -179,24 +179,29 @@ impl Stack {
                 .send()
                 .await
                 .unwrap();
-            let l = ls
-                .listeners()
+            ls.listeners()
                 .iter()
-                .find(|l| l.port() == Some(80))
-                .expect("listener :80");
-            let a = &l.default_actions()[0];
-            assert_eq!(a.r#type(), Some(&ActionTypeEnum::Forward));
-            let (mut b, mut g) = (0, 0);
-            for t in a.forward_config().unwrap().target_groups() {
-                let arn = t.target_group_arn().unwrap();
-                if arn.contains(&format!("/{}-blue/", self.name)) {
-                    b = t.weight().unwrap_or(0);
-                } else if arn.contains(&format!("/{}-green/", self.name)) {
-                    g = t.weight().unwrap_or(0);
-                }
-            }
-            (b, g)
+                .find(|l| l.port() == Some(port))
+                .expect("listener")
+                .clone()
         })
+    }
+
+    /// Production listener weights as ELBv2 reports them: (blue, green).
+    pub fn elb_weights(&self) -> (i32, i32) {
+        let l = self.listener(80);
+        let a = &l.default_actions()[0];
+        assert_eq!(a.r#type(), Some(&ActionTypeEnum::Forward));
+        let (mut b, mut g) = (0, 0);
+        for t in a.forward_config().unwrap().target_groups() {
+            let arn = t.target_group_arn().unwrap();
+            if arn.contains(&format!("/{}-blue/", self.name)) {
+                b = t.weight().unwrap_or(0);
+            } else if arn.contains(&format!("/{}-green/", self.name)) {
+                g = t.weight().unwrap_or(0);
+            }
+        }
+        (b, g)
     }
 
     pub fn set_alarm(&self, name: &str, state: &str) {
