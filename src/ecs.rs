@@ -772,8 +772,15 @@ impl Provider for Ecs<'_> {
                 .and_then(|d| d.rollout_state())
                 .map(|r| r.as_str().to_string())
                 .unwrap_or_else(|| "?".into());
-            let on_td = primary.and_then(|d| d.task_definition()) == Some(td.as_str());
-            let running = primary.map(|d| d.running_count()).unwrap_or(0).max(0) as u32;
+            // On AWS the PRIMARY deployment carries the new task definition; some
+            // emulators only update the service's, so accept either.
+            let on_td = primary.and_then(|d| d.task_definition()) == Some(td.as_str())
+                || s.task_definition() == Some(td.as_str());
+            let running = primary
+                .map(|d| d.running_count())
+                .unwrap_or(0)
+                .max(s.running_count())
+                .max(0) as u32;
             let healthy = self.healthy_in(&arns.tg[&c]).await?;
             let line = format!("  {svc}: deployment {state}, running {running}/{want}, healthy targets {healthy}/{want}");
             if line != last {
