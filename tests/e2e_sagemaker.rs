@@ -311,3 +311,62 @@ fn sagemaker_bad_config_is_exit_2() {
     }
     assert!(s.requests().is_empty());
 }
+
+#[test]
+fn variant_alarms_use_endpoint_and_variant_dimensions() {
+    let s = Stack::new("smalarm", &["--provider", "sagemaker"]);
+    s.edit_config(|t| {
+        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"Invocation5XXErrors\"\nthreshold = 1\n"
+    });
+    s.ok(&["provision"], 0);
+    let cw = aws_sdk_cloudwatch::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        for color in ["blue", "green"] {
+            let out = cw
+                .describe_alarms()
+                .alarm_names(format!("smalarm-{color}-5xx"))
+                .send()
+                .await
+                .unwrap();
+            let a = &out.metric_alarms()[0];
+            assert_eq!(a.namespace(), Some("AWS/SageMaker"));
+            let dims: Vec<_> = a
+                .dimensions()
+                .iter()
+                .map(|d| {
+                    (
+                        d.name().unwrap().to_string(),
+                        d.value().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            assert!(
+                dims.contains(&("EndpointName".into(), "smalarm".into())),
+                "{dims:?}"
+            );
+            assert!(
+                dims.contains(&("VariantName".into(), color.into())),
+                "{dims:?}"
+            );
+        }
+    });
+    assert!(s.ok(&["provision"], 0).contains("nothing to change"));
+    // The candidate's alarm blocks the start of its rollout.
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    s.set_alarm("smalarm-green-5xx", "ALARM");
+    let out = s.run(&["shift"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("smalarm-green-5xx"));
+    // Destroy removes the managed alarms too.
+    s.ok(&["destroy", "--yes"], 0);
+    Stack::rt().block_on(async {
+        let out = cw
+            .describe_alarms()
+            .alarm_names("smalarm-blue-5xx")
+            .send()
+            .await
+            .unwrap();
+        assert!(out.metric_alarms().is_empty());
+    });
+}
