@@ -1,7 +1,7 @@
 //! Commands: validate input, compute the plan, then take the lock and act.
 //! Generic over the provider; the decisions come from `rollout`.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -1107,10 +1107,10 @@ async fn shift_loop<P: Provider>(
                 };
                 let left = until.saturating_sub(now_ms());
                 ctx.out.ticker(&format!(
-                    "step {}/{}: candidate at {}%, baking, {}s left",
+                    "step {}/{}: {}, baking, {}s left",
                     doc.status.step,
                     doc.status.steps.len(),
-                    doc.status.weight,
+                    doc.weights.map(|w| w.to_string()).unwrap_or_default(),
                     left.div_ceil(1000)
                 ));
                 let nap = Duration::from_millis(left.min(poll.as_millis() as u64).max(1));
@@ -1513,9 +1513,4 @@ async fn destroy<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         json!({"stack": ctx.cfg.name, "deleted": done}),
     );
     Ok(0)
-}
-
-/// Config path helper for messages.
-pub fn rel(p: &Path) -> String {
-    p.display().to_string()
 }

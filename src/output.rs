@@ -21,6 +21,10 @@ impl Out {
             }
             println!("{v}");
         } else if !self.quiet {
+            if std::io::stderr().is_terminal() {
+                // Clear a countdown line the ticker may have left.
+                eprint!("\r\x1b[2K");
+            }
             eprintln!("{msg}");
         }
     }
