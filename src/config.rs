@@ -58,6 +58,8 @@ pub struct EcsConfig {
     pub listener_port: u16,
     pub test_listener_port: u16,
     pub assign_public_ip: bool,
+    /// An internal (not internet-facing) load balancer.
+    pub internal: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,8 @@ struct RawEcs {
     test_listener_port: Spanned<u16>,
     #[serde(default)]
     assign_public_ip: bool,
+    #[serde(default)]
+    internal: bool,
 }
 
 fn default_health_path() -> Spanned<String> {
@@ -471,6 +475,7 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         listener_port: e.listener_port,
         test_listener_port: *e.test_listener_port.get_ref(),
         assign_public_ip: e.assign_public_ip,
+        internal: e.internal,
     })
 }
 

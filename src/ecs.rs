@@ -529,7 +529,11 @@ impl Provider for Ecs<'_> {
                     .name(&self.name)
                     .set_subnets(Some(self.cfg.subnets.clone()))
                     .set_security_groups(Some(self.cfg.security_groups.clone()))
-                    .scheme(lt::LoadBalancerSchemeEnum::InternetFacing)
+                    .scheme(if self.cfg.internal {
+                        lt::LoadBalancerSchemeEnum::Internal
+                    } else {
+                        lt::LoadBalancerSchemeEnum::InternetFacing
+                    })
                     .r#type(lt::LoadBalancerTypeEnum::Application)
                     .set_tags(Some(elb_tags(&self.name, None)))
                     .send()

@@ -412,6 +412,11 @@ fn shift_to(
     now: u64,
     firing: Vec<String>,
 ) -> Result<Transition, Refusal> {
+    if percent == 0 {
+        return Err(Refusal::Invalid(
+            "--to 0 would take all traffic off the candidate; use `cutover rollback`".into(),
+        ));
+    }
     if percent > 100 {
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
