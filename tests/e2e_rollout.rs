@@ -2,7 +2,6 @@
 //! pre-flight refusal, rollback from a second process, managed alarms, Ctrl-C.
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Stack;
@@ -15,18 +14,6 @@ fn ready(name: &str, seed: &[&str]) -> Stack {
     s.ok(&["deploy", "--version", "v2"], 0);
     assert_eq!(s.status_json()["rollout"]["state"], "ready");
     s
-}
-
-fn wait_for_state(s: &Stack, state: &str, timeout: Duration) {
-    let start = Instant::now();
-    loop {
-        let st = s.status_json();
-        if st["rollout"]["state"] == state {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "never reached {state}: {st}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -85,14 +72,8 @@ fn linear_steps_in_order() {
 #[test]
 fn alarm_mid_bake_rolls_back_and_exits_3() {
     let s = ready("midbake", &["--bake", "20s", "--poll", "200ms"]);
-    let child = s
-        .cmd()
-        .arg("shift")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    let child = s.spawn_shift();
+    s.wait_for_state("shifting");
     assert_eq!(s.elb_weights(), (90, 10));
     let fired = Instant::now();
     s.set_alarm("midbake-5xx", "ALARM");
@@ -144,14 +125,8 @@ fn preflight_refuses_firing_alarm() {
 #[test]
 fn rollback_from_second_process_stops_shift() {
     let s = ready("twoproc", &["--bake", "30s", "--poll", "200ms"]);
-    let child = s
-        .cmd()
-        .arg("shift")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    let child = s.spawn_shift();
+    s.wait_for_state("shifting");
     s.ok(&["rollback", "--reason", "from another terminal"], 0);
     assert_eq!(s.elb_weights(), (100, 0));
     let start = Instant::now();
@@ -210,14 +185,8 @@ fn managed_alarms_are_created_per_colour_and_watched() {
     assert!(s.ok(&["provision"], 0).contains("nothing to change"));
     s.ok(&["deploy", "--version", "v1"], 0);
     s.ok(&["deploy", "--version", "v2"], 0);
-    let child = s
-        .cmd()
-        .arg("shift")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    let child = s.spawn_shift();
+    s.wait_for_state("shifting");
     // The candidate's (green) managed alarm fires.
     s.set_alarm("managed-green-latency", "ALARM");
     let out = child.wait_with_output().unwrap();
@@ -229,14 +198,8 @@ fn managed_alarms_are_created_per_colour_and_watched() {
 #[test]
 fn ctrl_c_stops_cleanly_and_shift_resumes() {
     let s = ready("ctrlc", &["--bake", "2s", "--poll", "100ms"]);
-    let child = s
-        .cmd()
-        .arg("shift")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_state(&s, "shifting", Duration::from_secs(20));
+    let child = s.spawn_shift();
+    s.wait_for_state("shifting");
     let st = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

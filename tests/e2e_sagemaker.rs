@@ -3,8 +3,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sagemaker::types as st;
 use common::{is_read_only, Stack};
@@ -51,17 +50,6 @@ fn endpoint_exists(s: &Stack) -> bool {
             .await
             .is_ok()
     })
-}
-
-fn wait_for_state(s: &Stack, state: &str) {
-    let start = Instant::now();
-    while s.status_json()["rollout"]["state"] != state {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "never reached {state}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -138,14 +126,8 @@ fn sagemaker_lifecycle() {
     );
 
     // An alarm mid-bake rolls back.
-    let child = s
-        .cmd()
-        .arg("shift")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_state(&s, "shifting");
+    let child = s.spawn_shift();
+    s.wait_for_state("shifting");
     std::thread::sleep(Duration::from_millis(300));
     s.set_alarm("smlife-5xx", "ALARM");
     let out = child.wait_with_output().unwrap();

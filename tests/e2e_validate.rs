@@ -201,20 +201,12 @@ fn sagemaker_validation_invokes_the_candidate_variant() {
     // Queue the endpoint's answers: right for v1 (blue), then wrong for v2 (green).
     let queue = |body: &str, variant: &str| {
         let payload = serde_json::json!({"region": "us-east-1", "results": [{"Body": body, "ContentType": "application/json", "InvokedProductionVariant": variant}]}).to_string();
-        let mut t = std::net::TcpStream::connect(("127.0.0.1", s.emu.port)).unwrap();
-        write!(
-            t,
-            "POST /moto-api/static/sagemaker/endpoint-results HTTP/1.0\r\nHost: motoapi.amazonaws.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-            payload.len()
-        )
-        .unwrap();
-        let mut r = String::new();
-        t.read_to_string(&mut r).unwrap();
-        assert!(
-            r.split_whitespace()
-                .nth(1)
-                .is_some_and(|c| c.starts_with('2')),
-            "{r}"
+        common::http(
+            "POST",
+            s.emu.port,
+            "/moto-api/static/sagemaker/endpoint-results",
+            "application/json",
+            &payload,
         );
     };
     queue("{\"predictions\": [0]}", "blue");

@@ -136,6 +136,32 @@ impl Stack {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts `cutover shift` in the background.
+    pub fn spawn_shift(&self) -> std::process::Child {
+        self.cmd()
+            .arg("shift")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Polls `status` until the rollout is in `state`.
+    pub fn wait_for_state(&self, state: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            let st = self.status_json();
+            if st["rollout"]["state"] == state {
+                return;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "never reached {state}: {st}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     pub fn status_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", "-o", "json"], 0)).unwrap()
     }
@@ -241,34 +267,31 @@ pub fn is_read_only(action: &str) -> bool {
         .any(|p| action.starts_with(p))
 }
 
-pub fn http_get(port: u16, path: &str) -> String {
+/// One HTTP/1.0 request to the emulator; returns the body.
+pub fn http(method: &str, port: u16, path: &str, content_type: &str, body: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: motoapi.amazonaws.com\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
-    buf.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let code = head.split_whitespace().nth(1).unwrap_or("");
+    assert!(code.starts_with('2'), "{method} {path}: {head}");
+    body.to_string()
+}
+
+pub fn http_get(port: u16, path: &str) -> String {
+    http("GET", port, path, "text/plain", "")
+}
+
+pub fn http_post(port: u16, path: &str) -> String {
+    http("POST", port, path, "text/plain", "")
 }
 
 pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
-}
-
-pub fn http_post(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    buf.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
 }
