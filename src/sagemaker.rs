@@ -211,6 +211,19 @@ impl<'a> SageMaker<'a> {
         }
     }
 
+    /// UpdateEndpoint to `config`, then wait until it really serves it.
+    async fn update_to(&self, config: &str, timeout: Duration, out: &Out) -> Result<()> {
+        self.c
+            .sagemaker
+            .update_endpoint()
+            .endpoint_name(&self.name)
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map_err(|e| aws("update endpoint", e))?;
+        self.wait_in_service(config, timeout, out).await
+    }
+
     async fn create_model(&self, c: Color, version: &str, spec: &ModelSpec) -> Result<String> {
         let model = sanitize(&format!("{}-{c}-{version}", self.name));
         let exists = self
@@ -457,15 +470,7 @@ impl Provider for SageMaker<'_> {
                     if live.is_some() { 0.0 } else { 1.0 },
                 ));
                 let config = self.create_config(list).await?;
-                self.c
-                    .sagemaker
-                    .update_endpoint()
-                    .endpoint_name(&self.name)
-                    .endpoint_config_name(&config)
-                    .send()
-                    .await
-                    .map_err(|e| aws("update endpoint", e))?;
-                self.wait_in_service(&config, timeout, out).await?;
+                self.update_to(&config, timeout, out).await?;
                 let mut keep: Vec<String> = variants.values().map(|v| v.model.clone()).collect();
                 keep.push(model.clone());
                 if let Some(l) = live {
@@ -592,24 +597,13 @@ impl Provider for SageMaker<'_> {
         let config = self
             .create_config(vec![Self::variant(live, lv, 1.0)])
             .await?;
-        self.c
-            .sagemaker
-            .update_endpoint()
-            .endpoint_name(&self.name)
-            .endpoint_config_name(&config)
-            .send()
-            .await
-            .map_err(|e| aws("update endpoint", e))?;
-        self.wait_in_service(
-            &config,
-            Duration::from_secs(1800),
-            &Out {
-                json: false,
-                quiet: true,
-                verbose: false,
-            },
-        )
-        .await?;
+        let quiet = Out {
+            json: false,
+            quiet: true,
+            verbose: false,
+        };
+        self.update_to(&config, Duration::from_secs(1800), &quiet)
+            .await?;
         self.clean_unused(Some(&config), std::slice::from_ref(&lv.model))
             .await
     }

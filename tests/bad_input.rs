@@ -24,7 +24,7 @@ fn expect_invalid(s: &Stack, args: &[&str], needle: &str) {
 }
 
 /// Breaks the config with `edit`, expects exit 2 naming `needle`, restores it.
-fn bad_config(s: &Stack, edit: impl FnOnce(String) -> String, args: &[&str], needle: &str) {
+fn bad_config(s: &Stack, edit: &fn(String) -> String, args: &[&str], needle: &str) {
     let good = std::fs::read_to_string(s.config()).unwrap();
     s.edit_config(edit);
     expect_invalid(s, args, needle);
@@ -36,61 +36,50 @@ fn bad_config(s: &Stack, edit: impl FnOnce(String) -> String, args: &[&str], nee
 #[test]
 fn config_errors_exit_2_without_aws_writes() {
     let s = Stack::new("badcfg", &[]);
-    for args in [&["check"][..], &["provision"][..]] {
-        bad_config(
-            &s,
+    // (how the config is broken, what the one-line error must name)
+    type Edit = fn(String) -> String;
+    let cases: Vec<(Edit, &str)> = vec![
+        (
             |t| t.replace("provider = \"ecs\"", "provider = \"k8s\""),
-            args,
             "key `provider`: unknown provider \"k8s\"",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("name = \"badcfg\"", "name = \"BadCfg\""),
-            args,
             "cutover.toml:1: key `name`",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("name = \"badcfg\"", "name = \"abcdefghijklmnopqrstuvwxyz\""),
-            args,
             "key `name`",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("steps = [10, 50, 100]", "steps = [50, 10, 100]"),
-            args,
             "key `rollout.steps`",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("steps = [10, 50, 100]", "steps = [10, 500]"),
-            args,
             "outside 1..=100",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("steps = [10, 50, 100]", "steps = [10, 50]"),
-            args,
             "last step must be 100",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("bake = \"2s\"", "bake = \"a while\""),
-            args,
             "key `rollout.bake`",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.split("[ecs]").next().unwrap().to_string() + "\n[rollout]\nsteps = [100]\n",
-            args,
             "[ecs] section is missing",
-        );
-        bad_config(
-            &s,
+        ),
+        (
             |t| t.replace("[state]", "colour = \"blue\"\n[state]"),
-            args,
             "unknown field `colour`",
-        );
+        ),
+    ];
+    for args in [&["check"][..], &["provision"][..]] {
+        for (edit, needle) in &cases {
+            bad_config(&s, edit, args, needle);
+        }
     }
     // A template syntax error, and one that renders to invalid JSON.
     let tpl = s.dir.path().join("task.json.j2");
