@@ -408,6 +408,68 @@ impl<'a> Ecs<'a> {
         Ok(())
     }
 
+    /// Deregisters every ACTIVE revision of the template's families that
+    /// carries this stack's tag.
+    async fn deregister_task_definitions(&self, out: &Out) -> Result<Vec<String>> {
+        let mut families = Vec::new();
+        for c in Color::BOTH {
+            let body = self.render_taskdef(c, BOOTSTRAP_VERSION)?;
+            let what = self.cfg.task_definition.display().to_string();
+            let td = crate::taskdef::parse(
+                &what,
+                &body,
+                &self.cfg.container_name,
+                self.cfg.container_port,
+            )?;
+            if !families.contains(&td.family) {
+                families.push(td.family);
+            }
+        }
+        let mut done = Vec::new();
+        for family in families {
+            let list = self
+                .c
+                .ecs
+                .list_task_definitions()
+                .family_prefix(&family)
+                .status(et::TaskDefinitionStatus::Active)
+                .send()
+                .await
+                .map_err(|e| aws("list task definitions", e))?;
+            for arn in list.task_definition_arns() {
+                let d = self
+                    .c
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .include(et::TaskDefinitionField::Tags)
+                    .send()
+                    .await
+                    .map_err(|e| aws("describe task definition", e))?;
+                let ours = d.tags().iter().any(|t| {
+                    t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str())
+                });
+                if ours {
+                    self.c
+                        .ecs
+                        .deregister_task_definition()
+                        .task_definition(arn)
+                        .send()
+                        .await
+                        .map_err(|e| aws("deregister task definition", e))?;
+                    done.push(format!("task definition {arn}"));
+                }
+            }
+        }
+        if !done.is_empty() {
+            out.info(&format!(
+                "  deregister {} task definition revision(s)",
+                done.len()
+            ));
+        }
+        Ok(done)
+    }
+
     async fn healthy_in(&self, tg: &str) -> Result<u32> {
         let out = self
             .c
@@ -895,17 +957,9 @@ impl Provider for Ecs<'_> {
                 .send()
                 .await
                 .map_err(|e| aws(&format!("delete service {svc}"), e))?;
-            for arn in s.task_definition().into_iter() {
-                let _ = self
-                    .c
-                    .ecs
-                    .deregister_task_definition()
-                    .task_definition(arn)
-                    .send()
-                    .await;
-            }
             done.push(format!("ECS service {svc}"));
         }
+        done.extend(self.deregister_task_definitions(out).await?);
         if let Some(lb) = self.find_lb().await? {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             if self.owner_of(&arn).await?.as_deref() == Some(self.name.as_str()) {

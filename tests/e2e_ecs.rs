@@ -150,6 +150,20 @@ fn ecs_lifecycle_provision_deploy_shift_rollback_destroy() {
         if let Ok(svcs) = svcs {
             assert!(svcs.services().iter().all(|s| s.status() != Some("ACTIVE")));
         }
+        for family in ["life-blue", "life-green"] {
+            let tds = ecs
+                .list_task_definitions()
+                .family_prefix(family)
+                .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                tds.task_definition_arns().is_empty(),
+                "{:?}",
+                tds.task_definition_arns()
+            );
+        }
     });
     s.ok(&["destroy", "--yes"], 0);
 }
