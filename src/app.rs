@@ -825,8 +825,24 @@ async fn deploy<P: Provider>(
                     " (idle colour, no production traffic)"
                 }
             ));
+            let start = rollout::apply(&spec(ctx.cfg), &doc.status, Event::DeployStarted { color })
+                .map_err(refusal)?;
+            if start.status != doc.status {
+                if doc.status.phase == Phase::Complete {
+                    ctx.out.warn(&format!(
+                        "{color} was kept for instant rollback; deploying onto it gives that up"
+                    ));
+                }
+                doc.status = start.status;
+                doc.last_error = Some(format!("deploy of {version} to {color} started"));
+                rev = ctx.store.save(&doc, rev).await?;
+            }
             ctx.store
-                .journal("deploy-start", &format!("{version} -> {color}"), &doc)
+                .journal(
+                    "deploy-start",
+                    &format!("{version} -> {color}: {}", start.note),
+                    &doc,
+                )
                 .await?;
             let artifact = p
                 .deploy(&prepared, doc.status.live, timeout, &ctx.out)
@@ -1039,7 +1055,7 @@ async fn shift<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool
         }
         Phase::FailedValidation => {
             return Err(Error::Safety(format!(
-                "candidate {} failed validation; deploy a version that passes first",
+                "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
                 doc.status.candidate.map(|c| c.as_str()).unwrap_or("?")
             )))
         }

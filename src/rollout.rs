@@ -157,6 +157,12 @@ impl Status {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A deploy is about to replace what runs on `color` (written before the
+    /// provider call, so a failed or killed deploy never leaves an unvalidated
+    /// version looking ready, nor a replaced colour looking like a rollback target).
+    DeployStarted {
+        color: Color,
+    },
     /// The candidate is healthy and passed validation (or there is none to run).
     Deployed {
         color: Color,
@@ -239,6 +245,7 @@ fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
 /// Applies one event. Never produces weights that do not sum to 100.
 pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
     match ev {
+        Event::DeployStarted { color } => deploy_started(s, color),
         Event::Deployed { color } => deployed(spec, s, color),
         Event::ValidationFailed { color } => {
             if s.phase == Phase::Shifting {
@@ -268,6 +275,34 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
     }
+}
+
+fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
+    if s.phase == Phase::Shifting {
+        return Err(Refusal::Invalid(
+            "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
+        ));
+    }
+    if s.live == Some(color) {
+        return Err(Refusal::Invalid(format!(
+            "{color} is live; deploy goes onto the idle colour"
+        )));
+    }
+    let mut n = s.clone();
+    let note = match s.phase {
+        Phase::Ready | Phase::FailedValidation => {
+            n.phase = Phase::FailedValidation;
+            n.candidate = Some(color);
+            n.weight = 0;
+            format!("deploying to {color}: it is not validated until the deploy passes")
+        }
+        Phase::Complete => {
+            n.phase = Phase::Retired;
+            format!("deploying to {color}: it no longer serves as the rollback target")
+        }
+        _ => format!("deploying to {color}"),
+    };
+    Ok(changed(n, vec![], note))
 }
 
 fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal> {
@@ -398,7 +433,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             ))
         }
         Phase::FailedValidation => Err(Refusal::Safety(format!(
-            "candidate {} failed validation; deploy a version that passes first",
+            "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
             s.candidate.map(|c| c.as_str()).unwrap_or("?")
         ))),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
@@ -801,6 +836,43 @@ mod tests {
             Err(Refusal::Safety(_))
         ));
         assert_eq!(f.weights(), Some(Weights::all(Color::Blue)));
+    }
+
+    #[test]
+    fn deploy_start_guards_the_candidate_and_the_rollback_target() {
+        let ready = deployed_stack();
+        let t = apply(
+            &spec(),
+            &ready,
+            Event::DeployStarted {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.status.phase, Phase::FailedValidation);
+        assert!(matches!(
+            apply(
+                &spec(),
+                &t.status,
+                Event::Tick {
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
+            Err(Refusal::Safety(_))
+        ));
+        let mut done = ready.clone();
+        for now in [0, 1000, 2000] {
+            done = tick(&done, now).status;
+        }
+        assert_eq!(done.phase, Phase::Complete);
+        let t = apply(&spec(), &done, Event::DeployStarted { color: Color::Blue }).unwrap();
+        assert_eq!(t.status.phase, Phase::Retired);
+        assert!(matches!(
+            apply(&spec(), &t.status, Event::Rollback { now: 1 }),
+            Err(Refusal::Invalid(_))
+        ));
+        assert_eq!(t.status.weights(), Some(Weights::all(Color::Green)));
     }
 
     #[test]
