@@ -131,7 +131,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     run_one(&cli, &cfg, out).await
 }
 
-pub async fn clients_for(cli: &Cli, cfg: &Config) -> Clients {
+pub async fn clients_for(cli: &Cli, cfg: &Config) -> Result<Clients> {
     let opts = AwsOptions {
         region: cli.region.clone().or_else(|| cfg.region.clone()),
         profile: cli.profile.clone(),
@@ -141,7 +141,7 @@ pub async fn clients_for(cli: &Cli, cfg: &Config) -> Clients {
 }
 
 pub async fn run_one(cli: &Cli, cfg: &Config, out: Out) -> Result<i32> {
-    let clients = clients_for(cli, cfg).await;
+    let clients = clients_for(cli, cfg).await?;
     let ctx = Ctx {
         cfg,
         clients: &clients,

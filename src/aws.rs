@@ -47,13 +47,15 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
 }
 
 impl Clients {
-    pub async fn new(opts: &AwsOptions) -> Clients {
+    /// Fails (bad input) when no region can be found anywhere.
+    pub async fn new(opts: &AwsOptions) -> crate::error::Result<Clients> {
         let conf = sdk_config(opts).await;
-        let region = conf
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
-        Clients {
+        let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
+            crate::error::invalid(
+                "no AWS region: set `region` in the config, pass --region, or set AWS_REGION",
+            )
+        })?;
+        Ok(Clients {
             region,
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             ecs: aws_sdk_ecs::Client::new(&conf),
@@ -61,7 +63,7 @@ impl Clients {
             runtime: aws_sdk_sagemakerruntime::Client::new(&conf),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
-        }
+        })
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn promote_many(cli: &Cli, configs: Vec<Config>, out: Out) -> Result<i
     for c in &configs {
         let region = cli.region.clone().or_else(|| c.region.clone());
         if !clients.contains_key(&region) {
-            clients.insert(region.clone(), clients_for(cli, c).await);
+            clients.insert(region.clone(), clients_for(cli, c).await?);
         }
     }
     let region_of = |c: &Config| cli.region.clone().or_else(|| c.region.clone());

@@ -183,3 +183,20 @@ fn init_writes_a_config_that_checks() {
         assert_eq!(st.code(), Some(2));
     }
 }
+
+#[test]
+fn no_region_anywhere_is_exit_2() {
+    let s = Stack::new("noregion", &[]);
+    s.edit_config(|t| t.replace("region = \"us-east-1\"\n", ""));
+    let out = s
+        .cmd()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS region"));
+    assert!(s.requests().is_empty());
+}
