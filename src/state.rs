@@ -10,13 +10,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    ScalarAttributeType, TableStatus, Tag,
+    ScalarAttributeType, TableStatus, Tag, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{aws, failed, Error, Result};
 use crate::rollout::{Color, Status, Weights};
+
+/// Journal entries are kept this many days (DynamoDB TTL on `expires_at`).
+pub const JOURNAL_DAYS: u64 = 90;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -172,6 +175,19 @@ impl Store {
                 .await
                 .map_err(|e| aws("describe table", e))?;
             if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                // Journal entries expire on their own (JOURNAL_DAYS).
+                let ttl = TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires_at")
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?;
+                self.client
+                    .update_time_to_live()
+                    .table_name(&self.table)
+                    .time_to_live_specification(ttl)
+                    .send()
+                    .await
+                    .map_err(|e| aws("enable TTL on the state table", e))?;
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
