@@ -1,23 +1,23 @@
-//! Commands: validate input, compute the plan, then take the lock and act.
+//! Entry point and the mutating commands: validate input, then take the lock and act.
 //! Generic over the provider; the decisions come from `rollout`.
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::alarms::{self, AlarmState};
+use crate::apply::{check_drift, commit, repair, tick_now, tick_with};
 use crate::aws::{AwsOptions, Clients};
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ProviderKind};
 use crate::ecs::Ecs;
 use crate::error::{failed, invalid, Error, Result};
+use crate::lock::{locked, take_lock, Held};
 use crate::output::Out;
 use crate::provider::Provider;
-use crate::rollout::{
-    self, Action, Color, Event, Outcome, Phase, Refusal, Spec, Transition, Weights,
-};
-use crate::state::{now_ms, Lock, Pending, StackDoc, Store};
+use crate::report::{history, plan, status, validate_cmd};
+use crate::rollout::{self, Color, Event, Outcome, Phase, Refusal, Spec};
+use crate::state::{now_ms, StackDoc, Store};
 
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
@@ -34,7 +34,7 @@ pub fn spec(cfg: &Config) -> Spec {
     }
 }
 
-fn refusal(r: Refusal) -> Error {
+pub(crate) fn refusal(r: Refusal) -> Error {
     match r {
         Refusal::Invalid(m) => Error::Invalid(m),
         Refusal::Safety(m) => Error::Safety(m),
@@ -297,7 +297,7 @@ pub fn watched(cfg: &Config, color: Option<Color>, region: &str) -> Vec<String> 
     names
 }
 
-async fn read_alarms(ctx: &Ctx<'_>, color: Option<Color>) -> Result<Vec<AlarmState>> {
+pub(crate) async fn read_alarms(ctx: &Ctx<'_>, color: Option<Color>) -> Result<Vec<AlarmState>> {
     let names = watched(ctx.cfg, color, &ctx.clients.region);
     if names.is_empty() {
         return Ok(vec![]);
@@ -305,415 +305,11 @@ async fn read_alarms(ctx: &Ctx<'_>, color: Option<Color>) -> Result<Vec<AlarmSta
     alarms::read(&ctx.clients.cloudwatch, &names).await
 }
 
-async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
+pub(crate) async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
     ctx.store.load().await
 }
 
-/// Sets weights after checking every colour that gets traffic has healthy
-/// targets, then reads them back until they match.
-/// Reads the watched alarms and applies a tick to `doc`'s rollout.
-async fn tick_now(ctx: &Ctx<'_>, doc: &StackDoc, ignore: &[String]) -> Result<Transition> {
-    let states = read_alarms(ctx, doc.status.candidate).await?;
-    tick_with(ctx, doc, &states, ignore)
-}
-
-fn tick_with(
-    ctx: &Ctx<'_>,
-    doc: &StackDoc,
-    states: &[AlarmState],
-    ignore: &[String],
-) -> Result<Transition> {
-    let firing = alarms::firing(states, ignore);
-    rollout::apply(
-        &spec(ctx.cfg),
-        &doc.status,
-        Event::Tick {
-            now: now_ms(),
-            firing,
-        },
-    )
-    .map_err(refusal)
-}
-
-/// Refuses weights that would send traffic to a colour with no healthy targets.
-async fn check_healthy<P: Provider>(p: &P, w: Weights) -> Result<()> {
-    for c in Color::BOTH {
-        if w.of(c) > 0 && p.healthy(c).await? == 0 {
-            return Err(Error::Safety(format!(
-                "refusing to route {}% to {c}: it has 0 healthy targets",
-                w.of(c)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Sets weights, then reads them back until they match (or fails).
-pub async fn apply_weights<P: Provider>(
-    ctx: &Ctx<'_>,
-    p: &P,
-    w: Weights,
-    doc: &StackDoc,
-) -> Result<()> {
-    p.set_weights(w, &doc.versions).await?;
-    let mut seen = None;
-    let start = std::time::Instant::now();
-    let mut rewritten = false;
-    while start.elapsed() < p.settle_timeout() {
-        seen = p.weights().await?;
-        if seen == Some(w) {
-            ctx.out.detail(&format!("read back {w}"));
-            return Ok(());
-        }
-        if !rewritten && start.elapsed() > p.settle_timeout() / 2 {
-            // Write once more in case the first write was lost.
-            p.set_weights(w, &doc.versions).await?;
-            rewritten = true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(failed(format!(
-        "weights read back as {} after setting {w}",
-        seen.map(|s| s.to_string())
-            .unwrap_or_else(|| "nothing".into())
-    )))
-}
-
-/// Refuses when AWS's weights differ from the recorded ones (unless --adopt).
-async fn check_drift<P: Provider>(
-    ctx: &Ctx<'_>,
-    p: &P,
-    doc: &mut StackDoc,
-    adopt: bool,
-) -> Result<()> {
-    let Some(expected) = doc.weights.or_else(|| doc.status.weights()) else {
-        return Ok(());
-    };
-    let seen = p.weights().await?;
-    if seen == Some(expected) {
-        return Ok(());
-    }
-    let seen_s = seen.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
-    if !adopt {
-        return Err(Error::Safety(format!(
-            "drift: AWS routes {seen_s} but cutover recorded {expected}; someone changed the weights by hand. Re-run with --adopt to accept what AWS shows, or `cutover rollback`"
-        )));
-    }
-    let Some(seen) = seen else {
-        return Err(Error::Safety(
-            "drift: no weights found in AWS; cannot adopt".into(),
-        ));
-    };
-    ctx.out.warn(&format!(
-        "adopting the weights AWS shows: {seen} (recorded {expected})"
-    ));
-    if let Some(c) = doc.status.candidate {
-        if matches!(doc.status.phase, Phase::Ready | Phase::Shifting) {
-            doc.status.weight = seen.of(c);
-            if doc.status.weight > 0 {
-                doc.status.phase = Phase::Shifting;
-                doc.status.step = doc
-                    .status
-                    .steps
-                    .iter()
-                    .filter(|s| **s <= seen.of(c))
-                    .count();
-                doc.status.step_at = Some(now_ms());
-            }
-        }
-    }
-    doc.weights = Some(seen);
-    Ok(())
-}
-
-/// Runs a transition: records it as pending (write-ahead; this also claims it
-/// against concurrent writers), runs its actions, then records it as done.
-async fn commit<P: Provider>(
-    ctx: &Ctx<'_>,
-    p: &P,
-    doc: &mut StackDoc,
-    rev: &mut u64,
-    t: &Transition,
-    event: &str,
-) -> Result<()> {
-    let old_live = doc.status.live;
-    let target = t
-        .actions
-        .iter()
-        .find_map(|a| match a {
-            Action::SetWeights(w) => Some(*w),
-            _ => None,
-        })
-        .or(doc.weights);
-    let retire = t.actions.iter().find_map(|a| match a {
-        Action::Retire(c) => Some(*c),
-        _ => None,
-    });
-    if let Some(w) = target.filter(|_| t.actions.iter().any(|a| matches!(a, Action::SetWeights(_))))
-    {
-        check_healthy(p, w).await?;
-    }
-    doc.pending = Some(Pending {
-        status: t.status.clone(),
-        weights: target,
-        note: t.note.clone(),
-        event: event.into(),
-        retire,
-    });
-    *rev = ctx.store.save(doc, *rev).await?;
-    for a in &t.actions {
-        match a {
-            Action::SetWeights(w) => apply_weights(ctx, p, *w, doc).await?,
-            Action::Retire(c) => {
-                let live = t.status.live.unwrap_or(c.other());
-                p.retire(*c, live).await?;
-            }
-        }
-    }
-    doc.pending = None;
-    doc.weights = target;
-    if t.status.phase == Phase::RolledBack && doc.status.phase != Phase::RolledBack {
-        if let Some(c) = doc.status.candidate {
-            doc.rejected = doc.versions.get(&c).cloned();
-        }
-    }
-    doc.status = t.status.clone();
-    if let Outcome::AutoRolledBack(names) = &t.outcome {
-        doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
-    }
-    *rev = ctx.store.save(doc, *rev).await?;
-    ctx.store.journal(event, &t.note, doc).await?;
-    let mut extra = json!({"state": doc.status.phase.as_str(), "step": doc.status.step, "weights": doc.weights});
-    if old_live != doc.status.live {
-        extra["live"] = json!(doc.status.live);
-    }
-    ctx.out.event(
-        event,
-        &format!(
-            "{} ({})",
-            t.note,
-            doc.weights.map(|w| w.to_string()).unwrap_or_default()
-        ),
-        extra,
-    );
-    Ok(())
-}
-
-/// Finishes or drops a transition an earlier run left pending (it was killed
-/// between recording and completing it). Returns true if something changed.
-async fn repair<P: Provider>(
-    ctx: &Ctx<'_>,
-    p: &P,
-    doc: &mut StackDoc,
-    rev: &mut u64,
-) -> Result<bool> {
-    let Some(pending) = doc.pending.clone() else {
-        return Ok(false);
-    };
-    let seen = p.weights().await?;
-    let detail;
-    if pending.weights.is_some() && seen == pending.weights {
-        if let Some(c) = pending.retire {
-            p.retire(c, pending.status.live.unwrap_or(c.other()))
-                .await?;
-        }
-        detail = format!("finished an interrupted transition: {}", pending.note);
-        doc.status = pending.status.clone();
-        doc.weights = pending.weights;
-    } else if seen == doc.weights || doc.weights.is_none() {
-        detail = format!(
-            "dropped an interrupted transition that had not taken effect: {}",
-            pending.note
-        );
-    } else {
-        // Neither: leave it for the drift check to report.
-        return Ok(false);
-    }
-    doc.pending = None;
-    *rev = ctx.store.save(doc, *rev).await?;
-    ctx.store.journal("repair", &detail, doc).await?;
-    ctx.out.warn(&detail);
-    Ok(true)
-}
-
-/// A held lock whose lease a background task renews until release.
-struct Held {
-    store: Store,
-    lock: Option<Lock>,
-    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    renewer: tokio::task::JoinHandle<()>,
-}
-
-impl Held {
-    fn hold(store: &Store, lock: Lock, lease: Duration) -> Held {
-        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, l, flag) = (store.clone(), lock.clone(), lost.clone());
-        let renewer = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 4).await;
-                match s.renew(&l, lease).await {
-                    Ok(()) => {}
-                    Err(Error::Safety(_)) => {
-                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                        return;
-                    }
-                    Err(_) => {} // transient; the lease still has time
-                }
-            }
-        });
-        Held {
-            store: store.clone(),
-            lock: Some(lock),
-            lost,
-            renewer,
-        }
-    }
-
-    /// Whether someone (a rollback) took the lock from us.
-    fn lost(&self) -> bool {
-        self.lost.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    async fn release(mut self) {
-        self.renewer.abort();
-        if let Some(l) = self.lock.take() {
-            if !self.lost() {
-                let _ = self.store.unlock(&l).await;
-            }
-        }
-    }
-}
-
-async fn take_lock(ctx: &Ctx<'_>, what: &str) -> Result<Held> {
-    if !ctx.store.table_exists().await? {
-        return Err(invalid(format!(
-            "state table {} does not exist; run `cutover provision` first",
-            ctx.store.table()
-        )));
-    }
-    let lock = ctx.store.lock(ctx.cfg.lock_lease, what).await?;
-    Ok(Held::hold(&ctx.store, lock, ctx.cfg.lock_lease))
-}
-
-/// Runs `f` under the lock and always releases it.
-macro_rules! locked {
-    ($ctx:expr, $what:expr, $body:expr) => {{
-        let held = take_lock($ctx, $what).await?;
-        let res = $body;
-        held.release().await;
-        res
-    }};
-}
-
 // ---- commands ----------------------------------------------------------------
-
-async fn plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
-    let mut changes = p.converge(false, &ctx.out).await?;
-    let table = ctx.store.table_exists().await?;
-    if !table {
-        changes.insert(
-            0,
-            crate::provider::Change::new(
-                "create",
-                format!("DynamoDB table {}", ctx.cfg.state_table),
-            ),
-        );
-    }
-    changes.extend(crate::managed::plan(ctx).await?);
-    let (doc, _) = if table {
-        load_state(ctx).await?
-    } else {
-        (StackDoc::default(), 0)
-    };
-    let sp = spec(ctx.cfg);
-    let now = now_ms();
-    let schedule = rollout::schedule(&sp, &doc.status, now);
-    let alarms = read_alarms(ctx, doc.status.candidate.or(Some(doc.status.idle_color())))
-        .await
-        .unwrap_or_default();
-    let poll = ctx.cfg.rollout.poll_interval;
-    let mut text = String::new();
-    if changes.is_empty() {
-        text.push_str("provision: nothing to change\n");
-    } else {
-        text.push_str("provision would:\n");
-        for c in &changes {
-            text.push_str(&format!("  {} {}\n", c.action, c.resource));
-        }
-    }
-    let in_rollout = matches!(doc.status.phase, Phase::Ready | Phase::Shifting);
-    text.push_str(&format!(
-        "\nrollout {}: state {}, step {}/{}\n",
-        if in_rollout {
-            "in progress"
-        } else {
-            "schedule (next deploy)"
-        },
-        doc.status.phase.as_str(),
-        doc.status.step,
-        if in_rollout {
-            doc.status.steps.len()
-        } else {
-            sp.steps.len()
-        }
-    ));
-    for s in &schedule {
-        let at = std::time::UNIX_EPOCH + Duration::from_millis(now + s.at_ms);
-        text.push_str(&format!(
-            "  step {}: candidate at {:>3}%  at +{} ({}{})\n",
-            s.step,
-            s.weight,
-            humantime::format_duration(Duration::from_secs(s.at_ms / 1000)),
-            if in_rollout { "" } else { "if started now: " },
-            humantime::format_rfc3339_seconds(at)
-        ));
-    }
-    let total = schedule.last().map(|s| s.at_ms).unwrap_or(0);
-    text.push_str(&format!(
-        "  total: {} until 100%, then {} before the old colour is retired\n",
-        humantime::format_duration(Duration::from_secs(total / 1000)),
-        humantime::format_duration(ctx.cfg.rollout.termination_wait)
-    ));
-    let mut warnings = Vec::new();
-    let mut worst = 0u64;
-    for a in &alarms {
-        if let Some(w) = a.window_secs {
-            worst = worst.max(w);
-            if Duration::from_secs(w) > ctx.cfg.rollout.bake && sp.steps.len() > 1 {
-                warnings.push(format!(
-                    "alarm {} needs {}s of data to fire but a bake lasts {}; it could not fire before the next step",
-                    a.name,
-                    w,
-                    humantime::format_duration(ctx.cfg.rollout.bake)
-                ));
-            }
-        }
-        if a.state == "MISSING" {
-            warnings.push(format!("watched alarm {} does not exist", a.name));
-        }
-    }
-    let detect = Duration::from_secs(worst) + poll;
-    text.push_str(&format!(
-        "  worst-case detection: {} (alarm window {}s + poll {})\n",
-        humantime::format_duration(detect),
-        worst,
-        humantime::format_duration(poll)
-    ));
-    for w in &warnings {
-        text.push_str(&format!("  warning: {w}\n"));
-    }
-    ctx.out.result(
-        text.trim_end(),
-        json!({
-            "stack": ctx.cfg.name,
-            "changes": changes,
-            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total},
-            "detection_ms": detect.as_millis() as u64,
-            "warnings": warnings,
-        }),
-    );
-    Ok(0)
-}
 
 async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
     // Read-only pass first: refuses foreign resources before any write.
@@ -751,23 +347,19 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
             ),
         );
     }
-    locked!(
-        ctx,
-        "provision",
-        async {
-            p.converge(true, &ctx.out).await?;
-            crate::managed::apply(ctx, &managed).await?;
-            let (doc, rev) = load_state(ctx).await?;
-            if rev == 0 {
-                ctx.store.save(&doc, 0).await?;
-            }
-            ctx.store
-                .journal("provision", &format!("{} change(s)", changes.len()), &doc)
-                .await?;
-            Ok::<(), Error>(())
+    locked(ctx, "provision", async || {
+        p.converge(true, &ctx.out).await?;
+        crate::managed::apply(ctx, &managed).await?;
+        let (doc, rev) = load_state(ctx).await?;
+        if rev == 0 {
+            ctx.store.save(&doc, 0).await?;
         }
-        .await
-    )?;
+        ctx.store
+            .journal("provision", &format!("{} change(s)", changes.len()), &doc)
+            .await?;
+        Ok::<(), Error>(())
+    })
+    .await?;
     ctx.out.result(
         &format!("provision: done ({} change(s))", changes.len()),
         json!({"stack": ctx.cfg.name, "changed": true, "changes": changes}),
@@ -805,86 +397,82 @@ async fn deploy<P: Provider>(
     };
     let version = prepared.version.as_str();
     p.ensure_provisioned().await?;
-    locked!(
-        ctx,
-        "deploy",
-        async {
-            let (mut doc, mut rev) = load_state(ctx).await?;
-            repair(ctx, p, &mut doc, &mut rev).await?;
-            if doc.status.idle_color() != color || doc.status.phase == Phase::Shifting {
-                return Err(failed(
-                    "the stack changed while deploy was starting; run deploy again",
+    locked(ctx, "deploy", async || {
+        let (mut doc, mut rev) = load_state(ctx).await?;
+        repair(ctx, p, &mut doc, &mut rev).await?;
+        if doc.status.idle_color() != color || doc.status.phase == Phase::Shifting {
+            return Err(failed(
+                "the stack changed while deploy was starting; run deploy again",
+            ));
+        }
+        let first = doc.status.live.is_none();
+        ctx.out.info(&format!(
+            "deploying {version} to {color}{}",
+            if first {
+                " (first deploy: it goes live at 100%)"
+            } else {
+                " (idle colour, no production traffic)"
+            }
+        ));
+        let start = rollout::apply(&spec(ctx.cfg), &doc.status, Event::DeployStarted { color })
+            .map_err(refusal)?;
+        if start.status != doc.status {
+            if doc.status.phase == Phase::Complete {
+                ctx.out.warn(&format!(
+                    "{color} was kept for instant rollback; deploying onto it gives that up"
                 ));
             }
-            let first = doc.status.live.is_none();
-            ctx.out.info(&format!(
-                "deploying {version} to {color}{}",
-                if first {
-                    " (first deploy: it goes live at 100%)"
-                } else {
-                    " (idle colour, no production traffic)"
-                }
-            ));
-            let start = rollout::apply(&spec(ctx.cfg), &doc.status, Event::DeployStarted { color })
-                .map_err(refusal)?;
-            if start.status != doc.status {
-                if doc.status.phase == Phase::Complete {
-                    ctx.out.warn(&format!(
-                        "{color} was kept for instant rollback; deploying onto it gives that up"
-                    ));
-                }
-                doc.status = start.status;
-                doc.last_error = Some(format!("deploy of {version} to {color} started"));
-                rev = ctx.store.save(&doc, rev).await?;
-            }
-            ctx.store
-                .journal(
-                    "deploy-start",
-                    &format!("{version} -> {color}: {}", start.note),
-                    &doc,
-                )
-                .await?;
-            let artifact = p
-                .deploy(&prepared, doc.status.live, timeout, &ctx.out)
-                .await?;
-            doc.versions.insert(color, prepared.version.clone());
-            doc.artifacts.insert(color, artifact);
-            let sp = spec(ctx.cfg);
-            // Validation gate: before any production traffic.
-            if let Some(v) = &ctx.cfg.validate {
-                let checks = run_validation(ctx, p, v, color).await?;
-                if let Some(bad) = checks.iter().find(|c| !c.passed) {
-                    let detail = format!(
-                        "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
-                        bad.request,
-                        bad.status
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "no response".into()),
-                        bad.reason,
-                        bad.body
-                    );
-                    let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
-                        .map_err(refusal)?;
-                    doc.last_error = Some(detail.clone());
-                    doc.rejected = Some(prepared.version.clone());
-                    doc.status = t.status;
-                    rev = ctx.store.save(&doc, rev).await?;
-                    let _ = rev;
-                    ctx.store
-                        .journal("validation-failed", &detail, &doc)
-                        .await?;
-                    return Err(Error::Safety(detail));
-                }
-                ctx.out
-                    .info(&format!("validation passed ({} request(s))", checks.len()));
-            }
-            let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
-            doc.last_error = None;
-            commit(ctx, p, &mut doc, &mut rev, &t, "deployed").await?;
-            Ok(())
+            doc.status = start.status;
+            doc.last_error = Some(format!("deploy of {version} to {color} started"));
+            rev = ctx.store.save(&doc, rev).await?;
         }
-        .await
-    )?;
+        ctx.store
+            .journal(
+                "deploy-start",
+                &format!("{version} -> {color}: {}", start.note),
+                &doc,
+            )
+            .await?;
+        let artifact = p
+            .deploy(&prepared, doc.status.live, timeout, &ctx.out)
+            .await?;
+        doc.versions.insert(color, prepared.version.clone());
+        doc.artifacts.insert(color, artifact);
+        let sp = spec(ctx.cfg);
+        // Validation gate: before any production traffic.
+        if let Some(v) = &ctx.cfg.validate {
+            let checks = run_validation(ctx, p, v, color).await?;
+            if let Some(bad) = checks.iter().find(|c| !c.passed) {
+                let detail = format!(
+                    "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
+                    bad.request,
+                    bad.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "no response".into()),
+                    bad.reason,
+                    bad.body
+                );
+                let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
+                    .map_err(refusal)?;
+                doc.last_error = Some(detail.clone());
+                doc.rejected = Some(prepared.version.clone());
+                doc.status = t.status;
+                rev = ctx.store.save(&doc, rev).await?;
+                let _ = rev;
+                ctx.store
+                    .journal("validation-failed", &detail, &doc)
+                    .await?;
+                return Err(Error::Safety(detail));
+            }
+            ctx.out
+                .info(&format!("validation passed ({} request(s))", checks.len()));
+        }
+        let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
+        doc.last_error = None;
+        commit(ctx, p, &mut doc, &mut rev, &t, "deployed").await?;
+        Ok(())
+    })
+    .await?;
     ctx.out.result(
         &format!("deploy: {version} is on {color}"),
         json!({"stack": ctx.cfg.name, "color": color, "version": version}),
@@ -947,39 +535,6 @@ pub async fn run_validation<P: Provider>(
     Ok(checks)
 }
 
-async fn validate_cmd<P: Provider>(ctx: &Ctx<'_>, p: &P, color: Option<Color>) -> Result<i32> {
-    let Some(v) = &ctx.cfg.validate else {
-        return Err(invalid(format!(
-            "{}: no [validate] section",
-            ctx.cfg.path.display()
-        )));
-    };
-    let (doc, _) = load_state(ctx).await?;
-    let color = color
-        .or(doc.status.candidate)
-        .unwrap_or(doc.status.idle_color());
-    let checks = run_validation(ctx, p, v, color).await?;
-    let mut text = String::new();
-    for c in &checks {
-        text.push_str(&format!(
-            "{:<4} {:<50} {:>5} {:>6} ms  {}\n",
-            if c.passed { "PASS" } else { "FAIL" },
-            c.request,
-            c.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            c.latency_ms,
-            c.reason
-        ));
-    }
-    let ok = checks.iter().all(|c| c.passed);
-    ctx.out.result(
-        text.trim_end(),
-        json!({"color": color, "passed": ok, "checks": checks}),
-    );
-    Ok(if ok { 0 } else { 3 })
-}
-
 async fn shift_to<P: Provider>(
     ctx: &Ctx<'_>,
     p: &P,
@@ -1000,34 +555,30 @@ async fn shift_to<P: Provider>(
         },
     )
     .map_err(refusal)?;
-    locked!(
-        ctx,
-        "shift --to",
-        async {
-            let (mut doc, mut rev) = load_state(ctx).await?;
-            repair(ctx, p, &mut doc, &mut rev).await?;
-            check_drift(ctx, p, &mut doc, adopt).await?;
-            let states = read_alarms(ctx, doc.status.candidate).await?;
-            warn_insufficient(ctx, &states);
-            let firing = alarms::firing(&states, ignore);
-            let t = rollout::apply(
-                &sp,
-                &doc.status,
-                Event::ShiftTo {
-                    percent: pct,
-                    now: now_ms(),
-                    firing,
-                },
-            )
-            .map_err(refusal)?;
-            commit(ctx, p, &mut doc, &mut rev, &t, "shift").await
-        }
-        .await
-    )?;
+    locked(ctx, "shift --to", async || {
+        let (mut doc, mut rev) = load_state(ctx).await?;
+        repair(ctx, p, &mut doc, &mut rev).await?;
+        check_drift(ctx, p, &mut doc, adopt).await?;
+        let states = read_alarms(ctx, doc.status.candidate).await?;
+        warn_insufficient(ctx, &states);
+        let firing = alarms::firing(&states, ignore);
+        let t = rollout::apply(
+            &sp,
+            &doc.status,
+            Event::ShiftTo {
+                percent: pct,
+                now: now_ms(),
+                firing,
+            },
+        )
+        .map_err(refusal)?;
+        commit(ctx, p, &mut doc, &mut rev, &t, "shift").await
+    })
+    .await?;
     Ok(0)
 }
 
-fn warn_insufficient(ctx: &Ctx<'_>, states: &[AlarmState]) {
+pub(crate) fn warn_insufficient(ctx: &Ctx<'_>, states: &[AlarmState]) {
     for a in states {
         match a.state.as_str() {
             "INSUFFICIENT_DATA" => ctx.out.warn(&format!(
@@ -1255,31 +806,27 @@ pub async fn promote<P: Provider>(
         ctx.out.result(&format!("promote: {msg}"), json!({"stack": ctx.cfg.name, "action": "none", "state": doc.status.phase.as_str(), "step": doc.status.step}));
         return Ok((0, msg));
     }
-    let result = locked!(
-        ctx,
-        "promote",
-        async {
-            let (mut doc, mut rev) = load_state(ctx).await?;
-            repair(ctx, p, &mut doc, &mut rev).await?;
-            check_drift(ctx, p, &mut doc, adopt).await?;
-            let t = tick_now(ctx, &doc, ignore).await?;
-            match &t.outcome {
-                Outcome::Wait(_) => Ok((0, "nothing due".to_string())),
-                Outcome::Changed => {
-                    commit(ctx, p, &mut doc, &mut rev, &t, "promote").await?;
-                    Ok((0, t.note.clone()))
-                }
-                Outcome::AutoRolledBack(names) => {
-                    commit(ctx, p, &mut doc, &mut rev, &t, "auto-rollback").await?;
-                    Err(Error::Safety(format!(
-                        "alarm {} in ALARM: rolled back",
-                        names.join(", ")
-                    )))
-                }
+    let result = locked(ctx, "promote", async || {
+        let (mut doc, mut rev) = load_state(ctx).await?;
+        repair(ctx, p, &mut doc, &mut rev).await?;
+        check_drift(ctx, p, &mut doc, adopt).await?;
+        let t = tick_now(ctx, &doc, ignore).await?;
+        match &t.outcome {
+            Outcome::Wait(_) => Ok((0, "nothing due".to_string())),
+            Outcome::Changed => {
+                commit(ctx, p, &mut doc, &mut rev, &t, "promote").await?;
+                Ok((0, t.note.clone()))
+            }
+            Outcome::AutoRolledBack(names) => {
+                commit(ctx, p, &mut doc, &mut rev, &t, "auto-rollback").await?;
+                Err(Error::Safety(format!(
+                    "alarm {} in ALARM: rolled back",
+                    names.join(", ")
+                )))
             }
         }
-        .await
-    )?;
+    })
+    .await?;
     ctx.out.result(
         &format!("promote: {}", result.1),
         json!({"stack": ctx.cfg.name, "action": result.1, "state": "changed"}),
@@ -1339,151 +886,6 @@ async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Re
         ),
         json!({"stack": ctx.cfg.name, "live": doc.status.live, "weights": doc.weights}),
     );
-    Ok(0)
-}
-
-async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
-    let table = true;
-    let (doc, _) = match ctx.store.load_if_table().await? {
-        Some((doc, rev)) if rev > 0 => (doc, rev),
-        _ => return Err(unknown_stack(ctx)),
-    };
-    let weights = match p.weights().await {
-        Ok(w) => w,
-        Err(Error::Invalid(_)) => None,
-        Err(e) => return Err(e),
-    };
-    let alarms = read_alarms(ctx, doc.status.candidate.or(doc.status.live)).await?;
-    let events = if table {
-        ctx.store.history(Some(5)).await?
-    } else {
-        vec![]
-    };
-    let versions: BTreeMap<String, Option<String>> = Color::BOTH
-        .iter()
-        .map(|c| (c.as_str().to_string(), doc.versions.get(c).cloned()))
-        .collect();
-    let w_json = weights
-        .map(|w| json!({"blue": w.blue, "green": w.green}))
-        .unwrap_or(Value::Null);
-    let drift = match (weights, doc.weights.or(doc.status.weights())) {
-        (Some(seen), Some(rec)) => seen != rec,
-        _ => false,
-    };
-    let candidate = match doc.status.phase {
-        Phase::Ready | Phase::Shifting | Phase::FailedValidation | Phase::Complete => {
-            doc.status.candidate
-        }
-        _ => None,
-    };
-    let v = json!({
-        "stack": ctx.cfg.name,
-        "provider": ctx.cfg.provider,
-        "live": doc.status.live,
-        "candidate": candidate,
-        "weights": w_json,
-        "recorded_weights": doc.weights,
-        "drift": drift,
-        "versions": versions,
-        "rollout": {
-            "state": doc.status.phase.as_str(),
-            "step": doc.status.step,
-            "steps": if doc.status.steps.is_empty() { ctx.cfg.rollout.steps.clone() } else { doc.status.steps.clone() },
-            "step_started_at": doc.status.step_at,
-            "completed_at": doc.status.complete_at,
-        },
-        "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state})).collect::<Vec<_>>(),
-        "last_error": doc.last_error,
-        "pending": doc.pending.as_ref().map(|p| p.note.clone()),
-        "events": events,
-    });
-    let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider);
-    t.push_str(&format!(
-        "live      {}\n",
-        doc.status.live.map(|c| c.as_str()).unwrap_or("none")
-    ));
-    for c in Color::BOTH {
-        t.push_str(&format!(
-            "{:<9} version {:<16} weight {}\n",
-            c.as_str(),
-            doc.versions.get(&c).map(String::as_str).unwrap_or("-"),
-            weights
-                .map(|w| format!("{}%", w.of(c)))
-                .unwrap_or_else(|| "-".into())
-        ));
-    }
-    t.push_str(&format!(
-        "rollout   {} (step {}/{})\n",
-        doc.status.phase.as_str(),
-        doc.status.step,
-        if doc.status.steps.is_empty() {
-            ctx.cfg.rollout.steps.len()
-        } else {
-            doc.status.steps.len()
-        }
-    ));
-    if drift {
-        t.push_str(&format!(
-            "DRIFT     AWS routes {} but cutover recorded {}\n",
-            weights.map(|w| w.to_string()).unwrap_or_default(),
-            doc.weights.map(|w| w.to_string()).unwrap_or_default()
-        ));
-    }
-    if let Some(e) = &doc.last_error {
-        t.push_str(&format!("last      {e}\n"));
-    }
-    if let Some(p) = &doc.pending {
-        t.push_str(&format!(
-            "pending   {} (interrupted; the next shift/promote/rollback repairs it)\n",
-            p.note
-        ));
-    }
-    for a in &alarms {
-        t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state));
-    }
-    for e in &events {
-        t.push_str(&format!(
-            "event     {}  {:<18} {}\n",
-            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(e.at)),
-            e.event,
-            e.detail
-        ));
-    }
-    ctx.out.result(t.trim_end(), v);
-    Ok(0)
-}
-
-fn unknown_stack(ctx: &Ctx<'_>) -> Error {
-    invalid(format!(
-        "stack {} is unknown (no state in DynamoDB table {}); run `cutover provision` first",
-        ctx.cfg.name, ctx.cfg.state_table
-    ))
-}
-
-async fn history(ctx: &Ctx<'_>, limit: usize) -> Result<i32> {
-    match ctx.store.load_if_table().await? {
-        Some((_, rev)) if rev > 0 => {}
-        _ => return Err(unknown_stack(ctx)),
-    }
-    let mut entries = ctx.store.history(None).await?;
-    if entries.len() > limit {
-        entries.drain(..entries.len() - limit);
-    }
-    if ctx.out.json {
-        for e in &entries {
-            println!("{}", serde_json::to_string(e).expect("entry serialises"));
-        }
-        return Ok(0);
-    }
-    for e in &entries {
-        println!(
-            "{}  {:<18} {:<18} {}",
-            humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(e.at)),
-            e.event,
-            e.phase,
-            e.detail
-        );
-    }
     Ok(0)
 }
 

@@ -2,16 +2,19 @@
 //! One file per concept; `app` wires them together.
 pub mod alarms;
 pub mod app;
+pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod ecs;
 pub mod error;
 pub mod init;
+pub mod lock;
 pub mod managed;
 pub mod multi;
 pub mod output;
 pub mod provider;
+pub mod report;
 pub mod rollout;
 pub mod sagemaker;
 pub mod state;
