@@ -14,7 +14,7 @@ use crate::ecs::Ecs;
 use crate::error::{failed, invalid, Error, Result};
 use crate::lock::{locked, take_lock, Held};
 use crate::output::Out;
-use crate::provider::Provider;
+use crate::provider::{Change, Provider};
 use crate::report::{history, plan, status, validate_cmd};
 use crate::rollout::{self, Color, Event, Outcome, Phase, Refusal, Spec};
 use crate::state::{now_ms, StackDoc, Store};
@@ -203,13 +203,7 @@ pub fn check_templates(cfg: &Config) -> Result<()> {
     }
     for a in &cfg.alarms.create {
         for c in Color::BOTH {
-            let vars = crate::template::Vars {
-                name: &cfg.name,
-                version: "check",
-                color: c.as_str(),
-                region: &region,
-            };
-            crate::template::render("alarms.create.name", &a.name, &vars)?;
+            crate::managed::alarm_name(cfg, a, c, &region)?;
         }
     }
     Ok(())
@@ -281,13 +275,7 @@ pub fn watched(cfg: &Config, color: Option<Color>, region: &str) -> Vec<String> 
     let mut names = cfg.alarms.watch.clone();
     if let Some(c) = color {
         for a in &cfg.alarms.create {
-            let vars = crate::template::Vars {
-                name: &cfg.name,
-                version: "",
-                color: c.as_str(),
-                region,
-            };
-            if let Ok(n) = crate::template::render("alarms.create.name", &a.name, &vars) {
+            if let Ok(n) = crate::managed::alarm_name(cfg, a, c, region) {
                 if !names.contains(&n) {
                     names.push(n);
                 }
@@ -311,20 +299,43 @@ pub(crate) async fn load_state(ctx: &Ctx<'_>) -> Result<(StackDoc, u64)> {
 
 // ---- commands ----------------------------------------------------------------
 
-async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
-    // Read-only pass first: refuses foreign resources before any write.
-    let mut changes = p.converge(false, &ctx.out).await?;
-    let table = ctx.store.table_exists().await?;
+/// What `provision` would change (read-only; foreign resources are refused
+/// here, before any write), and the stored state when the table exists.
+pub(crate) struct ProvisionPlan {
+    pub changes: Vec<Change>,
+    pub managed: Vec<crate::managed::Todo>,
+    pub state: Option<(StackDoc, u64)>,
+}
+
+pub(crate) async fn provision_plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<ProvisionPlan> {
+    let state = ctx.store.load_if_table().await?;
+    let mut changes = Vec::new();
+    if state.is_none() {
+        changes.push(Change::new(
+            "create",
+            format!("DynamoDB table {}", ctx.cfg.state_table),
+        ));
+    }
+    changes.extend(p.converge(false, &ctx.out).await?);
     let managed = crate::managed::plan(ctx).await?;
-    changes.extend(managed.iter().cloned());
-    let known = table && ctx.store.load().await?.1 > 0;
-    if !known {
-        changes.push(crate::provider::Change::new(
+    changes.extend(managed.iter().map(|t| t.change.clone()));
+    if state.as_ref().is_none_or(|(_, rev)| *rev == 0) {
+        changes.push(Change::new(
             "create",
             format!("state record of stack {}", ctx.cfg.name),
         ));
     }
-    if table && changes.is_empty() {
+    Ok(ProvisionPlan {
+        changes,
+        managed,
+        state,
+    })
+}
+
+async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
+    let plan = provision_plan(ctx, p).await?;
+    let changes = plan.changes;
+    if changes.is_empty() {
         ctx.out.result(
             "provision: nothing to change",
             json!({"stack": ctx.cfg.name, "changed": false, "changes": []}),
@@ -335,21 +346,14 @@ async fn provision<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         "provisioning stack {} ({})",
         ctx.cfg.name, ctx.cfg.provider
     ));
-    if !table {
+    if plan.state.is_none() {
         ctx.out
             .info(&format!("  create DynamoDB table {}", ctx.cfg.state_table));
         ctx.store.create_table().await?;
-        changes.insert(
-            0,
-            crate::provider::Change::new(
-                "create",
-                format!("DynamoDB table {}", ctx.cfg.state_table),
-            ),
-        );
     }
     locked(ctx, "provision", async || {
         p.converge(true, &ctx.out).await?;
-        crate::managed::apply(ctx, &managed).await?;
+        crate::managed::apply(ctx, p, &plan.managed).await?;
         let (doc, rev) = load_state(ctx).await?;
         if rev == 0 {
             ctx.store.save(&doc, 0).await?;
@@ -374,9 +378,7 @@ async fn deploy<P: Provider>(
     group: Option<&str>,
     timeout: Duration,
 ) -> Result<i32> {
-    let (doc, _) = if ctx.store.table_exists().await? {
-        load_state(ctx).await?
-    } else {
+    let Some((doc, _)) = ctx.store.load_if_table().await? else {
         return Err(invalid(format!(
             "stack {} is not provisioned (no state table {}); run `cutover provision`",
             ctx.cfg.name, ctx.cfg.state_table
@@ -604,12 +606,7 @@ async fn shift<P: Provider>(ctx: &Ctx<'_>, p: &P, ignore: &[String], adopt: bool
             );
             return Ok(0);
         }
-        Phase::FailedValidation => {
-            return Err(Error::Safety(format!(
-                "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
-                doc.status.candidate.map(|c| c.as_str()).unwrap_or("?")
-            )))
-        }
+        Phase::FailedValidation => return Err(refusal(rollout::not_validated(&doc.status))),
         other => {
             return Err(invalid(format!(
                 "nothing to shift (rollout state is {}); run `cutover deploy --version V` first",
@@ -835,13 +832,12 @@ pub async fn promote<P: Provider>(
 }
 
 async fn rollback<P: Provider>(ctx: &Ctx<'_>, p: &P, reason: Option<&str>) -> Result<i32> {
-    if !ctx.store.table_exists().await? {
+    let Some((doc, _)) = ctx.store.load_if_table().await? else {
         return Err(invalid(format!(
             "stack {} is not provisioned; nothing to roll back",
             ctx.cfg.name
         )));
-    }
-    let (doc, _) = load_state(ctx).await?;
+    };
     rollout::apply(
         &spec(ctx.cfg),
         &doc.status,

@@ -145,6 +145,12 @@ impl<'a> Ecs<'a> {
         Ok(body)
     }
 
+    /// Whether ECS tags carry this stack's `cutover:stack` tag.
+    fn ours(&self, tags: &[et::Tag]) -> bool {
+        tags.iter()
+            .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()))
+    }
+
     async fn owner_of(&self, arn: &str) -> Result<Option<String>> {
         let out = self
             .c
@@ -446,9 +452,7 @@ impl<'a> Ecs<'a> {
                     .send()
                     .await
                     .map_err(|e| aws("describe task definition", e))?;
-                let ours = d.tags().iter().any(|t| {
-                    t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str())
-                });
+                let ours = self.ours(d.tags());
                 if ours {
                     self.c
                         .ecs
@@ -536,10 +540,7 @@ impl Provider for Ecs<'_> {
             BTreeMap::new()
         };
         for (c, s) in &services {
-            let ours = s
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = self.ours(s.tags());
             if !ours {
                 return Err(invalid(format!(
                     "service {} in cluster {} exists but is not managed by cutover stack {}; refusing to take it over",
@@ -930,10 +931,7 @@ impl Provider for Ecs<'_> {
         let mut done = Vec::new();
         // Services first (scale to 0, delete), then listeners, the ALB, target groups, the cluster.
         for (c, s) in self.services().await? {
-            let ours = s
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = self.ours(s.tags());
             if !ours || s.status() != Some("ACTIVE") {
                 continue;
             }
@@ -1031,10 +1029,7 @@ impl Provider for Ecs<'_> {
             .await
             .map_err(|e| aws("describe clusters", e))?;
         if let Some(cluster) = cl.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
-            let ours = cluster
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()));
+            let ours = self.ours(cluster.tags());
             if ours && cluster.active_services_count() == 0 {
                 out.info(&format!("  delete ECS cluster {}", self.cfg.cluster));
                 self.c
@@ -1048,6 +1043,28 @@ impl Provider for Ecs<'_> {
             }
         }
         Ok(done)
+    }
+
+    fn metric_namespace(&self) -> &'static str {
+        "AWS/ApplicationELB"
+    }
+
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>> {
+        // ALB metric dimensions are the ARN suffixes: "targetgroup/…" and "app/…".
+        let arns = self.arns().await?;
+        let resource = |arn: &str| {
+            arn.rsplit_once(':')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default()
+        };
+        let lb = resource(&arns.lb);
+        Ok(vec![
+            ("TargetGroup".into(), resource(&arns.tg[&c])),
+            (
+                "LoadBalancer".into(),
+                lb.trim_start_matches("loadbalancer/").to_string(),
+            ),
+        ])
     }
 
     async fn test_url(&self) -> Result<Option<String>> {

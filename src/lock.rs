@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use crate::app::Ctx;
-use crate::error::{invalid, Error, Result};
+use crate::error::{Error, Result};
 use crate::state::{Lock, Store};
 
 /// A held lock whose lease a background task renews until release.
@@ -53,13 +53,8 @@ impl Held {
     }
 }
 
+/// Takes the stack's lock (exit 75 when held; exit 2 when there is no state table).
 pub async fn take_lock(ctx: &Ctx<'_>, what: &str) -> Result<Held> {
-    if !ctx.store.table_exists().await? {
-        return Err(invalid(format!(
-            "state table {} does not exist; run `cutover provision` first",
-            ctx.store.table()
-        )));
-    }
     let lock = ctx.store.lock(ctx.cfg.lock_lease, what).await?;
     Ok(Held::hold(&ctx.store, lock, ctx.cfg.lock_lease))
 }

@@ -3,9 +3,9 @@
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag};
 
 use crate::app::Ctx;
-use crate::config::{ManagedAlarm, ProviderKind};
+use crate::config::{Config, ManagedAlarm};
 use crate::error::{aws, Result};
-use crate::provider::Change;
+use crate::provider::{Change, Provider};
 use crate::rollout::Color;
 
 /// One concrete alarm to create.
@@ -16,17 +16,23 @@ pub struct Planned {
     pub spec: ManagedAlarm,
 }
 
+/// The name of managed alarm `a` for colour `c` (its `name` is a template).
+pub fn alarm_name(cfg: &Config, a: &ManagedAlarm, c: Color, region: &str) -> Result<String> {
+    let vars = crate::template::Vars {
+        name: &cfg.name,
+        version: "",
+        color: c.as_str(),
+        region,
+    };
+    crate::template::render("alarms.create.name", &a.name, &vars)
+}
+
 fn concrete(ctx: &Ctx<'_>) -> Vec<Planned> {
     let mut out = Vec::new();
     for a in &ctx.cfg.alarms.create {
         for c in Color::BOTH {
-            let vars = crate::template::Vars {
-                name: &ctx.cfg.name,
-                version: "",
-                color: c.as_str(),
-                region: &ctx.clients.region,
-            };
-            if let Ok(name) = crate::template::render("alarms.create.name", &a.name, &vars) {
+            // `check` has already rendered every name, so this cannot fail here.
+            if let Ok(name) = alarm_name(ctx.cfg, a, c, &ctx.clients.region) {
                 out.push(Planned {
                     color: c,
                     name,
@@ -38,8 +44,15 @@ fn concrete(ctx: &Ctx<'_>) -> Vec<Planned> {
     out
 }
 
-/// Changes needed: alarms that are missing or differ from the config.
-pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Change>> {
+/// An alarm to create or update, and how `plan` shows it.
+#[derive(Clone, Debug)]
+pub struct Todo {
+    pub change: Change,
+    pub alarm: Planned,
+}
+
+/// Alarms that are missing or differ from the config.
+pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Todo>> {
     let want = concrete(ctx);
     if want.is_empty() {
         return Ok(vec![]);
@@ -59,13 +72,16 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Change>> {
             have.insert(a.alarm_name().unwrap_or_default().to_string(), a.clone());
         }
     }
-    let mut changes = Vec::new();
+    let mut todo = Vec::new();
     for p in want {
         match have.get(&p.name) {
-            None => changes.push(Change::new(
-                "create",
-                format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
-            )),
+            None => todo.push(Todo {
+                change: Change::new(
+                    "create",
+                    format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
+                ),
+                alarm: p,
+            }),
             Some(a) => {
                 let same = a.metric_name() == Some(p.spec.metric.as_str())
                     && a.threshold() == Some(p.spec.threshold)
@@ -74,32 +90,26 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Vec<Change>> {
                     && a.comparison_operator().map(|c| c.as_str())
                         == Some(p.spec.comparison.as_str());
                 if !same {
-                    changes.push(Change::new("update", format!("alarm {}", p.name)));
+                    todo.push(Todo {
+                        change: Change::new("update", format!("alarm {}", p.name)),
+                        alarm: p,
+                    });
                 }
             }
         }
     }
-    Ok(changes)
+    Ok(todo)
 }
 
-/// Creates or updates the alarms named in `changes`.
-pub async fn apply(ctx: &Ctx<'_>, changes: &[Change]) -> Result<()> {
-    for p in concrete(ctx) {
-        if !changes
-            .iter()
-            .any(|c| c.resource.starts_with(&format!("alarm {}", p.name)))
-        {
-            continue;
-        }
-        let dims = dimensions(ctx, p.color).await?;
+/// Creates or updates the planned alarms with the provider's dimensions.
+pub async fn apply<P: Provider>(ctx: &Ctx<'_>, provider: &P, todo: &[Todo]) -> Result<()> {
+    for Todo { alarm: p, .. } in todo {
+        let dims = provider.alarm_dimensions(p.color).await?;
         let ns = p
             .spec
             .namespace
             .clone()
-            .unwrap_or_else(|| match ctx.cfg.provider {
-                ProviderKind::Ecs => "AWS/ApplicationELB".into(),
-                ProviderKind::Sagemaker => "AWS/SageMaker".into(),
-            });
+            .unwrap_or_else(|| provider.metric_namespace().to_string());
         let mut req = ctx
             .clients
             .cloudwatch
@@ -127,64 +137,6 @@ pub async fn apply(ctx: &Ctx<'_>, changes: &[Change]) -> Result<()> {
         req.send().await.map_err(|e| aws("put metric alarm", e))?;
     }
     Ok(())
-}
-
-async fn dimensions(ctx: &Ctx<'_>, c: Color) -> Result<Vec<(String, String)>> {
-    Ok(match ctx.cfg.provider {
-        ProviderKind::Sagemaker => vec![
-            ("EndpointName".into(), ctx.cfg.name.clone()),
-            ("VariantName".into(), c.as_str().into()),
-        ],
-        ProviderKind::Ecs => {
-            let suffix = |arn: &str, marker: &str| {
-                arn.split_once(marker)
-                    .map(|(_, s)| {
-                        format!(
-                            "{}{s}",
-                            marker.trim_start_matches(':').trim_start_matches('/')
-                        )
-                    })
-                    .unwrap_or_default()
-            };
-            let lb = ctx
-                .clients
-                .elb
-                .describe_load_balancers()
-                .names(&ctx.cfg.name)
-                .send()
-                .await
-                .map_err(|e| aws("describe load balancers", e))?;
-            let lb_arn = lb
-                .load_balancers()
-                .first()
-                .and_then(|l| l.load_balancer_arn())
-                .unwrap_or_default()
-                .to_string();
-            let tg = ctx
-                .clients
-                .elb
-                .describe_target_groups()
-                .names(format!("{}-{c}", ctx.cfg.name))
-                .send()
-                .await
-                .map_err(|e| aws("describe target groups", e))?;
-            let tg_arn = tg
-                .target_groups()
-                .first()
-                .and_then(|t| t.target_group_arn())
-                .unwrap_or_default()
-                .to_string();
-            vec![
-                ("TargetGroup".into(), suffix(&tg_arn, ":targetgroup/")),
-                (
-                    "LoadBalancer".into(),
-                    suffix(&lb_arn, ":loadbalancer/")
-                        .trim_start_matches("loadbalancer/")
-                        .to_string(),
-                ),
-            ]
-        }
-    })
 }
 
 /// Deletes the managed alarms.

@@ -37,11 +37,7 @@ async fn one(
     adopt: bool,
     auto: bool,
 ) -> (i32, String) {
-    let quiet = Out {
-        json: false,
-        quiet: true,
-        verbose: false,
-    };
+    let quiet = Out::silent();
     let ctx = Ctx {
         cfg,
         clients,

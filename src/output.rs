@@ -12,6 +12,15 @@ pub struct Out {
 }
 
 impl Out {
+    /// No progress output (nested or batch runs).
+    pub fn silent() -> Out {
+        Out {
+            json: false,
+            quiet: true,
+            verbose: false,
+        }
+    }
+
     /// A progress event: `kind` is a short machine name, `msg` the human line.
     pub fn event(&self, kind: &str, msg: &str, extra: Value) {
         if self.json {

@@ -75,6 +75,12 @@ pub trait Provider {
     /// Base URL that reaches only the candidate (validation), if any.
     async fn test_url(&self) -> Result<Option<String>>;
 
+    /// CloudWatch namespace of the managed alarms' metrics.
+    fn metric_namespace(&self) -> &'static str;
+
+    /// CloudWatch dimensions that select colour `c`'s metrics.
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>>;
+
     /// How long weights may take to read back as set.
     fn settle_timeout(&self) -> Duration {
         Duration::from_secs(3)

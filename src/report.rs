@@ -4,30 +4,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::app::{load_state, read_alarms, run_validation, spec, Ctx};
+use crate::app::{load_state, provision_plan, read_alarms, run_validation, spec, Ctx};
 use crate::error::{invalid, Error, Result};
 use crate::provider::Provider;
 use crate::rollout::{self, Color, Phase};
-use crate::state::{now_ms, StackDoc};
+use crate::state::now_ms;
 
 pub(crate) async fn plan<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
-    let mut changes = p.converge(false, &ctx.out).await?;
-    let table = ctx.store.table_exists().await?;
-    if !table {
-        changes.insert(
-            0,
-            crate::provider::Change::new(
-                "create",
-                format!("DynamoDB table {}", ctx.cfg.state_table),
-            ),
-        );
-    }
-    changes.extend(crate::managed::plan(ctx).await?);
-    let (doc, _) = if table {
-        load_state(ctx).await?
-    } else {
-        (StackDoc::default(), 0)
-    };
+    let plan = provision_plan(ctx, p).await?;
+    let changes = plan.changes;
+    let doc = plan.state.map(|(d, _)| d).unwrap_or_default();
     let sp = spec(ctx.cfg);
     let now = now_ms();
     let schedule = rollout::schedule(&sp, &doc.status, now);

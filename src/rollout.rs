@@ -248,11 +248,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         Event::DeployStarted { color } => deploy_started(s, color),
         Event::Deployed { color } => deployed(spec, s, color),
         Event::ValidationFailed { color } => {
-            if s.phase == Phase::Shifting {
-                return Err(Refusal::Invalid(
-                    "a rollout is shifting traffic; finish it or roll back first".into(),
-                ));
-            }
+            deploy_guard(s, color)?;
             let mut n = s.clone();
             n.phase = Phase::FailedValidation;
             n.candidate = Some(color);
@@ -277,7 +273,8 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
     }
 }
 
-fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
+/// A deploy may not run while traffic is shifting, nor onto the live colour.
+fn deploy_guard(s: &Status, color: Color) -> Result<(), Refusal> {
     if s.phase == Phase::Shifting {
         return Err(Refusal::Invalid(
             "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
@@ -288,6 +285,19 @@ fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
             "{color} is live; deploy goes onto the idle colour"
         )));
     }
+    Ok(())
+}
+
+/// Why a candidate in `failed_validation` may not get traffic.
+pub fn not_validated(s: &Status) -> Refusal {
+    Refusal::Safety(format!(
+        "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
+        s.candidate.map(|c| c.as_str()).unwrap_or("?")
+    ))
+}
+
+fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
+    deploy_guard(s, color)?;
     let mut n = s.clone();
     let note = match s.phase {
         Phase::Ready | Phase::FailedValidation => {
@@ -306,16 +316,7 @@ fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
 }
 
 fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal> {
-    if s.phase == Phase::Shifting {
-        return Err(Refusal::Invalid(
-            "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
-        ));
-    }
-    if s.live == Some(color) {
-        return Err(Refusal::Invalid(format!(
-            "{color} is live; deploy goes onto the idle colour"
-        )));
-    }
+    deploy_guard(s, color)?;
     let mut n = s.clone();
     n.steps = spec.steps.clone();
     n.step = 0;
@@ -432,10 +433,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 format!("retire {old} after termination_wait"),
             ))
         }
-        Phase::FailedValidation => Err(Refusal::Safety(format!(
-            "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
-            s.candidate.map(|c| c.as_str()).unwrap_or("?")
-        ))),
+        Phase::FailedValidation => Err(not_validated(s)),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
 }
@@ -457,18 +455,7 @@ fn shift_to(
     }
     match s.phase {
         Phase::Ready | Phase::Shifting => {}
-        Phase::FailedValidation => {
-            return tick(
-                &Spec {
-                    steps: vec![],
-                    bake_ms: 0,
-                    termination_wait_ms: 0,
-                },
-                s,
-                now,
-                firing,
-            )
-        }
+        Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
                 "the candidate is already at 100%; nothing to shift (live is {})",
@@ -555,7 +542,6 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
             let due = s.step_at.unwrap_or(now).saturating_add(spec.bake_ms);
             (&s.steps, s.step, due.saturating_sub(now))
         }
-        Phase::Ready => (&spec.steps, 0, 0),
         _ => (&spec.steps, 0, 0),
     };
     let mut out = Vec::new();

@@ -409,16 +409,7 @@ impl Provider for SageMaker<'_> {
     }
 
     async fn ensure_provisioned(&self) -> Result<()> {
-        self.converge(
-            false,
-            &Out {
-                json: false,
-                quiet: true,
-                verbose: false,
-            },
-        )
-        .await
-        .map(|_| ())
+        self.converge(false, &Out::silent()).await.map(|_| ())
     }
 
     async fn deploy(
@@ -597,11 +588,7 @@ impl Provider for SageMaker<'_> {
         let config = self
             .create_config(vec![Self::variant(live, lv, 1.0)])
             .await?;
-        let quiet = Out {
-            json: false,
-            quiet: true,
-            verbose: false,
-        };
+        let quiet = Out::silent();
         self.update_to(&config, Duration::from_secs(1800), &quiet)
             .await?;
         self.clean_unused(Some(&config), std::slice::from_ref(&lv.model))
@@ -631,6 +618,17 @@ impl Provider for SageMaker<'_> {
 
     async fn test_url(&self) -> Result<Option<String>> {
         Ok(None)
+    }
+
+    fn metric_namespace(&self) -> &'static str {
+        "AWS/SageMaker"
+    }
+
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>> {
+        Ok(vec![
+            ("EndpointName".into(), self.name.clone()),
+            ("VariantName".into(), c.as_str().into()),
+        ])
     }
 
     fn settle_timeout(&self) -> Duration {

@@ -346,29 +346,7 @@ impl Store {
 
     /// The stack's document and its revision (0 when none is stored).
     pub async fn load(&self) -> Result<(StackDoc, u64)> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&self.stack))
-            .key("sk", s("state"))
-            .consistent_read(true)
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
-            {
-                return Ok((StackDoc::default(), 0))
-            }
-            Err(e) => return Err(aws("read state", e)),
-        };
-        match out.item() {
-            Some(item) => parse_item(item),
-            None => Ok((StackDoc::default(), 0)),
-        }
+        Ok(self.load_if_table().await?.unwrap_or_default())
     }
 
     /// Compare-and-set: writes `doc` only if the stored revision is still `rev`.
@@ -500,6 +478,15 @@ impl Store {
                     "stack {} is locked by {who} (lease expires in {left}s, at {}); try later",
                     self.stack,
                     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(until))
+                )))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_resource_not_found_exception()) =>
+            {
+                Err(crate::error::invalid(format!(
+                    "state table {} does not exist; run `cutover provision` first",
+                    self.table
                 )))
             }
             Err(e) => Err(aws("take lock", e)),

@@ -193,8 +193,7 @@ fn foreign_resources_are_refused_untouched() {
             .unwrap();
     });
     let before = s.requests().len();
-    let out = s.run(&["provision"]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = s.exits(&["provision"], 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("target group foreign-blue") && err.contains("not managed by cutover"),
@@ -223,13 +222,7 @@ fn foreign_resources_are_refused_untouched() {
 fn unprovisioned_stack_is_bad_input() {
     let s = Stack::new("bare", &[]);
     let before = s.requests().len();
-    let out = s.run(&["deploy", "--version", "v1"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.exits(&["deploy", "--version", "v1"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not provisioned"));
     s.ok(&["rollback"], 2);
     s.ok(&["status"], 2);
@@ -282,13 +275,7 @@ fn never_routes_to_a_colour_without_healthy_targets() {
             .unwrap();
     });
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let out = s.run(&["shift", "--to", "10"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.exits(&["shift", "--to", "10"], 3);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("0 healthy targets") && err.contains("green"),

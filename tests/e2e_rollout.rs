@@ -109,8 +109,7 @@ fn alarm_mid_bake_rolls_back_and_exits_3() {
 fn preflight_refuses_firing_alarm() {
     let s = ready("preflight", &["--bake", "200ms", "--poll", "100ms"]);
     s.set_alarm("preflight-5xx", "ALARM");
-    let out = s.run(&["shift"]);
-    assert_eq!(out.status.code(), Some(3));
+    let out = s.exits(&["shift"], 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("preflight-5xx"));
     assert_eq!(s.elb_weights(), (100, 0));
     assert_eq!(s.status_json()["rollout"]["state"], "ready");

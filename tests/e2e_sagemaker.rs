@@ -183,13 +183,7 @@ fn silent_update_rollback_fails_loudly() {
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
     let _ = common::http_post(s.emu.port, "/_emulator/sagemaker/fail-next-update");
-    let out = s.run(&["deploy", "--version", "v2"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.exits(&["deploy", "--version", "v2"], 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("rolled the update") && err.contains("back silently"),
@@ -242,13 +236,7 @@ fn model_registry_picks_newest_approved() {
     s.ok(&["provision"], 0);
     // Unknown group: exit 2 and no AWS change.
     let before = s.requests().len();
-    let out = s.run(&["deploy", "--model-package-group", "nope"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.exits(&["deploy", "--model-package-group", "nope"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"nope\""));
     assert!(s.requests()[before..].iter().all(|(_, a)| is_read_only(a)));
 
@@ -287,8 +275,7 @@ fn sagemaker_bad_config_is_exit_2() {
         ),
     ] {
         std::fs::write(s.config(), edit).unwrap();
-        let out = s.run(&["deploy", "--version", "v1"]);
-        assert_eq!(out.status.code(), Some(2));
+        let out = s.exits(&["deploy", "--version", "v1"], 2);
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle));
     }
     assert!(s.requests().is_empty());
@@ -337,8 +324,7 @@ fn variant_alarms_use_endpoint_and_variant_dimensions() {
     s.ok(&["deploy", "--version", "v1"], 0);
     s.ok(&["deploy", "--version", "v2"], 0);
     s.set_alarm("smalarm-green-5xx", "ALARM");
-    let out = s.run(&["shift"]);
-    assert_eq!(out.status.code(), Some(3));
+    let out = s.exits(&["shift"], 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("smalarm-green-5xx"));
     // Destroy removes the managed alarms too.
     s.ok(&["destroy", "--yes"], 0);

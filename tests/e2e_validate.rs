@@ -94,13 +94,7 @@ fn ecs_validation_gate() {
 
     // A model that answers wrongly: exit 3, 0% confirmed through ELBv2, the journal keeps it.
     with_validate(&s, &url, WRONG, "");
-    let out = s.run(&["deploy", "--version", "v3"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.exits(&["deploy", "--version", "v3"], 3);
     assert_eq!(s.elb_weights(), (100, 0));
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "failed_validation");
@@ -115,8 +109,7 @@ fn ecs_validation_gate() {
     s.ok(&["shift", "--to", "10"], 3);
     s.ok(&["promote"], 3);
     assert_eq!(s.elb_weights(), (100, 0));
-    let out = s.run(&["validate", "-o", "json"]);
-    assert_eq!(out.status.code(), Some(3));
+    let out = s.exits(&["validate", "-o", "json"], 3);
     // -o json prints JSON lines: progress events, then the result last.
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let v: serde_json::Value = serde_json::from_str(text.trim().lines().last().unwrap()).unwrap();
@@ -126,8 +119,7 @@ fn ecs_validation_gate() {
     // Too slow for max_latency.
     with_validate(&s, &url, GOOD, "max_latency = \"200ms\"\n");
     delay.store(500, Ordering::SeqCst);
-    let out = s.run(&["deploy", "--version", "v4"]);
-    assert_eq!(out.status.code(), Some(3));
+    let out = s.exits(&["deploy", "--version", "v4"], 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_latency"));
     delay.store(0, Ordering::SeqCst);
 
@@ -138,8 +130,7 @@ fn ecs_validation_gate() {
         .unwrap()
         .port();
     with_validate(&s, &format!("http://127.0.0.1:{closed}"), GOOD, "");
-    let out = s.run(&["deploy", "--version", "v5"]);
-    assert_eq!(out.status.code(), Some(3));
+    let out = s.exits(&["deploy", "--version", "v5"], 3);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("connect"),
         "{}",
@@ -218,13 +209,7 @@ fn sagemaker_validation_invokes_the_candidate_variant() {
     )
     .unwrap();
     queue("{\"predictions\": [2]}", "green");
-    let out = s.run(&["deploy", "--version", "v2"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.exits(&["deploy", "--version", "v2"], 3);
     assert_eq!(s.status_json()["rollout"]["state"], "failed_validation");
     // TargetVariant named the candidate each time.
     let log: serde_json::Value =

@@ -123,8 +123,8 @@ impl Stack {
         self.cmd().args(args).output().unwrap()
     }
 
-    /// Runs and asserts the exit code; returns stdout.
-    pub fn ok(&self, args: &[&str], code: i32) -> String {
+    /// Runs and asserts the exit code; returns the whole output.
+    pub fn exits(&self, args: &[&str], code: i32) -> Output {
         let out = self.run(args);
         assert_eq!(
             out.status.code(),
@@ -133,7 +133,12 @@ impl Stack {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        out
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
+        String::from_utf8_lossy(&self.exits(args, code).stdout).into_owned()
     }
 
     /// Starts `cutover shift` in the background.
