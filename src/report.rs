@@ -184,6 +184,7 @@ pub(crate) async fn status<P: Provider>(ctx: &Ctx<'_>, p: &P) -> Result<i32> {
         "recorded_weights": doc.weights,
         "drift": drift,
         "versions": versions,
+        "artifacts": doc.artifacts,
         "rollout": {
             "state": doc.status.phase.as_str(),
             "step": doc.status.step,

@@ -94,7 +94,6 @@ fn n(v: u64) -> AttributeValue {
 #[derive(Clone)]
 pub struct Lock {
     pub token: String,
-    pub holder: String,
 }
 
 impl Store {
@@ -104,10 +103,6 @@ impl Store {
             table: table.into(),
             stack: stack.into(),
         }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 
     /// Whether the table exists (and is usable).
@@ -467,7 +462,7 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(Lock { token, holder }),
+            Ok(_) => Ok(Lock { token }),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
@@ -508,7 +503,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| aws("take lock", e))?;
-        Ok(Lock { token, holder })
+        Ok(Lock { token })
     }
 
     async fn lock_holder(&self) -> Option<(String, u64)> {

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -295,8 +295,4 @@ pub fn http_get(port: u16, path: &str) -> String {
 
 pub fn http_post(port: u16, path: &str) -> String {
     http("POST", port, path, "text/plain", "")
-}
-
-pub fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
 }
