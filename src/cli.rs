@@ -3,6 +3,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::config::ProviderKind;
+use crate::rollout::Color;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "cutover",
@@ -41,18 +44,6 @@ pub enum Output {
     Json,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProviderArg {
-    Ecs,
-    Sagemaker,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColorArg {
-    Blue,
-    Green,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Parse and validate the config and render its templates. Makes no AWS call.
@@ -64,13 +55,13 @@ pub enum Command {
     /// Put a version on the idle colour, wait until healthy, validate. No production traffic.
     Deploy {
         /// Version to deploy (rendered into the templates as {{ version }}).
-        #[arg(long, required_unless_present = "model_package_group")]
+        #[arg(long, required_unless_present = "model_package_group", value_parser = parse_version)]
         version: Option<String>,
         /// SageMaker: deploy the latest Approved package of this model package group.
         #[arg(long = "model-package-group")]
         model_package_group: Option<String>,
         /// How long to wait for the candidate to become healthy.
-        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
     /// Run the rollout in the foreground: steps, bakes and the alarm watch.
@@ -120,12 +111,12 @@ pub enum Command {
     /// Run the validation requests against a colour on demand.
     Validate {
         #[arg(long, value_enum)]
-        color: Option<ColorArg>,
+        color: Option<Color>,
     },
     /// Write a starter cutover.toml (and its template) into the current folder.
     Init {
         #[arg(long, value_enum)]
-        provider: ProviderArg,
+        provider: ProviderKind,
         #[arg(long)]
         name: String,
         /// Folder to write into.
@@ -142,6 +133,18 @@ pub enum Command {
     },
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration: {e}"))
+/// A version becomes an image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn parse_version(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "\"{s}\" cannot be an image tag (1-128 of A-Z a-z 0-9 _ . -, not starting with . or -)"
+        ))
+    }
 }

@@ -1,7 +1,9 @@
-//! Error kinds and their exit codes (contract: 0, 1, 2, 3, 75).
+//! Error kinds and their exit codes (contract: 0, 1, 2, 3, 75; 130 for Ctrl-C).
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,18 +16,33 @@ pub enum Error {
     /// Another run holds the stack's lock.
     #[error("{0}")]
     Locked(String),
-    /// AWS error after retries, timeout, anything else operational.
+    /// The state record changed under this run (a compare-and-set was lost).
+    #[error("{0}")]
+    Conflict(String),
+    /// An AWS call failed after the SDK's retries.
+    #[error("{what}: {detail}")]
+    Aws {
+        what: String,
+        detail: String,
+        #[source]
+        source: Source,
+    },
+    /// Anything else operational: timeouts, surprising answers.
     #[error("{0}")]
     Failed(String),
+    /// The user pressed Ctrl-C; the state is recorded.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid(_) => 2,
             Error::Safety(_) => 3,
             Error::Locked(_) => 75,
-            Error::Failed(_) => 1,
+            Error::Conflict(_) | Error::Aws { .. } | Error::Failed(_) => 1,
+            Error::Interrupted => 130,
         }
     }
 }
@@ -38,8 +55,34 @@ pub fn failed(msg: impl Into<String>) -> Error {
     Error::Failed(msg.into())
 }
 
-/// Wraps an SDK error with what we were doing.
-pub fn aws<E: std::error::Error>(what: &str, e: E) -> Error {
-    let text = format!("{}", DisplayErrorContext(&e));
-    Error::Failed(format!("{what}: {}", text.replace('\n', " ")))
+pub fn safety(msg: impl Into<String>) -> Error {
+    Error::Safety(msg.into())
+}
+
+/// Wraps an SDK error with what we were doing; the error itself is kept as the source.
+pub fn aws<E: std::error::Error + Send + Sync + 'static>(what: &str, e: E) -> Error {
+    let detail = format!("{}", DisplayErrorContext(&e)).replace('\n', " ");
+    Error::Aws {
+        what: what.into(),
+        detail,
+        source: Box::new(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(invalid("x").exit_code(), 2);
+        assert_eq!(safety("x").exit_code(), 3);
+        assert_eq!(Error::Locked("x".into()).exit_code(), 75);
+        assert_eq!(Error::Conflict("x".into()).exit_code(), 1);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+        let e = aws("describe", std::io::Error::other("boom"));
+        assert_eq!(e.exit_code(), 1);
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().starts_with("describe: boom"));
+    }
 }

@@ -1,4 +1,4 @@
 //! Thin binary: all logic lives in the library.
-fn main() {
-    std::process::exit(cutover::main_exit_code());
+fn main() -> std::process::ExitCode {
+    cutover::app::main()
 }

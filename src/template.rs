@@ -11,6 +11,17 @@ pub struct Vars<'a> {
     pub region: &'a str,
 }
 
+impl<'a> Vars<'a> {
+    pub fn new(name: &'a str, version: &'a str, color: &'a str, region: &'a str) -> Vars<'a> {
+        Vars {
+            name,
+            version,
+            color,
+            region,
+        }
+    }
+}
+
 fn env_lookup(name: String, default: Option<String>) -> Result<String, minijinja::Error> {
     match (std::env::var(&name), default) {
         (Ok(v), _) => Ok(v),

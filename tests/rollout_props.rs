@@ -1,5 +1,7 @@
 //! Property tests of the pure rollout machine over random event sequences.
-use cutover::rollout::{apply, Action, Color, Event, Outcome, Phase, Refusal, Spec, Status};
+use cutover::rollout::{
+    apply, Action, Color, Event, Outcome, Phase, Refusal, Spec, Status, Weights,
+};
 use proptest::prelude::*;
 
 fn steps_strategy() -> impl Strategy<Value = Vec<u8>> {
@@ -14,8 +16,9 @@ fn steps_strategy() -> impl Strategy<Value = Vec<u8>> {
 enum Ev {
     Deploy,
     FailValidation,
+    DeployStart,
     Tick { dt: u64, fire: bool },
-    ShiftTo(u8),
+    ShiftTo(u8, bool),
     Rollback,
 }
 
@@ -24,7 +27,8 @@ fn ev_strategy() -> impl Strategy<Value = Ev> {
         2 => Just(Ev::Deploy),
         1 => Just(Ev::FailValidation),
         6 => (0u64..3000, proptest::bool::weighted(0.1)).prop_map(|(dt, fire)| Ev::Tick { dt, fire }),
-        2 => (0u8..=100).prop_map(Ev::ShiftTo),
+        1 => Just(Ev::DeployStart),
+        2 => (0u8..=100, proptest::bool::weighted(0.2)).prop_map(|(p, f)| Ev::ShiftTo(p, f)),
         1 => Just(Ev::Rollback),
     ]
 }
@@ -49,7 +53,12 @@ proptest! {
                     now += dt;
                     Event::Tick { now, firing: if *fire { vec!["a".into()] } else { vec![] } }
                 }
-                Ev::ShiftTo(p) => Event::ShiftTo { percent: *p, now, firing: vec![] },
+                Ev::DeployStart => Event::DeployStarted { color: s.idle_color() },
+                Ev::ShiftTo(p, fire) => Event::ShiftTo {
+                    percent: *p,
+                    now,
+                    firing: if *fire { vec!["a".into()] } else { vec![] },
+                },
                 Ev::Rollback => Event::Rollback { now },
             };
             // Rollback is reachable from every state that has something to roll back to.
@@ -63,7 +72,19 @@ proptest! {
                 }
                 _ => prop_assert!(matches!(rb, Err(Refusal::Invalid(_)))),
             }
-            let Ok(t) = apply(&spec, &s, event) else { continue };
+            let res = apply(&spec, &s, event);
+            // A firing alarm never lets `shift --to` move traffic.
+            if let Ev::ShiftTo(_, true) = ev {
+                prop_assert!(res.is_err(), "shift --to moved traffic under a firing alarm");
+            }
+            let Ok(t) = res else { continue };
+            // Starting a deploy never moves traffic, and leaves all of it on live.
+            if let Ev::DeployStart = ev {
+                prop_assert!(t.actions.is_empty());
+                if let Some(live) = t.status.live {
+                    prop_assert_eq!(t.status.weights(), Some(Weights::all(live)));
+                }
+            }
             // Weights always sum to 100.
             for a in &t.actions {
                 if let Action::SetWeights(w) = a {
@@ -93,6 +114,12 @@ proptest! {
             if let (Ev::Tick { fire: true, .. }, Phase::Shifting) = (&ev, s.phase) {
                 prop_assert_eq!(t.status.phase, Phase::RolledBack);
                 prop_assert_eq!(t.status.live, s.live);
+            }
+            // ... and after 100%, before retirement, it brings the old colour back.
+            if let (Ev::Tick { fire: true, .. }, Phase::Complete) = (&ev, s.phase) {
+                prop_assert_eq!(t.status.phase, Phase::RolledBack);
+                prop_assert_eq!(t.status.live, s.candidate.map(Color::other));
+                prop_assert!(t.rejects);
             }
             s = t.status;
         }

@@ -1,0 +1,97 @@
+//! AWS clients, tags and CloudWatch alarms (read, managed).
+//! SDK setup in one place: credential/region chain, --profile, --region,
+//! --endpoint-url (and AWS_ENDPOINT_URL), standard retries, timeouts.
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub mod alarms;
+pub mod managed;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub region: String,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub sagemaker: aws_sdk_sagemaker::Client,
+    pub runtime: aws_sdk_sagemakerruntime::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clients({})", self.region)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        );
+    if let Some(r) = &opts.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    // AWS_ENDPOINT_URL is read by the loader itself; the flag wins over it.
+    if let Some(u) = &opts.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
+}
+
+impl Clients {
+    /// Fails (bad input) when no region can be found anywhere.
+    pub async fn new(opts: &AwsOptions) -> crate::error::Result<Clients> {
+        let conf = sdk_config(opts).await;
+        let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
+            crate::error::invalid(
+                "no AWS region: set `region` in the config, pass --region, or set AWS_REGION",
+            )
+        })?;
+        Ok(Clients::from_conf(region, &conf))
+    }
+
+    /// Clients for one SDK config (tests pass one with mocked HTTP).
+    pub fn from_conf(region: String, conf: &SdkConfig) -> Clients {
+        let conf = conf.clone();
+        Clients {
+            region,
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            ecs: aws_sdk_ecs::Client::new(&conf),
+            sagemaker: aws_sdk_sagemaker::Client::new(&conf),
+            runtime: aws_sdk_sagemakerruntime::Client::new(&conf),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
+            dynamodb: aws_sdk_dynamodb::Client::new(&conf),
+        }
+    }
+}
+
+/// Tags every resource cutover creates carries.
+pub fn tags(stack: &str, color: Option<crate::rollout::Color>) -> Vec<(String, String)> {
+    let mut t = vec![
+        ("cutover:stack".to_string(), stack.to_string()),
+        ("cutover:managed".to_string(), "true".to_string()),
+    ];
+    if let Some(c) = color {
+        t.push(("cutover:color".to_string(), c.as_str().to_string()));
+    }
+    t
+}

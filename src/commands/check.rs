@@ -1,0 +1,58 @@
+//! `check`: parses and checks the config and renders its templates; no AWS call.
+//! Every other command runs `templates` first too.
+use serde_json::json;
+
+use crate::aws::managed::alarm_name;
+use crate::config::{Backend, Config};
+use crate::error::Result;
+use crate::output::Out;
+use crate::providers::ecs::taskdef;
+use crate::rollout::Color;
+use crate::template::{render, Vars};
+
+/// Renders every template with placeholder values, so errors surface before AWS.
+pub fn templates(cfg: &Config) -> Result<()> {
+    let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
+    for c in Color::BOTH {
+        let vars = Vars::new(&cfg.name, "check", c.as_str(), &region);
+        match &cfg.backend {
+            Backend::Ecs(e) => {
+                let what = e.task_definition.display().to_string();
+                let body = render(&what, &e.task_definition_source, &vars)?;
+                taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+            }
+            Backend::Sagemaker(s) => {
+                render("sagemaker.image", &s.image, &vars)?;
+                if let Some(m) = &s.model_data {
+                    render("sagemaker.model_data", m, &vars)?;
+                }
+                for (k, v) in &s.environment {
+                    render(&format!("sagemaker.environment.{k}"), v, &vars)?;
+                }
+            }
+        }
+        for a in &cfg.alarms.create {
+            alarm_name(&cfg.name, a, c, &region)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints one line per checked config.
+pub fn run(configs: &[Config], out: &Out) -> Result<()> {
+    for cfg in configs {
+        out.result(
+            &format!(
+                "{}: ok: stack {} ({}), steps {:?}, bake {}, {} watched alarm(s)",
+                cfg.path.display(),
+                cfg.name,
+                cfg.provider(),
+                cfg.rollout.steps,
+                humantime::format_duration(cfg.rollout.bake),
+                cfg.alarms.watch.len()
+            ),
+            json!({"config": cfg.path, "stack": cfg.name, "provider": cfg.provider(), "steps": cfg.rollout.steps, "ok": true}),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `plan`: the provisioning steps, and the rollout schedule with times,
+//! worst-case detection and warnings about alarms a bake cannot wait for.
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::engine::provision;
+use crate::engine::watch::read_alarms;
+use crate::engine::Ctx;
+use crate::error::Result;
+use crate::rollout::{self, Phase};
+use crate::store::now_ms;
+
+pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+    let plan = provision::plan(ctx).await?;
+    let changes = plan.changes(ctx);
+    let doc = plan.state.map(|(d, _)| d).unwrap_or_default();
+    let sp = ctx.spec();
+    let now = now_ms();
+    let schedule = rollout::schedule(&sp, &doc.status, now);
+    let alarms = read_alarms(ctx, doc.status.candidate.or(Some(doc.status.idle_color())))
+        .await
+        .unwrap_or_default();
+    let poll = ctx.cfg.rollout.poll_interval;
+    let mut text = String::new();
+    if changes.is_empty() {
+        text.push_str("provision: nothing to change\n");
+    } else {
+        text.push_str("provision would:\n");
+        for c in &changes {
+            text.push_str(&format!("  {} {}\n", c.action, c.resource));
+        }
+    }
+    let in_rollout = matches!(doc.status.phase, Phase::Ready | Phase::Shifting);
+    text.push_str(&format!(
+        "\nrollout {}: state {}, step {}/{}\n",
+        if in_rollout {
+            "in progress"
+        } else {
+            "schedule (next deploy)"
+        },
+        doc.status.phase.as_str(),
+        doc.status.step,
+        if in_rollout {
+            doc.status.steps.len()
+        } else {
+            sp.steps.len()
+        }
+    ));
+    for s in &schedule {
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(now + s.at_ms);
+        text.push_str(&format!(
+            "  step {}: candidate at {:>3}%  at +{} ({}{})\n",
+            s.step,
+            s.weight,
+            humantime::format_duration(Duration::from_secs(s.at_ms / 1000)),
+            if in_rollout { "" } else { "if started now: " },
+            humantime::format_rfc3339_seconds(at)
+        ));
+    }
+    let total = schedule.last().map(|s| s.at_ms).unwrap_or(0);
+    text.push_str(&format!(
+        "  total: {} until 100%, then {} before the old colour is retired\n",
+        humantime::format_duration(Duration::from_secs(total / 1000)),
+        humantime::format_duration(ctx.cfg.rollout.termination_wait)
+    ));
+    let mut warnings = Vec::new();
+    let mut worst = 0u64;
+    for a in &alarms {
+        if let Some(w) = a.window_secs {
+            worst = worst.max(w);
+            if Duration::from_secs(w) > ctx.cfg.rollout.bake && sp.steps.len() > 1 {
+                warnings.push(format!(
+                    "alarm {} needs {}s of data to fire but a bake lasts {}; it could not fire before the next step",
+                    a.name,
+                    w,
+                    humantime::format_duration(ctx.cfg.rollout.bake)
+                ));
+            }
+        }
+        if a.state == "MISSING" {
+            warnings.push(format!("watched alarm {} does not exist", a.name));
+        }
+    }
+    let detect = Duration::from_secs(worst) + poll;
+    text.push_str(&format!(
+        "  worst-case detection: {} (alarm window {}s + poll {})\n",
+        humantime::format_duration(detect),
+        worst,
+        humantime::format_duration(poll)
+    ));
+    for w in &warnings {
+        text.push_str(&format!("  warning: {w}\n"));
+    }
+    ctx.out.result(
+        text.trim_end(),
+        json!({
+            "stack": ctx.cfg.name,
+            "changes": changes,
+            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total},
+            "detection_ms": detect.as_millis() as u64,
+            "warnings": warnings,
+        }),
+    );
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! `status`: colours, versions, weights as read from AWS, rollout state,
+//! alarms and the last events.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::engine::watch::read_alarms;
+use crate::engine::Ctx;
+use crate::error::{Error, Result};
+use crate::providers::Router;
+use crate::rollout::Color;
+
+pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+    let (doc, _) = ctx.load_known().await?;
+    let weights = match ctx.p.weights().await {
+        Ok(w) => w,
+        Err(Error::Invalid(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let alarms = read_alarms(ctx, doc.status.candidate.or(doc.status.live)).await?;
+    let events = ctx.store.history(Some(5)).await?;
+    let versions: BTreeMap<String, Option<String>> = Color::BOTH
+        .iter()
+        .map(|c| (c.as_str().to_string(), doc.versions.get(c).cloned()))
+        .collect();
+    let w_json = weights
+        .map(|w| json!({"blue": w.blue, "green": w.green}))
+        .unwrap_or(Value::Null);
+    let drift = match (weights, doc.weights.or(doc.status.weights())) {
+        (Some(seen), Some(rec)) => seen != rec,
+        _ => false,
+    };
+    let candidate = doc.status.active_candidate();
+    let v = json!({
+        "stack": ctx.cfg.name,
+        "provider": ctx.cfg.provider(),
+        "live": doc.status.live,
+        "candidate": candidate,
+        "weights": w_json,
+        "recorded_weights": doc.weights,
+        "drift": drift,
+        "versions": versions,
+        "artifacts": doc.artifacts,
+        "rollout": {
+            "state": doc.status.phase.as_str(),
+            "step": doc.status.step,
+            "steps": if doc.status.steps.is_empty() { ctx.cfg.rollout.steps.clone() } else { doc.status.steps.clone() },
+            "step_started_at": doc.status.step_at,
+            "completed_at": doc.status.complete_at,
+        },
+        "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state})).collect::<Vec<_>>(),
+        "last_error": doc.last_error,
+        "pending": doc.pending.as_ref().map(|p| p.note.clone()),
+        "events": events,
+    });
+    let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider());
+    t.push_str(&format!(
+        "live      {}\n",
+        doc.status.live.map(|c| c.as_str()).unwrap_or("none")
+    ));
+    for c in Color::BOTH {
+        t.push_str(&format!(
+            "{:<9} version {:<16} weight {}\n",
+            c.as_str(),
+            doc.versions.get(&c).map(String::as_str).unwrap_or("-"),
+            weights
+                .map(|w| format!("{}%", w.of(c)))
+                .unwrap_or_else(|| "-".into())
+        ));
+    }
+    t.push_str(&format!(
+        "rollout   {} (step {}/{})\n",
+        doc.status.phase.as_str(),
+        doc.status.step,
+        if doc.status.steps.is_empty() {
+            ctx.cfg.rollout.steps.len()
+        } else {
+            doc.status.steps.len()
+        }
+    ));
+    if drift {
+        t.push_str(&format!(
+            "DRIFT     AWS routes {} but cutover recorded {}\n",
+            weights.map(|w| w.to_string()).unwrap_or_default(),
+            doc.weights.map(|w| w.to_string()).unwrap_or_default()
+        ));
+    }
+    if let Some(e) = &doc.last_error {
+        t.push_str(&format!("last      {e}\n"));
+    }
+    if let Some(p) = &doc.pending {
+        t.push_str(&format!(
+            "pending   {} (interrupted; the next shift/promote/rollback repairs it)\n",
+            p.note
+        ));
+    }
+    for a in &alarms {
+        t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state));
+    }
+    for e in &events {
+        t.push_str(&format!(
+            "event     {}  {:<18} {}\n",
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(e.at)),
+            e.event,
+            e.detail
+        ));
+    }
+    ctx.out.result(t.trim_end(), v);
+    Ok(())
+}

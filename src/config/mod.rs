@@ -1,0 +1,168 @@
+//! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
+//! Every error names the file, the line and the key (`locate`).
+mod check;
+mod locate;
+mod raw;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{invalid, Result};
+
+pub use check::name_ok;
+pub use steps::{check_steps, strategy_steps};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Ecs,
+    Sagemaker,
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Ecs => "ecs",
+            ProviderKind::Sagemaker => "sagemaker",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub name: String,
+    pub region: Option<String>,
+    pub state_table: String,
+    /// Lease of the stack lock; a crashed holder's lock frees after this.
+    pub lock_lease: Duration,
+    /// The provider and its section.
+    pub backend: Backend,
+    pub rollout: RolloutConfig,
+    pub alarms: AlarmsConfig,
+    pub validate: Option<ValidateConfig>,
+}
+
+impl Config {
+    pub fn provider(&self) -> ProviderKind {
+        match self.backend {
+            Backend::Ecs(_) => ProviderKind::Ecs,
+            Backend::Sagemaker(_) => ProviderKind::Sagemaker,
+        }
+    }
+}
+
+/// The provider the config names, with its checked section.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Ecs(EcsConfig),
+    Sagemaker(SagemakerConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct EcsConfig {
+    pub cluster: String,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// Resolved path of the task-definition template.
+    pub task_definition: PathBuf,
+    pub task_definition_source: String,
+    pub container_name: String,
+    pub container_port: u16,
+    pub desired_count: u32,
+    pub health_check_path: String,
+    pub listener_port: u16,
+    pub test_listener_port: u16,
+    pub assign_public_ip: bool,
+    /// An internal (not internet-facing) load balancer.
+    pub internal: bool,
+    /// Target groups' deregistration delay (connection draining).
+    pub deregistration_delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SagemakerConfig {
+    pub execution_role_arn: String,
+    pub image: String,
+    pub model_data: Option<String>,
+    pub instance_type: String,
+    pub instance_count: u32,
+    /// Model registry group that `promote --auto-deploy` follows.
+    pub model_package_group: Option<String>,
+    /// The model container's environment; values are templates.
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutConfig {
+    pub steps: Vec<u8>,
+    pub bake: Duration,
+    pub poll_interval: Duration,
+    pub termination_wait: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlarmsConfig {
+    pub watch: Vec<String>,
+    pub create: Vec<ManagedAlarm>,
+}
+
+/// An alarm `provision` creates per colour, with that colour's dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedAlarm {
+    /// May use {{ name }} and {{ color }}.
+    pub name: String,
+    pub metric: String,
+    pub namespace: Option<String>,
+    pub statistic: String,
+    pub threshold: f64,
+    pub comparison: String,
+    pub period: u32,
+    pub evaluation_periods: u32,
+    pub treat_missing_data: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidateConfig {
+    pub url: Option<String>,
+    pub requests: Vec<ValidateRequest>,
+    pub repeat: u32,
+    pub timeout: Duration,
+    /// Extra CA certificate (PEM) trusted for https:// on top of the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidateRequest {
+    pub payload: String,
+    pub content_type: String,
+    pub path: String,
+    pub method: String,
+    pub expect_status: u16,
+    pub expect_body_contains: Option<String>,
+    pub expect_json: Vec<(String, serde_json::Value)>,
+    pub max_latency: Option<Duration>,
+}
+
+/// Loads and checks a config file. All errors are `Error::Invalid`.
+pub fn load(path: &Path) -> Result<Config> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| invalid(format!("{}: cannot read config: {e}", path.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        invalid(format!(
+            "{}: the config is not UTF-8 (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks config text read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    check::parse(path, text)
+}

@@ -1,0 +1,155 @@
+//! The TOML shapes exactly as written (serde). Checks and defaults live in `check`.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub name: Spanned<String>,
+    pub provider: Spanned<String>,
+    pub region: Option<String>,
+    pub state: Option<RawState>,
+    pub ecs: Option<RawEcs>,
+    pub sagemaker: Option<RawSagemaker>,
+    pub rollout: Option<RawRollout>,
+    pub alarms: Option<RawAlarms>,
+    pub validate: Option<RawValidate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub table: Spanned<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub lock_lease: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEcs {
+    pub cluster: String,
+    pub vpc: String,
+    pub subnets: Spanned<Vec<String>>,
+    pub security_groups: Vec<String>,
+    pub task_definition: Spanned<String>,
+    pub container_name: String,
+    pub container_port: u16,
+    pub desired_count: Spanned<u32>,
+    pub health_check_path: Option<Spanned<String>>,
+    pub listener_port: Option<u16>,
+    pub test_listener_port: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub assign_public_ip: bool,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default, with = "humantime_serde")]
+    pub deregistration_delay: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSagemaker {
+    pub execution_role_arn: Option<Spanned<String>>,
+    pub image: String,
+    pub model_data: Option<String>,
+    pub instance_type: String,
+    pub instance_count: Option<Spanned<u32>>,
+    pub model_package_group: Option<String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    pub steps: Option<Spanned<Vec<i64>>>,
+    pub strategy: Option<Spanned<String>>,
+    pub canary_percent: Option<i64>,
+    pub linear_step: Option<i64>,
+    #[serde(default, with = "humantime_serde")]
+    pub bake: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub termination_wait: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlarms {
+    #[serde(default)]
+    pub watch: Vec<String>,
+    #[serde(default)]
+    pub create: Vec<RawManagedAlarm>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManagedAlarm {
+    pub name: String,
+    pub metric: String,
+    pub namespace: Option<String>,
+    pub statistic: Option<String>,
+    pub threshold: f64,
+    pub comparison: Option<String>,
+    pub period: Option<u32>,
+    pub evaluation_periods: Option<u32>,
+    pub treat_missing_data: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidate {
+    pub url: Option<Spanned<String>>,
+    pub payload: Option<String>,
+    pub payload_file: Option<Spanned<String>>,
+    pub content_type: Option<String>,
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub expect_status: Option<u16>,
+    pub expect_body_contains: Option<String>,
+    pub expect_json: Option<BTreeMap<String, toml::Value>>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_latency: Option<Duration>,
+    #[serde(default)]
+    pub requests: Vec<RawRequest>,
+    pub repeat: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub ca_file: Option<Spanned<String>>,
+}
+
+impl RawValidate {
+    /// The request given by the section's own keys, if it has a payload.
+    pub fn top(&self) -> Option<RawRequest> {
+        (self.payload.is_some() || self.payload_file.is_some()).then(|| RawRequest {
+            payload: self.payload.clone(),
+            payload_file: self.payload_file.clone(),
+            content_type: self.content_type.clone(),
+            path: self.path.clone(),
+            method: self.method.clone(),
+            expect_status: self.expect_status,
+            expect_body_contains: self.expect_body_contains.clone(),
+            expect_json: self.expect_json.clone(),
+            max_latency: self.max_latency,
+        })
+    }
+}
+
+#[derive(Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub payload: Option<String>,
+    pub payload_file: Option<Spanned<String>>,
+    pub content_type: Option<String>,
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub expect_status: Option<u16>,
+    pub expect_body_contains: Option<String>,
+    pub expect_json: Option<BTreeMap<String, toml::Value>>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_latency: Option<Duration>,
+}

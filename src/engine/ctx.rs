@@ -1,0 +1,75 @@
+//! The context of one run against one stack.
+use crate::aws::Clients;
+use crate::config::Config;
+use crate::error::{invalid, Error, Result};
+use crate::output::Out;
+use crate::providers::Provider;
+use crate::rollout::{Refusal, Spec};
+use crate::store::{StackDoc, Store};
+
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub clients: &'a Clients,
+    pub store: Store,
+    pub out: Out,
+    pub p: Provider<'a>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(cfg: &'a Config, clients: &'a Clients, out: Out) -> Ctx<'a> {
+        Ctx {
+            cfg,
+            clients,
+            store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name),
+            out,
+            p: Provider::new(clients, cfg),
+        }
+    }
+
+    /// The rollout rules the config gives.
+    pub fn spec(&self) -> Spec {
+        spec(self.cfg)
+    }
+
+    pub async fn load(&self) -> Result<(StackDoc, u64)> {
+        self.store.load().await
+    }
+
+    /// The stored state; a missing table means the stack was never provisioned.
+    pub async fn load_provisioned(&self) -> Result<(StackDoc, u64)> {
+        self.store.load_if_table().await?.ok_or_else(|| {
+            invalid(format!(
+                "stack {} is not provisioned (no state table {}); run `cutover provision`",
+                self.cfg.name, self.cfg.state_table
+            ))
+        })
+    }
+
+    /// The stored state of a stack that `provision` has recorded.
+    pub async fn load_known(&self) -> Result<(StackDoc, u64)> {
+        match self.store.load_if_table().await? {
+            Some((doc, rev)) if rev > 0 => Ok((doc, rev)),
+            _ => Err(invalid(format!(
+                "stack {} is unknown (no state in DynamoDB table {}); run `cutover provision` first",
+                self.cfg.name, self.cfg.state_table
+            ))),
+        }
+    }
+}
+
+pub fn spec(cfg: &Config) -> Spec {
+    Spec {
+        steps: cfg.rollout.steps.clone(),
+        bake_ms: cfg.rollout.bake.as_millis() as u64,
+        termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
+    }
+}
+
+/// A machine refusal as an error with its exit code.
+pub fn refusal(r: Refusal) -> Error {
+    match r {
+        Refusal::Invalid(m) => Error::Invalid(m),
+        Refusal::Safety(m) => Error::Safety(m),
+        Refusal::Corrupt(_) => Error::Failed(r.to_string()),
+    }
+}

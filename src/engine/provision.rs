@@ -1,0 +1,138 @@
+//! Provisioning, plan first: every step `provision` would take is computed
+//! before any side effect, `plan` prints exactly that list, and `provision`
+//! executes exactly that list.
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::ctx::Ctx;
+use crate::aws::managed::{self, Planned};
+use crate::error::Result;
+use crate::providers::{ecs, Provider, Stack};
+use crate::store::StackDoc;
+
+/// One provisioning step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    CreateTable,
+    Ecs(ecs::plan::Step),
+    CreateAlarm(Planned),
+    UpdateAlarm(Planned),
+    CreateStateRecord,
+}
+
+/// A step as `plan` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub action: String,
+    pub resource: String,
+}
+
+/// What `provision` would do, and the state it read on the way.
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub state: Option<(StackDoc, u64)>,
+    ecs_known: Option<ecs::plan::Known>,
+}
+
+impl Plan {
+    pub fn changes(&self, ctx: &Ctx<'_>) -> Vec<Change> {
+        self.steps.iter().map(|s| describe(ctx, s)).collect()
+    }
+}
+
+pub fn describe(ctx: &Ctx<'_>, s: &Step) -> Change {
+    let (action, resource) = match s {
+        Step::CreateTable => ("create", format!("DynamoDB table {}", ctx.cfg.state_table)),
+        Step::Ecs(step) => match &ctx.p {
+            Provider::Ecs(p) => p.describe_step(step),
+            Provider::SageMaker(_) => ("create", format!("{step:?}")),
+        },
+        Step::CreateAlarm(p) => (
+            "create",
+            format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
+        ),
+        Step::UpdateAlarm(p) => ("update", format!("alarm {}", p.name)),
+        Step::CreateStateRecord => ("create", format!("state record of stack {}", ctx.cfg.name)),
+    };
+    Change {
+        action: action.into(),
+        resource,
+    }
+}
+
+/// The steps that managed alarms need, given the ones that exist. Pure.
+pub fn alarm_steps(
+    want: Vec<Planned>,
+    have: &HashMap<String, aws_sdk_cloudwatch::types::MetricAlarm>,
+) -> Vec<Step> {
+    want.into_iter()
+        .filter_map(|p| match have.get(&p.name) {
+            None => Some(Step::CreateAlarm(p)),
+            Some(a) if !managed::matches(a, &p.spec) => Some(Step::UpdateAlarm(p)),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// Reads AWS (read-only; foreign resources are refused here) and computes the steps.
+pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
+    let state = ctx.store.load_if_table().await?;
+    let mut steps = Vec::new();
+    if state.is_none() {
+        steps.push(Step::CreateTable);
+    }
+    let mut ecs_known = None;
+    match &ctx.p {
+        Provider::Ecs(p) => {
+            let (seen, known) = p.observe().await?;
+            steps.extend(p.steps(&seen)?.into_iter().map(Step::Ecs));
+            ecs_known = Some(known);
+        }
+        // The endpoint is created by the first deploy; only ownership is checked here.
+        Provider::SageMaker(p) => p.check_ownership().await?,
+    }
+    let want = managed::concrete(ctx.cfg, &ctx.clients.region)?;
+    if !want.is_empty() {
+        let names: Vec<String> = want.iter().map(|p| p.name.clone()).collect();
+        let have = managed::existing(&ctx.clients.cloudwatch, &names).await?;
+        steps.extend(alarm_steps(want, &have));
+    }
+    if state.as_ref().is_none_or(|(_, rev)| *rev == 0) {
+        steps.push(Step::CreateStateRecord);
+    }
+    Ok(Plan {
+        steps,
+        state,
+        ecs_known,
+    })
+}
+
+/// Runs one step of the plan.
+pub async fn apply(ctx: &Ctx<'_>, plan: &mut Plan, step: &Step) -> Result<()> {
+    match step {
+        Step::CreateTable => ctx.store.create_table().await,
+        Step::Ecs(s) => match (&ctx.p, plan.ecs_known.as_mut()) {
+            (Provider::Ecs(p), Some(known)) => p.apply(s, known).await,
+            _ => Ok(()),
+        },
+        Step::CreateAlarm(a) | Step::UpdateAlarm(a) => {
+            let dims = ctx.p.alarm_dimensions(a.color).await?;
+            managed::put(
+                &ctx.clients.cloudwatch,
+                &ctx.cfg.name,
+                a,
+                ctx.p.metric_namespace(),
+                &dims,
+            )
+            .await
+        }
+        Step::CreateStateRecord => {
+            let (doc, rev) = ctx.load().await?;
+            if rev == 0 {
+                ctx.store.save(&doc, 0).await?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Running a transition against AWS: health check, write-ahead record,
+//! weights with read-back, journal; repairing what a killed run left; drift.
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::ctx::Ctx;
+use crate::error::{failed, safety, Result};
+use crate::providers::{Release, Router};
+use crate::rollout::{self, Action, Color, Outcome, Repair, Transition, Weights};
+use crate::store::{now_ms, Pending, StackDoc};
+
+/// Refuses weights that would send traffic to a colour with no healthy targets.
+pub async fn check_healthy(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
+    for c in Color::BOTH {
+        if w.of(c) > 0 && ctx.p.healthy(c).await? == 0 {
+            return Err(safety(format!(
+                "refusing to route {}% to {c}: it has 0 healthy targets",
+                w.of(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sets weights, then reads them back until they match (or fails).
+pub async fn apply_weights(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
+    ctx.p.set_weights(w).await?;
+    let settle = ctx.p.settle_timeout();
+    let mut seen = None;
+    let start = std::time::Instant::now();
+    let mut rewritten = false;
+    while start.elapsed() < settle {
+        seen = ctx.p.weights().await?;
+        if seen == Some(w) {
+            ctx.out.detail(&format!("read back {w}"));
+            return Ok(());
+        }
+        if !rewritten && start.elapsed() > settle / 2 {
+            // Write once more in case the first write was lost.
+            ctx.p.set_weights(w).await?;
+            rewritten = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(failed(format!(
+        "weights read back as {} after setting {w}",
+        seen.map(|s| s.to_string())
+            .unwrap_or_else(|| "nothing".into())
+    )))
+}
+
+/// Refuses when AWS's weights differ from the recorded ones (unless --adopt).
+pub async fn check_drift(ctx: &Ctx<'_>, doc: &mut StackDoc, adopt: bool) -> Result<()> {
+    let Some(expected) = doc.weights.or_else(|| doc.status.weights()) else {
+        return Ok(());
+    };
+    let seen = ctx.p.weights().await?;
+    if seen == Some(expected) {
+        return Ok(());
+    }
+    let seen_s = seen.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+    if !adopt {
+        return Err(safety(format!(
+            "drift: AWS routes {seen_s} but cutover recorded {expected}; someone changed the weights by hand. Re-run with --adopt to accept what AWS shows, or `cutover rollback`"
+        )));
+    }
+    let Some(seen) = seen else {
+        return Err(safety("drift: no weights found in AWS; cannot adopt"));
+    };
+    ctx.out.warn(&format!(
+        "adopting the weights AWS shows: {seen} (recorded {expected})"
+    ));
+    doc.status = rollout::adopt(&doc.status, seen, now_ms());
+    doc.weights = Some(seen);
+    Ok(())
+}
+
+/// Runs a transition: records it as pending (write-ahead; this also claims it
+/// against concurrent writers), runs its actions, then records it as done.
+pub async fn commit(
+    ctx: &Ctx<'_>,
+    doc: &mut StackDoc,
+    rev: &mut u64,
+    t: &Transition,
+    event: &str,
+) -> Result<()> {
+    let old_live = doc.status.live;
+    let set = t.actions.iter().find_map(|a| match a {
+        Action::SetWeights(w) => Some(*w),
+        _ => None,
+    });
+    let retire = t.actions.iter().find_map(|a| match a {
+        Action::Retire(c) => Some(*c),
+        _ => None,
+    });
+    if let Some(w) = set {
+        check_healthy(ctx, w).await?;
+    }
+    let target = set.or(doc.weights);
+    doc.pending = Some(Pending {
+        status: t.status.clone(),
+        weights: target,
+        note: t.note.clone(),
+        event: event.into(),
+        retire,
+    });
+    *rev = ctx.store.save(doc, *rev).await?;
+    for a in &t.actions {
+        match a {
+            Action::SetWeights(w) => apply_weights(ctx, *w).await?,
+            Action::Retire(c) => ctx.p.retire(*c).await?,
+        }
+    }
+    doc.pending = None;
+    doc.weights = target;
+    if t.rejects {
+        if let Some(c) = doc.status.candidate {
+            doc.rejected = doc.versions.get(&c).cloned();
+        }
+    }
+    doc.status = t.status.clone();
+    if let Outcome::AutoRolledBack(names) = &t.outcome {
+        doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
+    }
+    *rev = ctx.store.save(doc, *rev).await?;
+    ctx.store.journal(event, &t.note, doc).await?;
+    let mut extra = json!({"state": doc.status.phase.as_str(), "step": doc.status.step, "weights": doc.weights});
+    if old_live != doc.status.live {
+        extra["live"] = json!(doc.status.live);
+    }
+    ctx.out.event(
+        event,
+        &format!(
+            "{} ({})",
+            t.note,
+            doc.weights.map(|w| w.to_string()).unwrap_or_default()
+        ),
+        extra,
+    );
+    Ok(())
+}
+
+/// Finishes or drops a transition an earlier run left pending (it was killed
+/// between recording and completing it). Returns true if something changed.
+pub async fn repair(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Result<bool> {
+    let Some(pending) = doc.pending.clone() else {
+        return Ok(false);
+    };
+    let seen = ctx.p.weights().await?;
+    let detail = match rollout::repair_decision(doc.weights, pending.weights, seen) {
+        Repair::Finish => {
+            if let Some(c) = pending.retire {
+                ctx.p.retire(c).await?;
+            }
+            doc.status = pending.status.clone();
+            doc.weights = pending.weights;
+            format!("finished an interrupted transition: {}", pending.note)
+        }
+        Repair::Drop => format!(
+            "dropped an interrupted transition that had not taken effect: {}",
+            pending.note
+        ),
+        Repair::Leave => return Ok(false),
+    };
+    doc.pending = None;
+    *rev = ctx.store.save(doc, *rev).await?;
+    ctx.store.journal("repair", &detail, doc).await?;
+    ctx.out.warn(&detail);
+    Ok(true)
+}

@@ -1,0 +1,65 @@
+//! One request to one colour and its answer: HTTP(S) through reqwest (rustls,
+//! system roots plus an optional extra CA), or a provider's own invoke API.
+use std::time::{Duration, Instant};
+
+use crate::config::ValidateRequest;
+
+/// An answer to one request; transport failures are `Err(reason)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub latency: Duration,
+}
+
+pub type Outcome = std::result::Result<Answer, String>;
+
+/// An HTTP client for validation, probes and comparison.
+pub fn client(ca_pem: Option<&[u8]>, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem).map_err(|e| format!("ca_file: {e}"))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// Sends `r` to `base` + its path, with extra headers (e.g. `x-cutover-color`).
+pub async fn http(
+    client: &reqwest::Client,
+    base: &str,
+    r: &ValidateRequest,
+    headers: &[(&str, &str)],
+) -> Outcome {
+    let url = format!("{}{}", base.trim_end_matches('/'), r.path);
+    let method = reqwest::Method::from_bytes(r.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut req = client
+        .request(method, &url)
+        .header(reqwest::header::CONTENT_TYPE, &r.content_type)
+        .body(r.payload.clone());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let start = Instant::now();
+    let resp = req.send().await.map_err(|e| describe(&url, &e))?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(|e| describe(&url, &e))?;
+    Ok(Answer {
+        status,
+        body,
+        latency: start.elapsed(),
+    })
+}
+
+fn describe(url: &str, e: &reqwest::Error) -> String {
+    let mut msg = format!("{url}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}

@@ -1,0 +1,234 @@
+//! The ECS stack's resources as a whole: the provisioned check, alarm
+//! dimensions, and teardown of everything that carries the stack's tag.
+use std::time::Duration;
+
+use aws_sdk_ecs::types as et;
+
+use super::{service_name, Ecs, BOOTSTRAP_VERSION};
+use crate::error::{aws, invalid, Result};
+use crate::output::Out;
+use crate::providers::Stack;
+use crate::rollout::Color;
+
+impl Ecs<'_> {
+    /// Deregisters every ACTIVE revision of the template's families that
+    /// carries this stack's tag (all pages).
+    async fn deregister_task_definitions(&self, out: &Out) -> Result<Vec<String>> {
+        let mut families = Vec::new();
+        for c in Color::BOTH {
+            let td = self.render_taskdef(c, BOOTSTRAP_VERSION)?;
+            if !families.contains(&td.family) {
+                families.push(td.family);
+            }
+        }
+        let mut done = Vec::new();
+        for family in families {
+            let mut arns = self
+                .c
+                .ecs
+                .list_task_definitions()
+                .family_prefix(&family)
+                .status(et::TaskDefinitionStatus::Active)
+                .into_paginator()
+                .items()
+                .send();
+            let mut all = Vec::new();
+            while let Some(arn) = arns.next().await {
+                all.push(arn.map_err(|e| aws("list task definitions", e))?);
+            }
+            for arn in all {
+                let d = self
+                    .c
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(&arn)
+                    .include(et::TaskDefinitionField::Tags)
+                    .send()
+                    .await
+                    .map_err(|e| aws("describe task definition", e))?;
+                if self.ours(d.tags()) {
+                    self.c
+                        .ecs
+                        .deregister_task_definition()
+                        .task_definition(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| aws("deregister task definition", e))?;
+                    done.push(format!("task definition {arn}"));
+                }
+            }
+        }
+        if !done.is_empty() {
+            out.info(&format!(
+                "  deregister {} task definition revision(s)",
+                done.len()
+            ));
+        }
+        Ok(done)
+    }
+
+    async fn delete_target_groups(&self, out: &Out, done: &mut Vec<String>) -> Result<()> {
+        for c in Color::BOTH {
+            let Some(t) = self.find_tg(c).await? else {
+                continue;
+            };
+            let arn = t.target_group_arn().unwrap_or_default().to_string();
+            if self.owner_of(&arn).await?.as_deref() != Some(self.name.as_str()) {
+                continue;
+            }
+            out.info(&format!("  delete target group {}", self.tg_name(c)));
+            // The ALB releases its target groups a little after it is deleted.
+            let mut tries = 0;
+            loop {
+                match self
+                    .c
+                    .elb
+                    .delete_target_group()
+                    .target_group_arn(&arn)
+                    .send()
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e)
+                        if tries < 30
+                            && e.as_service_error()
+                                .is_some_and(|x| x.is_resource_in_use_exception()) =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => return Err(aws("delete target group", e)),
+                }
+            }
+            done.push(format!("target group {}", self.tg_name(c)));
+        }
+        Ok(())
+    }
+}
+
+impl Stack for Ecs<'_> {
+    async fn ensure_provisioned(&self) -> Result<()> {
+        self.arns().await?;
+        let services = self.services().await?;
+        for c in Color::BOTH {
+            if !services.contains_key(&c) {
+                return Err(invalid(format!(
+                    "stack {} is not provisioned (ECS service {} is missing in cluster {}); run `cutover provision`",
+                    self.name,
+                    service_name(&self.name, c),
+                    self.cfg.cluster
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, out: &Out) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        // Services first (scale to 0, delete), then listeners, the ALB, target groups, the cluster.
+        for (c, s) in self.services().await? {
+            if !self.ours(s.tags()) || s.status() != Some("ACTIVE") {
+                continue;
+            }
+            let svc = service_name(&self.name, c);
+            out.info(&format!("  delete ECS service {svc}"));
+            if let Err(e) = self
+                .c
+                .ecs
+                .update_service()
+                .cluster(&self.cfg.cluster)
+                .service(&svc)
+                .desired_count(0)
+                .send()
+                .await
+            {
+                // Deleting with force still works; say why the scale-down did not.
+                out.warn(&aws(&format!("scale {svc} to 0"), e).to_string());
+            }
+            self.c
+                .ecs
+                .delete_service()
+                .cluster(&self.cfg.cluster)
+                .service(&svc)
+                .force(true)
+                .send()
+                .await
+                .map_err(|e| aws(&format!("delete service {svc}"), e))?;
+            done.push(format!("ECS service {svc}"));
+        }
+        done.extend(self.deregister_task_definitions(out).await?);
+        if let Some(lb) = self.find_lb().await? {
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+            if self.owner_of(&arn).await?.as_deref() == Some(self.name.as_str()) {
+                for l in self.listeners(&arn).await? {
+                    if let Some(la) = l.listener_arn() {
+                        out.info(&format!("  delete listener :{}", l.port().unwrap_or(0)));
+                        self.c
+                            .elb
+                            .delete_listener()
+                            .listener_arn(la)
+                            .send()
+                            .await
+                            .map_err(|e| aws("delete listener", e))?;
+                        done.push(format!("listener :{}", l.port().unwrap_or(0)));
+                    }
+                }
+                out.info(&format!("  delete load balancer {}", self.name));
+                self.c
+                    .elb
+                    .delete_load_balancer()
+                    .load_balancer_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws("delete load balancer", e))?;
+                done.push(format!("load balancer {}", self.name));
+            }
+        }
+        self.delete_target_groups(out, &mut done).await?;
+        let cl = self
+            .c
+            .ecs
+            .describe_clusters()
+            .clusters(&self.cfg.cluster)
+            .include(et::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws("describe clusters", e))?;
+        if let Some(cluster) = cl.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
+            if self.ours(cluster.tags()) && cluster.active_services_count() == 0 {
+                out.info(&format!("  delete ECS cluster {}", self.cfg.cluster));
+                self.c
+                    .ecs
+                    .delete_cluster()
+                    .cluster(&self.cfg.cluster)
+                    .send()
+                    .await
+                    .map_err(|e| aws("delete cluster", e))?;
+                done.push(format!("ECS cluster {}", self.cfg.cluster));
+            }
+        }
+        Ok(done)
+    }
+
+    fn metric_namespace(&self) -> &'static str {
+        "AWS/ApplicationELB"
+    }
+
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>> {
+        // ALB metric dimensions are the ARN suffixes: "targetgroup/…" and "app/…".
+        let arns = self.arns().await?;
+        let resource = |arn: &str| {
+            arn.rsplit_once(':')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default()
+        };
+        let lb = resource(&arns.lb);
+        Ok(vec![
+            ("TargetGroup".into(), resource(&arns.tg[&c])),
+            (
+                "LoadBalancer".into(),
+                lb.trim_start_matches("loadbalancer/").to_string(),
+            ),
+        ])
+    }
+}

@@ -1,0 +1,323 @@
+//! ECS provider: two Fargate services behind one ALB. The production listener
+//! forwards to target groups `<name>-blue` / `<name>-green` by weight; the test
+//! listener forwards to the idle colour, and to either colour for requests
+//! with the header `x-cutover-color: blue|green`.
+mod destroy;
+pub mod plan;
+mod release;
+pub mod taskdef;
+mod traffic;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types as et;
+use aws_sdk_elasticloadbalancingv2::types as lt;
+use tokio::sync::OnceCell;
+
+use crate::aws::{tags, Clients};
+use crate::config::EcsConfig;
+use crate::error::{aws, invalid, Error, Result};
+use crate::rollout::Color;
+use crate::template::{render, Vars};
+
+pub use traffic::weights_of;
+
+/// Version rendered into the task definition `provision` registers so the
+/// services can exist at 0 tasks before the first deploy. It never runs.
+pub const BOOTSTRAP_VERSION: &str = "bootstrap";
+
+/// The header that picks a colour on the test listener.
+pub const COLOR_HEADER: &str = "x-cutover-color";
+
+pub struct Ecs<'a> {
+    c: &'a Clients,
+    name: String,
+    cfg: EcsConfig,
+    arns: OnceCell<Arns>,
+}
+
+/// The stack's ARNs, looked up once per run.
+#[derive(Clone, Debug)]
+struct Arns {
+    lb: String,
+    dns: String,
+    tg: BTreeMap<Color, String>,
+    prod: String,
+    test: Option<String>,
+}
+
+fn service_name(stack: &str, c: Color) -> String {
+    format!("{stack}-{c}")
+}
+
+fn elb_tags(stack: &str, c: Option<Color>) -> Vec<lt::Tag> {
+    tags(stack, c)
+        .into_iter()
+        .map(|(k, v)| lt::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn ecs_tags(stack: &str, c: Option<Color>) -> Vec<et::Tag> {
+    tags(stack, c)
+        .into_iter()
+        .map(|(k, v)| et::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+impl<'a> Ecs<'a> {
+    pub fn new(c: &'a Clients, name: &str, cfg: &EcsConfig) -> Ecs<'a> {
+        Ecs {
+            c,
+            name: name.into(),
+            cfg: cfg.clone(),
+            arns: OnceCell::new(),
+        }
+    }
+
+    fn tg_name(&self, c: Color) -> String {
+        format!("{}-{c}", self.name)
+    }
+
+    /// Renders and checks the task definition for `c` at `version`.
+    fn render_taskdef(&self, c: Color, version: &str) -> Result<taskdef::TaskDef> {
+        let what = self.cfg.task_definition.display().to_string();
+        let vars = Vars::new(&self.name, version, c.as_str(), &self.c.region);
+        let body = render(&what, &self.cfg.task_definition_source, &vars)?;
+        taskdef::parse(
+            &what,
+            &body,
+            &self.cfg.container_name,
+            self.cfg.container_port,
+        )
+    }
+
+    /// Whether ECS tags carry this stack's `cutover:stack` tag.
+    fn ours(&self, tags: &[et::Tag]) -> bool {
+        tags.iter()
+            .any(|t| t.key() == Some("cutover:stack") && t.value() == Some(self.name.as_str()))
+    }
+
+    async fn owner_of(&self, arn: &str) -> Result<Option<String>> {
+        let out = self
+            .c
+            .elb
+            .describe_tags()
+            .resource_arns(arn)
+            .send()
+            .await
+            .map_err(|e| aws("describe tags", e))?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .find(|t| t.key() == Some("cutover:stack"))
+            .and_then(|t| t.value().map(String::from)))
+    }
+
+    async fn check_owner(&self, kind: &str, name: &str, arn: &str) -> Result<()> {
+        match self.owner_of(arn).await? {
+            Some(s) if s == self.name => Ok(()),
+            Some(s) => Err(invalid(format!(
+                "{kind} {name} belongs to cutover stack \"{s}\", not \"{}\"; refusing to touch it",
+                self.name
+            ))),
+            None => Err(invalid(format!(
+                "{kind} {name} exists but is not managed by cutover (no cutover:stack={} tag); refusing to take it over",
+                self.name
+            ))),
+        }
+    }
+
+    async fn find_lb(&self) -> Result<Option<lt::LoadBalancer>> {
+        match self
+            .c
+            .elb
+            .describe_load_balancers()
+            .names(&self.name)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws("describe load balancers", e)),
+        }
+    }
+
+    async fn find_tg(&self, c: Color) -> Result<Option<lt::TargetGroup>> {
+        match self
+            .c
+            .elb
+            .describe_target_groups()
+            .names(self.tg_name(c))
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.target_groups().first().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_target_group_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws("describe target groups", e)),
+        }
+    }
+
+    async fn listeners(&self, lb: &str) -> Result<Vec<lt::Listener>> {
+        let mut pages = self
+            .c
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .into_paginator()
+            .send();
+        let mut all = Vec::new();
+        while let Some(page) = pages.next().await {
+            all.extend_from_slice(page.map_err(|e| aws("describe listeners", e))?.listeners());
+        }
+        Ok(all)
+    }
+
+    async fn rules(&self, listener: &str) -> Result<Vec<lt::Rule>> {
+        // DescribeRules has a marker but no SDK paginator; follow it by hand.
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .c
+                .elb
+                .describe_rules()
+                .listener_arn(listener)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| aws("describe rules", e))?;
+            all.extend_from_slice(out.rules());
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn cluster_active(&self) -> Result<bool> {
+        let out = self
+            .c
+            .ecs
+            .describe_clusters()
+            .clusters(&self.cfg.cluster)
+            .send()
+            .await
+            .map_err(|e| aws("describe clusters", e))?;
+        Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
+    }
+
+    async fn services(&self) -> Result<BTreeMap<Color, et::Service>> {
+        let mut req = self
+            .c
+            .ecs
+            .describe_services()
+            .cluster(&self.cfg.cluster)
+            .include(et::ServiceField::Tags);
+        for c in Color::BOTH {
+            req = req.services(service_name(&self.name, c));
+        }
+        let out = match req.send().await {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_cluster_not_found_exception()) =>
+            {
+                return Ok(BTreeMap::new())
+            }
+            Err(e) => return Err(aws("describe services", e)),
+        };
+        let mut found = BTreeMap::new();
+        for s in out.services() {
+            if s.status() == Some("INACTIVE") {
+                continue;
+            }
+            for c in Color::BOTH {
+                if s.service_name() == Some(service_name(&self.name, c).as_str()) {
+                    found.insert(c, s.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The stack's ARNs, looked up once per run.
+    async fn arns(&self) -> Result<&Arns> {
+        self.arns
+            .get_or_try_init(|| async {
+                let missing = |what: String| {
+                    invalid(format!(
+                        "stack {} is not provisioned ({what} is missing); run `cutover provision`",
+                        self.name
+                    ))
+                };
+                let lb = self
+                    .find_lb()
+                    .await?
+                    .ok_or_else(|| missing(format!("load balancer {}", self.name)))?;
+                let lb_arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+                let mut tg = BTreeMap::new();
+                for c in Color::BOTH {
+                    let t = self
+                        .find_tg(c)
+                        .await?
+                        .ok_or_else(|| missing(format!("target group {}", self.tg_name(c))))?;
+                    tg.insert(c, t.target_group_arn().unwrap_or_default().to_string());
+                }
+                let ls = self.listeners(&lb_arn).await?;
+                let port_arn = |p: u16| {
+                    ls.iter()
+                        .find(|l| l.port() == Some(p as i32))
+                        .and_then(|l| l.listener_arn().map(String::from))
+                };
+                let prod = port_arn(self.cfg.listener_port)
+                    .ok_or_else(|| missing(format!("listener :{}", self.cfg.listener_port)))?;
+                Ok::<Arns, Error>(Arns {
+                    lb: lb_arn,
+                    dns: lb.dns_name().unwrap_or_default().to_string(),
+                    tg,
+                    prod,
+                    test: port_arn(self.cfg.test_listener_port),
+                })
+            })
+            .await
+    }
+
+    async fn healthy_in(&self, tg: &str) -> Result<u32> {
+        let out = self
+            .c
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .map_err(|e| aws("describe target health", e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state())
+                    == Some(&lt::TargetHealthStateEnum::Healthy)
+            })
+            .count() as u32)
+    }
+
+    /// Base URL of the test listener, which reaches one colour by header.
+    async fn test_url(&self) -> Result<Option<String>> {
+        let arns = self.arns().await?;
+        Ok(arns
+            .test
+            .as_ref()
+            .map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
+    }
+}

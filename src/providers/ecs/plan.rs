@@ -1,0 +1,550 @@
+//! ECS provisioning, plan first: `observe` reads AWS (and refuses foreign
+//! resources), `plan` turns that into a typed step list with no side effect,
+//! and `apply` runs exactly one step. `plan` and `provision` share the list.
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types as et;
+use aws_sdk_elasticloadbalancingv2::types as lt;
+
+use super::traffic::{forward, weights_of};
+use super::{ecs_tags, elb_tags, service_name, Ecs, BOOTSTRAP_VERSION, COLOR_HEADER};
+use crate::config::EcsConfig;
+use crate::error::{aws, failed, invalid, Result};
+use crate::rollout::Color;
+
+/// What exists of the stack in AWS.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub cluster: bool,
+    pub lb: Option<String>,
+    /// Per colour: ARN, health check path, deregistration delay (seconds).
+    pub tgs: BTreeMap<Color, (String, Option<String>, Option<u64>)>,
+    pub services: Vec<Color>,
+    /// The production listener's weights when it exists (None: it forwards elsewhere).
+    pub prod: Option<Option<crate::rollout::Weights>>,
+    pub test: Option<String>,
+    /// Colours that already have an `x-cutover-color` rule on the test listener.
+    pub color_rules: Vec<Color>,
+}
+
+/// One provisioning step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    CreateCluster,
+    CreateLoadBalancer,
+    CreateTargetGroup(Color),
+    SetHealthCheckPath(Color),
+    SetDeregistrationDelay(Color),
+    CreateListener,
+    CreateTestListener { idle: Color },
+    CreateColorRule(Color),
+    CreateService(Color),
+}
+
+/// Where the steps' resources are, filled by `observe` and by each `apply`.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    lb: Option<String>,
+    tg: BTreeMap<Color, String>,
+    test: Option<String>,
+}
+
+impl Step {
+    /// The step as `plan` prints it: (action, resource).
+    pub fn describe(&self, stack: &str, cfg: &EcsConfig) -> (&'static str, String) {
+        match self {
+            Step::CreateCluster => ("create", format!("ECS cluster {}", cfg.cluster)),
+            Step::CreateLoadBalancer => ("create", format!("load balancer {stack}")),
+            Step::CreateTargetGroup(c) => (
+                "create",
+                format!("target group {stack}-{c} (ip, HTTP:{})", cfg.container_port),
+            ),
+            Step::SetHealthCheckPath(c) => (
+                "update",
+                format!(
+                    "target group {stack}-{c} health check path -> {}",
+                    cfg.health_check_path
+                ),
+            ),
+            Step::SetDeregistrationDelay(c) => (
+                "update",
+                format!(
+                    "target group {stack}-{c} deregistration delay -> {}s",
+                    cfg.deregistration_delay.as_secs()
+                ),
+            ),
+            Step::CreateListener => (
+                "create",
+                format!(
+                    "listener :{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    cfg.listener_port
+                ),
+            ),
+            Step::CreateTestListener { idle } => (
+                "create",
+                format!(
+                    "test listener :{} forwarding {stack}-{idle}",
+                    cfg.test_listener_port
+                ),
+            ),
+            Step::CreateColorRule(c) => (
+                "create",
+                format!(
+                    "test listener :{} rule {COLOR_HEADER}: {c} -> {stack}-{c}",
+                    cfg.test_listener_port
+                ),
+            ),
+            Step::CreateService(c) => (
+                "create",
+                format!(
+                    "ECS service {} in {} (Fargate, 0 tasks)",
+                    service_name(stack, *c),
+                    cfg.cluster
+                ),
+            ),
+        }
+    }
+}
+
+/// The steps that bring `seen` to the config. Pure.
+pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    if !seen.cluster {
+        steps.push(Step::CreateCluster);
+    }
+    if seen.lb.is_none() {
+        steps.push(Step::CreateLoadBalancer);
+    }
+    for c in Color::BOTH {
+        match seen.tgs.get(&c) {
+            None => steps.push(Step::CreateTargetGroup(c)),
+            Some((_, path, delay)) => {
+                if path.as_deref() != Some(cfg.health_check_path.as_str()) {
+                    steps.push(Step::SetHealthCheckPath(c));
+                }
+                if *delay != Some(cfg.deregistration_delay.as_secs()) {
+                    steps.push(Step::SetDeregistrationDelay(c));
+                }
+            }
+        }
+    }
+    // A fresh target group gets its delay right after creation.
+    for c in Color::BOTH {
+        if !seen.tgs.contains_key(&c) {
+            steps.push(Step::SetDeregistrationDelay(c));
+        }
+    }
+    match seen.prod {
+        None => steps.push(Step::CreateListener),
+        Some(None) if seen.tgs.len() == 2 => {
+            return Err(invalid(format!(
+                "listener :{} on load balancer {stack} does not forward to {stack}-blue/{stack}-green; fix it by hand or run `cutover destroy`",
+                cfg.listener_port
+            )))
+        }
+        Some(_) => {}
+    }
+    if seen.test.is_none() {
+        // The idle colour: the one with no traffic (green on a new stack).
+        let idle = match seen.prod {
+            Some(Some(w)) if w.green == 100 => Color::Blue,
+            _ => Color::Green,
+        };
+        steps.push(Step::CreateTestListener { idle });
+    }
+    for c in Color::BOTH {
+        if !seen.color_rules.contains(&c) {
+            steps.push(Step::CreateColorRule(c));
+        }
+    }
+    for c in Color::BOTH {
+        if !seen.services.contains(&c) {
+            steps.push(Step::CreateService(c));
+        }
+    }
+    Ok(steps)
+}
+
+impl Ecs<'_> {
+    /// The steps that bring what `observe` saw to the config.
+    pub fn steps(&self, seen: &Observed) -> Result<Vec<Step>> {
+        plan(&self.name, &self.cfg, seen)
+    }
+
+    /// A step as `plan` prints it.
+    pub fn describe_step(&self, s: &Step) -> (&'static str, String) {
+        s.describe(&self.name, &self.cfg)
+    }
+
+    /// Reads what exists; resources with our names but not our tags are refused here,
+    /// before any write.
+    pub async fn observe(&self) -> Result<(Observed, Known)> {
+        let mut seen = Observed {
+            cluster: self.cluster_active().await?,
+            ..Observed::default()
+        };
+        let mut known = Known::default();
+        let lb = self.find_lb().await?;
+        if let Some(l) = &lb {
+            let arn = l.load_balancer_arn().unwrap_or_default().to_string();
+            self.check_owner("load balancer", &self.name, &arn).await?;
+            seen.lb = Some(arn.clone());
+            known.lb = Some(arn);
+        }
+        for c in Color::BOTH {
+            if let Some(t) = self.find_tg(c).await? {
+                let arn = t.target_group_arn().unwrap_or_default().to_string();
+                self.check_owner("target group", &self.tg_name(c), &arn)
+                    .await?;
+                let delay = self.deregistration_delay(&arn).await?;
+                seen.tgs.insert(
+                    c,
+                    (arn.clone(), t.health_check_path().map(String::from), delay),
+                );
+                known.tg.insert(c, arn);
+            }
+        }
+        if seen.cluster {
+            for (c, s) in self.services().await? {
+                if !self.ours(s.tags()) {
+                    return Err(invalid(format!(
+                        "service {} in cluster {} exists but is not managed by cutover stack {}; refusing to take it over",
+                        service_name(&self.name, c),
+                        self.cfg.cluster,
+                        self.name
+                    )));
+                }
+                seen.services.push(c);
+            }
+        }
+        if let Some(lb) = &seen.lb {
+            for l in self.listeners(lb).await? {
+                if l.port() == Some(self.cfg.listener_port as i32) {
+                    seen.prod = Some(weights_of(l.default_actions(), &known.tg));
+                } else if l.port() == Some(self.cfg.test_listener_port as i32) {
+                    let arn = l.listener_arn().unwrap_or_default().to_string();
+                    for r in self.rules(&arn).await? {
+                        for c in Color::BOTH {
+                            if rule_matches_color(&r, c) {
+                                seen.color_rules.push(c);
+                            }
+                        }
+                    }
+                    seen.test = Some(arn.clone());
+                    known.test = Some(arn);
+                }
+            }
+        }
+        Ok((seen, known))
+    }
+
+    async fn deregistration_delay(&self, tg: &str) -> Result<Option<u64>> {
+        let out = self
+            .c
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .map_err(|e| aws("describe target group attributes", e))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Runs one step; `known` gains what it created.
+    pub async fn apply(&self, step: &Step, known: &mut Known) -> Result<()> {
+        let need = |what: &str, v: Option<&String>| {
+            v.cloned()
+                .ok_or_else(|| failed(format!("provision step needs the {what}, which is missing")))
+        };
+        match step {
+            Step::CreateCluster => {
+                self.c
+                    .ecs
+                    .create_cluster()
+                    .cluster_name(&self.cfg.cluster)
+                    .set_tags(Some(ecs_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create cluster", e))?;
+            }
+            Step::CreateLoadBalancer => {
+                let o = self
+                    .c
+                    .elb
+                    .create_load_balancer()
+                    .name(&self.name)
+                    .set_subnets(Some(self.cfg.subnets.clone()))
+                    .set_security_groups(Some(self.cfg.security_groups.clone()))
+                    .scheme(if self.cfg.internal {
+                        lt::LoadBalancerSchemeEnum::Internal
+                    } else {
+                        lt::LoadBalancerSchemeEnum::InternetFacing
+                    })
+                    .r#type(lt::LoadBalancerTypeEnum::Application)
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create load balancer", e))?;
+                known.lb = o
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn().map(String::from));
+            }
+            Step::CreateTargetGroup(c) => {
+                let o = self
+                    .c
+                    .elb
+                    .create_target_group()
+                    .name(self.tg_name(*c))
+                    .protocol(lt::ProtocolEnum::Http)
+                    .port(self.cfg.container_port as i32)
+                    .vpc_id(&self.cfg.vpc)
+                    .target_type(lt::TargetTypeEnum::Ip)
+                    .health_check_path(&self.cfg.health_check_path)
+                    .health_check_interval_seconds(10)
+                    .healthy_threshold_count(2)
+                    .set_tags(Some(elb_tags(&self.name, Some(*c))))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create target group", e))?;
+                if let Some(arn) = o.target_groups().first().and_then(|t| t.target_group_arn()) {
+                    known.tg.insert(*c, arn.to_string());
+                }
+            }
+            Step::SetHealthCheckPath(c) => {
+                self.c
+                    .elb
+                    .modify_target_group()
+                    .target_group_arn(need("target group", known.tg.get(c))?)
+                    .health_check_path(&self.cfg.health_check_path)
+                    .send()
+                    .await
+                    .map_err(|e| aws("modify target group", e))?;
+            }
+            Step::SetDeregistrationDelay(c) => {
+                self.c
+                    .elb
+                    .modify_target_group_attributes()
+                    .target_group_arn(need("target group", known.tg.get(c))?)
+                    .attributes(
+                        lt::TargetGroupAttribute::builder()
+                            .key("deregistration_delay.timeout_seconds")
+                            .value(self.cfg.deregistration_delay.as_secs().to_string())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| aws("set deregistration delay", e))?;
+            }
+            Step::CreateListener => {
+                let (b, g) = (
+                    need("blue target group", known.tg.get(&Color::Blue))?,
+                    need("green target group", known.tg.get(&Color::Green))?,
+                );
+                self.c
+                    .elb
+                    .create_listener()
+                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
+                    .protocol(lt::ProtocolEnum::Http)
+                    .port(self.cfg.listener_port as i32)
+                    .default_actions(forward(&[(b, 100), (g, 0)]))
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create listener", e))?;
+            }
+            Step::CreateTestListener { idle } => {
+                let o = self
+                    .c
+                    .elb
+                    .create_listener()
+                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
+                    .protocol(lt::ProtocolEnum::Http)
+                    .port(self.cfg.test_listener_port as i32)
+                    .default_actions(forward(&[(need("target group", known.tg.get(idle))?, 1)]))
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create test listener", e))?;
+                known.test = o
+                    .listeners()
+                    .first()
+                    .and_then(|l| l.listener_arn().map(String::from));
+            }
+            Step::CreateColorRule(c) => {
+                let cond = lt::RuleCondition::builder()
+                    .field("http-header")
+                    .http_header_config(
+                        lt::HttpHeaderConditionConfig::builder()
+                            .http_header_name(COLOR_HEADER)
+                            .values(c.as_str())
+                            .build(),
+                    )
+                    .build();
+                self.c
+                    .elb
+                    .create_rule()
+                    .listener_arn(need("test listener", known.test.as_ref())?)
+                    .priority(if *c == Color::Blue { 1 } else { 2 })
+                    .conditions(cond)
+                    .actions(forward(&[(need("target group", known.tg.get(c))?, 1)]))
+                    .set_tags(Some(elb_tags(&self.name, Some(*c))))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create test route rule", e))?;
+            }
+            Step::CreateService(c) => {
+                let td = self.render_taskdef(*c, BOOTSTRAP_VERSION)?;
+                let td = self.register_taskdef(*c, &td).await?;
+                let tg = need("target group", known.tg.get(c))?;
+                self.create_service(*c, &tg, &td).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_service(&self, c: Color, tg_arn: &str, taskdef: &str) -> Result<()> {
+        let vpc = et::AwsVpcConfiguration::builder()
+            .set_subnets(Some(self.cfg.subnets.clone()))
+            .set_security_groups(Some(self.cfg.security_groups.clone()))
+            .assign_public_ip(if self.cfg.assign_public_ip {
+                et::AssignPublicIp::Enabled
+            } else {
+                et::AssignPublicIp::Disabled
+            })
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let breaker = et::DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(false)
+            .build();
+        let svc = service_name(&self.name, c);
+        self.c
+            .ecs
+            .create_service()
+            .cluster(&self.cfg.cluster)
+            .service_name(&svc)
+            .task_definition(taskdef)
+            .desired_count(0)
+            .launch_type(et::LaunchType::Fargate)
+            .network_configuration(
+                et::NetworkConfiguration::builder()
+                    .awsvpc_configuration(vpc)
+                    .build(),
+            )
+            .load_balancers(
+                et::LoadBalancer::builder()
+                    .target_group_arn(tg_arn)
+                    .container_name(&self.cfg.container_name)
+                    .container_port(self.cfg.container_port as i32)
+                    .build(),
+            )
+            .deployment_configuration(
+                et::DeploymentConfiguration::builder()
+                    .minimum_healthy_percent(100)
+                    .maximum_percent(200)
+                    .deployment_circuit_breaker(breaker)
+                    .build(),
+            )
+            .health_check_grace_period_seconds(30)
+            .propagate_tags(et::PropagateTags::Service)
+            .set_tags(Some(ecs_tags(&self.name, Some(c))))
+            .send()
+            .await
+            .map_err(|e| aws(&format!("create service {svc}"), e))?;
+        Ok(())
+    }
+}
+
+/// Whether a listener rule is the `x-cutover-color: c` route.
+fn rule_matches_color(r: &lt::Rule, c: Color) -> bool {
+    r.conditions().iter().any(|cond| {
+        cond.http_header_config().is_some_and(|h| {
+            h.http_header_name()
+                .is_some_and(|n| n.eq_ignore_ascii_case(COLOR_HEADER))
+                && h.values().iter().any(|v| v == c.as_str())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> EcsConfig {
+        EcsConfig {
+            cluster: "ml".into(),
+            vpc: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec![],
+            task_definition: "task.json.j2".into(),
+            task_definition_source: String::new(),
+            container_name: "model".into(),
+            container_port: 8080,
+            desired_count: 2,
+            health_check_path: "/ping".into(),
+            listener_port: 80,
+            test_listener_port: 8080,
+            assign_public_ip: false,
+            internal: false,
+            deregistration_delay: std::time::Duration::from_secs(30),
+        }
+    }
+
+    fn lines(steps: &[Step]) -> String {
+        steps
+            .iter()
+            .map(|s| {
+                let (a, r) = s.describe("iris", &cfg());
+                format!("{a} {r}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn fresh_stack_plan() {
+        let steps = plan("iris", &cfg(), &Observed::default()).unwrap();
+        insta::assert_snapshot!(lines(&steps));
+    }
+
+    #[test]
+    fn converged_stack_plans_nothing() {
+        let mut seen = Observed {
+            cluster: true,
+            lb: Some("lb".into()),
+            services: Color::BOTH.to_vec(),
+            prod: Some(Some(crate::rollout::Weights::all(Color::Blue))),
+            test: Some("test".into()),
+            color_rules: Color::BOTH.to_vec(),
+            ..Observed::default()
+        };
+        for c in Color::BOTH {
+            seen.tgs
+                .insert(c, (format!("tg-{c}"), Some("/ping".into()), Some(30)));
+        }
+        assert_eq!(plan("iris", &cfg(), &seen).unwrap(), vec![]);
+        // An older stack without the test route rules and with AWS's default delay.
+        seen.color_rules.clear();
+        seen.tgs.insert(
+            Color::Green,
+            ("tg-green".into(), Some("/ping".into()), Some(300)),
+        );
+        assert_eq!(
+            plan("iris", &cfg(), &seen).unwrap(),
+            vec![
+                Step::SetDeregistrationDelay(Color::Green),
+                Step::CreateColorRule(Color::Blue),
+                Step::CreateColorRule(Color::Green)
+            ]
+        );
+        // A production listener that forwards elsewhere is refused.
+        seen.prod = Some(None);
+        assert!(plan("iris", &cfg(), &seen).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! ECS traffic: the production listener's weighted forward, read back as
+//! percentages, and the test listener's default (the idle colour).
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancingv2::types as lt;
+
+use super::{Arns, Ecs};
+use crate::error::{aws, failed, Result};
+use crate::providers::Router;
+use crate::rollout::{Color, Weights};
+
+/// A forward action to these target groups with these (relative) weights.
+pub(super) fn forward(targets: &[(String, u8)]) -> lt::Action {
+    let mut fc = lt::ForwardActionConfig::builder();
+    for (arn, w) in targets {
+        fc = fc.target_groups(
+            lt::TargetGroupTuple::builder()
+                .target_group_arn(arn)
+                .weight(*w as i32)
+                .build(),
+        );
+    }
+    lt::Action::builder()
+        .r#type(lt::ActionTypeEnum::Forward)
+        .forward_config(fc.build())
+        .build()
+}
+
+/// Weights from a listener's default actions, as percentages per colour.
+pub fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Option<Weights> {
+    let mut raw: BTreeMap<Color, i64> = BTreeMap::new();
+    for a in actions {
+        if a.r#type() != Some(&lt::ActionTypeEnum::Forward) {
+            continue;
+        }
+        let tuples = a
+            .forward_config()
+            .map(|f| f.target_groups())
+            .unwrap_or_default();
+        if tuples.is_empty() {
+            if let Some(arn) = a.target_group_arn() {
+                for (c, t) in tg {
+                    if t == arn {
+                        raw.insert(*c, 1);
+                    }
+                }
+            }
+        }
+        for t in tuples {
+            for (c, arn) in tg {
+                if t.target_group_arn() == Some(arn.as_str()) {
+                    *raw.entry(*c).or_default() += t.weight().unwrap_or(1) as i64;
+                }
+            }
+        }
+    }
+    let b = raw.get(&Color::Blue).copied().unwrap_or(0);
+    let g = raw.get(&Color::Green).copied().unwrap_or(0);
+    Weights::from_relative(b as f64, g as f64)
+}
+
+impl Ecs<'_> {
+    /// Points the test listener's default action at colour `c`.
+    pub(super) async fn point_test_listener(&self, arns: &Arns, c: Color) -> Result<()> {
+        if let Some(test) = &arns.test {
+            self.c
+                .elb
+                .modify_listener()
+                .listener_arn(test)
+                .default_actions(forward(&[(arns.tg[&c].clone(), 1)]))
+                .send()
+                .await
+                .map_err(|e| aws("point the test listener", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Router for Ecs<'_> {
+    async fn weights(&self) -> Result<Option<Weights>> {
+        let arns = self.arns().await?;
+        let ls = self.listeners(&arns.lb).await?;
+        let l = ls
+            .iter()
+            .find(|l| l.listener_arn() == Some(arns.prod.as_str()))
+            .ok_or_else(|| failed(format!("listener :{} is gone", self.cfg.listener_port)))?;
+        Ok(weights_of(l.default_actions(), &arns.tg))
+    }
+
+    async fn set_weights(&self, w: Weights) -> Result<()> {
+        let arns = self.arns().await?;
+        let action = forward(&[
+            (arns.tg[&Color::Blue].clone(), w.blue),
+            (arns.tg[&Color::Green].clone(), w.green),
+        ]);
+        self.c
+            .elb
+            .modify_listener()
+            .listener_arn(&arns.prod)
+            .default_actions(action)
+            .send()
+            .await
+            .map_err(|e| aws("set listener weights", e))?;
+        // With all traffic on one colour, the test listener shows the other (idle) one.
+        for c in Color::BOTH {
+            if w.of(c) == 100 {
+                self.point_test_listener(arns, c.other()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn healthy(&self, c: Color) -> Result<u32> {
+        let arns = self.arns().await?;
+        self.healthy_in(&arns.tg[&c]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_from_forward_config() {
+        let tg: BTreeMap<Color, String> = [
+            (Color::Blue, "b".to_string()),
+            (Color::Green, "g".to_string()),
+        ]
+        .into();
+        let a = forward(&[("b".into(), 90), ("g".into(), 10)]);
+        assert_eq!(
+            weights_of(&[a], &tg),
+            Some(Weights {
+                blue: 90,
+                green: 10
+            })
+        );
+        let single = lt::Action::builder()
+            .r#type(lt::ActionTypeEnum::Forward)
+            .target_group_arn("g")
+            .build();
+        assert_eq!(weights_of(&[single], &tg), Some(Weights::all(Color::Green)));
+        let foreign = forward(&[("x".into(), 1)]);
+        assert_eq!(weights_of(&[foreign], &tg), None);
+        // Relative ALB weights are read back as percentages.
+        let rel = forward(&[("b".into(), 3), ("g".into(), 1)]);
+        assert_eq!(
+            weights_of(&[rel], &tg),
+            Some(Weights {
+                blue: 75,
+                green: 25
+            })
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The traffic backends (ECS + ALB, SageMaker) behind three small interfaces:
+//! `Router` moves and reads production weights, `Release` puts versions on a
+//! colour and reaches one colour, `Stack` owns the resources. `Provider` is
+//! the one factory-built value the commands use.
+pub mod ecs;
+pub mod sagemaker;
+
+use std::time::Duration;
+
+use crate::aws::Clients;
+use crate::config::{Backend, Config, ValidateRequest};
+use crate::error::Result;
+use crate::output::Out;
+use crate::probe::Outcome;
+use crate::rollout::{Color, Weights};
+
+/// What `deploy` rendered and checked before any AWS call.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub color: Color,
+    pub version: String,
+    /// The colour serving production now, if any.
+    pub live: Option<Color>,
+    pub artefact: Artefact,
+}
+
+/// The provider-specific thing a version becomes.
+#[derive(Clone, Debug)]
+pub enum Artefact {
+    /// A checked RegisterTaskDefinition body.
+    TaskDefinition(ecs::taskdef::TaskDef),
+    /// A SageMaker model to create.
+    Model(sagemaker::ModelSpec),
+}
+
+/// Moves production traffic between the colours and reads it back.
+#[allow(async_fn_in_trait)]
+pub trait Router {
+    /// Production weights as AWS reports them; None when nothing routes yet.
+    async fn weights(&self) -> Result<Option<Weights>>;
+    /// Sets production weights (the caller reads them back).
+    async fn set_weights(&self, w: Weights) -> Result<()>;
+    /// Healthy targets (ECS) or in-service instances (SageMaker) of a colour.
+    async fn healthy(&self, c: Color) -> Result<u32>;
+    /// How long weights may take to read back as set.
+    fn settle_timeout(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+}
+
+/// Puts versions on a colour, takes a colour out of service, reaches one colour.
+#[allow(async_fn_in_trait)]
+pub trait Release {
+    /// Renders and checks everything `deploy` needs; makes no AWS call.
+    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared>;
+    /// Puts the prepared version on its colour and waits until it is healthy.
+    /// Returns the artefact's name (task definition ARN, model). No production traffic.
+    async fn deploy(&self, p: &Prepared, timeout: Duration, out: &Out) -> Result<String>;
+    /// Takes colour `c` out of service after termination_wait.
+    async fn retire(&self, c: Color) -> Result<()>;
+    /// Sends one request to colour `c` only (test route, or TargetVariant).
+    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome;
+}
+
+/// The stack's own resources.
+#[allow(async_fn_in_trait)]
+pub trait Stack {
+    /// Fails with Error::Invalid when the stack's resources are not there.
+    async fn ensure_provisioned(&self) -> Result<()>;
+    /// Deletes every resource of the stack that carries its tags; safe to re-run.
+    async fn destroy(&self, out: &Out) -> Result<Vec<String>>;
+    /// CloudWatch namespace of the managed alarms' metrics.
+    fn metric_namespace(&self) -> &'static str;
+    /// CloudWatch dimensions that select colour `c`'s metrics.
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>>;
+}
+
+/// The configured backend, built once per run.
+#[allow(clippy::large_enum_variant)] // one per run
+pub enum Provider<'a> {
+    Ecs(ecs::Ecs<'a>),
+    SageMaker(sagemaker::SageMaker<'a>),
+}
+
+impl<'a> Provider<'a> {
+    pub fn new(clients: &'a Clients, cfg: &Config) -> Provider<'a> {
+        match &cfg.backend {
+            Backend::Ecs(e) => Provider::Ecs(ecs::Ecs::new(clients, &cfg.name, e)),
+            Backend::Sagemaker(s) => {
+                Provider::SageMaker(sagemaker::SageMaker::new(clients, &cfg.name, s))
+            }
+        }
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            Provider::Ecs($p) => $e,
+            Provider::SageMaker($p) => $e,
+        }
+    };
+}
+
+impl Router for Provider<'_> {
+    async fn weights(&self) -> Result<Option<Weights>> {
+        each!(self, p => p.weights().await)
+    }
+    async fn set_weights(&self, w: Weights) -> Result<()> {
+        each!(self, p => p.set_weights(w).await)
+    }
+    async fn healthy(&self, c: Color) -> Result<u32> {
+        each!(self, p => p.healthy(c).await)
+    }
+    fn settle_timeout(&self) -> Duration {
+        each!(self, p => p.settle_timeout())
+    }
+}
+
+impl Release for Provider<'_> {
+    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared> {
+        each!(self, p => p.prepare(color, version, live))
+    }
+    async fn deploy(&self, prep: &Prepared, timeout: Duration, out: &Out) -> Result<String> {
+        each!(self, p => p.deploy(prep, timeout, out).await)
+    }
+    async fn retire(&self, c: Color) -> Result<()> {
+        each!(self, p => p.retire(c).await)
+    }
+    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
+        each!(self, p => p.send(c, r, http).await)
+    }
+}
+
+impl Stack for Provider<'_> {
+    async fn ensure_provisioned(&self) -> Result<()> {
+        each!(self, p => p.ensure_provisioned().await)
+    }
+    async fn destroy(&self, out: &Out) -> Result<Vec<String>> {
+        each!(self, p => p.destroy(out).await)
+    }
+    fn metric_namespace(&self) -> &'static str {
+        each!(self, p => p.metric_namespace())
+    }
+    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>> {
+        each!(self, p => p.alarm_dimensions(c).await)
+    }
+}

@@ -1,0 +1,243 @@
+//! Endpoint mechanics: variants of the current config, new configs,
+//! UpdateEndpoint with the silent-rollback check, models and their cleanup.
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sagemaker::types as st;
+
+use super::{is_not_found, sanitize, sm_tags, Live, ModelSpec, SageMaker};
+use crate::error::{aws, failed, Result};
+use crate::output::Out;
+use crate::rollout::Color;
+
+impl SageMaker<'_> {
+    /// The variants of the endpoint's current config.
+    pub(super) async fn current_variants(&self, config: &str) -> Result<BTreeMap<Color, Live>> {
+        let out = self
+            .c
+            .sagemaker
+            .describe_endpoint_config()
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map_err(|e| aws("describe endpoint config", e))?;
+        let mut found = BTreeMap::new();
+        for v in out.production_variants() {
+            for c in Color::BOTH {
+                if v.variant_name() == Some(c.as_str()) {
+                    found.insert(
+                        c,
+                        Live {
+                            model: v.model_name().unwrap_or_default().to_string(),
+                            instance_type: v
+                                .instance_type()
+                                .map(|t| t.as_str().to_string())
+                                .unwrap_or_else(|| self.cfg.instance_type.clone()),
+                            count: v
+                                .initial_instance_count()
+                                .unwrap_or(self.cfg.instance_count as i32),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn create_config(
+        &self,
+        variants: Vec<st::ProductionVariant>,
+    ) -> Result<String> {
+        let stamp = crate::store::now_ms();
+        let name = sanitize(&format!("{}-{stamp}", self.name));
+        self.c
+            .sagemaker
+            .create_endpoint_config()
+            .endpoint_config_name(&name)
+            .set_production_variants(Some(variants))
+            .set_tags(Some(sm_tags(&self.name, None)))
+            .send()
+            .await
+            .map_err(|e| aws("create endpoint config", e))?;
+        Ok(name)
+    }
+
+    /// Waits for InService and checks the endpoint really runs `config`.
+    pub(super) async fn wait_in_service(
+        &self,
+        config: &str,
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut last = String::new();
+        loop {
+            let d = self
+                .describe()
+                .await?
+                .ok_or_else(|| failed(format!("endpoint {} disappeared", self.name)))?;
+            let status = d
+                .endpoint_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let line = format!("  endpoint {}: {status}", self.name);
+            if line != last {
+                out.info(&line);
+                last = line;
+            }
+            match status.as_str() {
+                "InService" => {
+                    let now = d.endpoint_config_name().unwrap_or_default();
+                    if now != config {
+                        return Err(failed(format!(
+                            "SageMaker rolled the update of endpoint {} back silently: it reports InService on config {now}, not {config}{}",
+                            self.name,
+                            d.failure_reason().map(|r| format!(" ({r})")).unwrap_or_default()
+                        )));
+                    }
+                    return Ok(());
+                }
+                "Failed" | "OutOfService" => {
+                    return Err(failed(format!(
+                        "endpoint {} is {status}: {}",
+                        self.name,
+                        d.failure_reason().unwrap_or("no reason given")
+                    )))
+                }
+                _ => {}
+            }
+            if start.elapsed() > timeout {
+                return Err(failed(format!(
+                    "timed out waiting for endpoint {} to be InService (now {status})",
+                    self.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// UpdateEndpoint to `config`, then wait until it really serves it.
+    pub(super) async fn update_to(&self, config: &str, timeout: Duration, out: &Out) -> Result<()> {
+        self.c
+            .sagemaker
+            .update_endpoint()
+            .endpoint_name(&self.name)
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map_err(|e| aws("update endpoint", e))?;
+        self.wait_in_service(config, timeout, out).await
+    }
+
+    pub(super) async fn create_model(
+        &self,
+        c: Color,
+        version: &str,
+        spec: &ModelSpec,
+    ) -> Result<String> {
+        let model = sanitize(&format!("{}-{c}-{version}", self.name));
+        match self
+            .c
+            .sagemaker
+            .describe_model()
+            .model_name(&model)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(model),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(aws(&format!("describe model {model}"), e)),
+        }
+        let container = st::ContainerDefinition::builder()
+            .image(&spec.image)
+            .set_model_data_url(spec.model_data.clone())
+            .set_environment((!spec.environment.is_empty()).then(|| {
+                spec.environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }))
+            .build();
+        self.c
+            .sagemaker
+            .create_model()
+            .model_name(&model)
+            .execution_role_arn(&self.cfg.execution_role_arn)
+            .primary_container(container)
+            .set_tags(Some(sm_tags(&self.name, Some(c))))
+            .send()
+            .await
+            .map_err(|e| aws(&format!("create model {model}"), e))?;
+        Ok(model)
+    }
+
+    /// Deletes our models and endpoint configs the endpoint no longer uses
+    /// (every page); a failed delete is reported, not dropped.
+    pub(super) async fn clean_unused(
+        &self,
+        keep_config: Option<&str>,
+        keep_models: &[String],
+    ) -> Result<()> {
+        let prefix = format!("{}-", self.name);
+        let mut configs = self
+            .c
+            .sagemaker
+            .list_endpoint_configs()
+            .name_contains(&prefix)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut doomed = Vec::new();
+        while let Some(cfg) = configs.next().await {
+            let cfg = cfg.map_err(|e| aws("list endpoint configs", e))?;
+            let n = cfg.endpoint_config_name().unwrap_or_default().to_string();
+            if Some(n.as_str()) != keep_config && n.starts_with(&prefix) {
+                doomed.push((n, cfg.endpoint_config_arn().unwrap_or_default().to_string()));
+            }
+        }
+        for (n, arn) in doomed {
+            if self.owned(&arn).await? {
+                match self
+                    .c
+                    .sagemaker
+                    .delete_endpoint_config()
+                    .endpoint_config_name(&n)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(aws(&format!("delete endpoint config {n}"), e)),
+                }
+            }
+        }
+        let mut models = self
+            .c
+            .sagemaker
+            .list_models()
+            .name_contains(&prefix)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut doomed = Vec::new();
+        while let Some(m) = models.next().await {
+            let m = m.map_err(|e| aws("list models", e))?;
+            let n = m.model_name().unwrap_or_default().to_string();
+            if !keep_models.contains(&n) && n.starts_with(&prefix) {
+                doomed.push((n, m.model_arn().unwrap_or_default().to_string()));
+            }
+        }
+        for (n, arn) in doomed {
+            if self.owned(&arn).await? {
+                match self.c.sagemaker.delete_model().model_name(&n).send().await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(aws(&format!("delete model {n}"), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,889 @@
+//! `apply`: one event against the stored status gives the new status and the
+//! actions to run. Never produces weights that do not sum to 100, never panics
+//! on a bad stored state (that is a `Refusal::Corrupt`).
+use super::colors::{Color, Weights};
+use super::status::{Phase, Spec, Status};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A deploy is about to replace what runs on `color` (written before the
+    /// provider call, so a failed or killed deploy never leaves an unvalidated
+    /// version looking ready, nor a replaced colour looking like a rollback target).
+    DeployStarted {
+        color: Color,
+    },
+    /// The candidate is healthy and passed validation (or there is none to run).
+    Deployed {
+        color: Color,
+    },
+    ValidationFailed {
+        color: Color,
+    },
+    /// Scheduled tick: start, advance, roll back on `firing`, or retire, when due.
+    Tick {
+        now: u64,
+        firing: Vec<String>,
+    },
+    /// `shift --to P`.
+    ShiftTo {
+        percent: u8,
+        now: u64,
+        firing: Vec<String>,
+    },
+    /// Manual rollback.
+    Rollback {
+        now: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Set these weights, then read them back.
+    SetWeights(Weights),
+    /// Retire the old colour (ECS: scale to 0; SageMaker: remove the variant).
+    Retire(Color),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The status changed; run the actions.
+    Changed,
+    /// The rollout was rolled back because these alarms fired.
+    AutoRolledBack(Vec<String>),
+    /// Nothing due before this time (ms), if anything is pending at all.
+    Wait(Option<u64>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub status: Status,
+    pub actions: Vec<Action>,
+    pub outcome: Outcome,
+    /// One line for the journal and the user.
+    pub note: String,
+    /// The candidate's version is rejected: `promote --auto-deploy` must not redeploy it.
+    pub rejects: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// Bad request for this state (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// Refused for safety (exit 3).
+    #[error("{0}")]
+    Safety(String),
+    /// The stored state cannot be right (exit 1); nothing is done.
+    #[error("stored state is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
+    Transition {
+        status,
+        actions,
+        outcome: Outcome::Changed,
+        note,
+        rejects: false,
+    }
+}
+
+fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
+    Transition {
+        status: status.clone(),
+        actions: vec![],
+        outcome: Outcome::Wait(until),
+        note: note.into(),
+        rejects: false,
+    }
+}
+
+/// Applies one event. Never produces weights that do not sum to 100.
+pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
+    match ev {
+        Event::DeployStarted { color } => deploy_started(s, color),
+        Event::Deployed { color } => deployed(spec, s, color),
+        Event::ValidationFailed { color } => {
+            deploy_guard(s, color)?;
+            let mut n = s.clone();
+            n.phase = Phase::FailedValidation;
+            n.candidate = Some(color);
+            n.weight = 0;
+            n.step = 0;
+            n.step_at = None;
+            n.complete_at = None;
+            n.steps = spec.steps.clone();
+            let mut t = changed(
+                n,
+                vec![],
+                format!("{color} failed validation; it stays at 0%"),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
+        Event::Tick { now, firing } => tick(spec, s, now, firing),
+        Event::ShiftTo {
+            percent,
+            now,
+            firing,
+        } => shift_to(spec, s, percent, now, firing),
+        Event::Rollback { now: _ } => rollback(s, None),
+    }
+}
+
+/// A deploy may not run while traffic is shifting, nor onto the live colour.
+fn deploy_guard(s: &Status, color: Color) -> Result<(), Refusal> {
+    if s.phase == Phase::Shifting {
+        return Err(Refusal::Invalid(
+            "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
+        ));
+    }
+    if s.live == Some(color) {
+        return Err(Refusal::Invalid(format!(
+            "{color} is live; deploy goes onto the idle colour"
+        )));
+    }
+    Ok(())
+}
+
+/// Why a candidate in `failed_validation` may not get traffic.
+pub fn not_validated(s: &Status) -> Refusal {
+    Refusal::Safety(format!(
+        "candidate {} is not validated (its deploy failed validation or did not finish); deploy a version that passes first",
+        s.candidate.map(|c| c.as_str()).unwrap_or("?")
+    ))
+}
+
+fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
+    deploy_guard(s, color)?;
+    let mut n = s.clone();
+    let note = match s.phase {
+        Phase::Ready | Phase::FailedValidation => {
+            n.phase = Phase::FailedValidation;
+            n.candidate = Some(color);
+            n.weight = 0;
+            format!("deploying to {color}: it is not validated until the deploy passes")
+        }
+        Phase::Complete => {
+            n.phase = Phase::Retired;
+            format!("deploying to {color}: it no longer serves as the rollback target")
+        }
+        _ => format!("deploying to {color}"),
+    };
+    Ok(changed(n, vec![], note))
+}
+
+fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal> {
+    deploy_guard(s, color)?;
+    let mut n = s.clone();
+    n.steps = spec.steps.clone();
+    n.step = 0;
+    n.step_at = None;
+    n.complete_at = None;
+    if s.live.is_none() {
+        n.live = Some(color);
+        n.phase = Phase::Idle;
+        n.candidate = None;
+        n.weight = 0;
+        return Ok(changed(
+            n,
+            vec![Action::SetWeights(Weights::all(color))],
+            format!("first deploy: {color} goes live at 100%"),
+        ));
+    }
+    n.phase = Phase::Ready;
+    n.candidate = Some(color);
+    n.weight = 0;
+    Ok(changed(
+        n,
+        vec![],
+        format!("{color} deployed and ready at 0%"),
+    ))
+}
+
+fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
+    let cand = candidate(n)?;
+    n.weight = weight;
+    n.step = step;
+    n.step_at = Some(now);
+    if weight >= 100 {
+        n.phase = Phase::Complete;
+        n.live = Some(cand);
+        n.complete_at = Some(now);
+    } else {
+        n.phase = Phase::Shifting;
+    }
+    Ok(vec![Action::SetWeights(Weights::split(cand, weight))])
+}
+
+/// The candidate of a status that must have one; a stored state without it is corrupt.
+fn candidate(s: &Status) -> Result<Color, Refusal> {
+    s.candidate.ok_or_else(|| {
+        Refusal::Corrupt(format!(
+            "the stored rollout is {} but names no candidate colour",
+            s.phase.as_str()
+        ))
+    })
+}
+
+fn alarm_refusal(firing: &[String]) -> Refusal {
+    Refusal::Safety(format!(
+        "alarm {} is in ALARM; refusing to start the rollout (use --ignore-alarm NAME to override)",
+        firing.join(", ")
+    ))
+}
+
+fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
+    match s.phase {
+        Phase::Ready => {
+            if !firing.is_empty() {
+                return Err(alarm_refusal(&firing));
+            }
+            // Steps are taken from the config when the rollout starts.
+            let Some(&first) = spec.steps.first() else {
+                return Err(Refusal::Invalid("the rollout has no steps".into()));
+            };
+            let mut n = s.clone();
+            n.steps = spec.steps.clone();
+            let actions = set_step(&mut n, first, 1, now)?;
+            let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
+            Ok(changed(n, actions, note))
+        }
+        Phase::Shifting => {
+            if !firing.is_empty() {
+                let mut t = rollback(s, Some(&firing))?;
+                t.outcome = Outcome::AutoRolledBack(firing);
+                return Ok(t);
+            }
+            let due = s.step_at.unwrap_or(0).saturating_add(spec.bake_ms);
+            if now < due {
+                return Ok(wait(s, Some(due), "baking"));
+            }
+            let Some(&next) = s.steps.get(s.step) else {
+                // Steps exhausted without 100 cannot happen with validated steps; finish safely.
+                let mut n = s.clone();
+                let actions = set_step(&mut n, 100, s.steps.len(), now)?;
+                return Ok(changed(n, actions, "final step: 100%".into()));
+            };
+            let mut n = s.clone();
+            let actions = set_step(&mut n, next, s.step + 1, now)?;
+            let note = format!(
+                "step {}/{}: {} at {next}%",
+                s.step + 1,
+                s.steps.len(),
+                candidate(s)?
+            );
+            Ok(changed(n, actions, note))
+        }
+        Phase::Complete => {
+            if !firing.is_empty() {
+                let mut t = rollback(s, Some(&firing))?;
+                t.outcome = Outcome::AutoRolledBack(firing);
+                return Ok(t);
+            }
+            let due = s
+                .complete_at
+                .unwrap_or(0)
+                .saturating_add(spec.termination_wait_ms);
+            if now < due {
+                return Ok(wait(s, Some(due), "waiting to retire the old colour"));
+            }
+            let old = candidate(s)?.other();
+            let mut n = s.clone();
+            n.phase = Phase::Retired;
+            Ok(changed(
+                n,
+                vec![Action::Retire(old)],
+                format!("retire {old} after termination_wait"),
+            ))
+        }
+        Phase::FailedValidation => Err(not_validated(s)),
+        Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
+    }
+}
+
+fn shift_to(
+    spec: &Spec,
+    s: &Status,
+    percent: u8,
+    now: u64,
+    firing: Vec<String>,
+) -> Result<Transition, Refusal> {
+    if percent == 0 {
+        return Err(Refusal::Invalid(
+            "--to 0 would take all traffic off the candidate; use `cutover rollback`".into(),
+        ));
+    }
+    if percent > 100 {
+        return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
+    }
+    match s.phase {
+        Phase::Ready | Phase::Shifting => {}
+        Phase::FailedValidation => return Err(not_validated(s)),
+        Phase::Complete => {
+            return Err(Refusal::Invalid(format!(
+                "the candidate is already at 100%; nothing to shift (live is {})",
+                s.live.map(|c| c.as_str()).unwrap_or("?")
+            )))
+        }
+        _ => {
+            return Err(Refusal::Invalid(
+                "no candidate is deployed; run `cutover deploy --version V` first".into(),
+            ))
+        }
+    }
+    if !firing.is_empty() {
+        return Err(alarm_refusal(&firing));
+    }
+    if percent < s.weight {
+        return Err(Refusal::Invalid(format!(
+            "the candidate is at {}%; weights only rise within a rollout (use `cutover rollback` to go back)",
+            s.weight
+        )));
+    }
+    let mut n = s.clone();
+    if s.phase == Phase::Ready {
+        n.steps = spec.steps.clone();
+    }
+    let step = n.steps.iter().filter(|w| **w <= percent).count();
+    let actions = set_step(&mut n, percent, step, now)?;
+    let note = format!("shift --to {percent}: {} at {percent}%", candidate(s)?);
+    Ok(changed(n, actions, note))
+}
+
+fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal> {
+    let why = match firing {
+        Some(f) => format!(" (alarm {} in ALARM)", f.join(", ")),
+        None => String::new(),
+    };
+    let mut n = s.clone();
+    match s.phase {
+        Phase::Ready | Phase::Shifting | Phase::FailedValidation => {
+            let Some(stable) = s.live else {
+                return Err(Refusal::Invalid("nothing to roll back to".into()));
+            };
+            n.phase = Phase::RolledBack;
+            n.weight = 0;
+            let mut t = changed(
+                n,
+                vec![Action::SetWeights(Weights::all(stable))],
+                format!("rolled back: {stable} at 100%{why}"),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
+        Phase::Complete => {
+            let old = candidate(s)?.other();
+            n.phase = Phase::RolledBack;
+            n.live = Some(old);
+            n.weight = 0;
+            let mut t = changed(
+                n,
+                vec![Action::SetWeights(Weights::all(old))],
+                format!("rolled back: {old} live again at 100%{why}"),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
+        Phase::Idle | Phase::RolledBack | Phase::Retired => Err(Refusal::Invalid(format!(
+            "nothing to roll back to (rollout state is {})",
+            s.phase.as_str()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec {
+            steps: vec![10, 50, 100],
+            bake_ms: 1000,
+            termination_wait_ms: 5000,
+        }
+    }
+
+    fn deployed_stack() -> Status {
+        let s = Status::default();
+        let t = apply(&spec(), &s, Event::Deployed { color: Color::Blue }).unwrap();
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
+        let t = apply(
+            &spec(),
+            &t.status,
+            Event::Deployed {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.status.phase, Phase::Ready);
+        t.status
+    }
+
+    fn tick(s: &Status, now: u64) -> Transition {
+        apply(
+            &spec(),
+            s,
+            Event::Tick {
+                now,
+                firing: vec![],
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn first_deploy_goes_live() {
+        let t = apply(
+            &spec(),
+            &Status::default(),
+            Event::Deployed { color: Color::Blue },
+        )
+        .unwrap();
+        assert_eq!(t.status.live, Some(Color::Blue));
+        assert_eq!(t.status.phase, Phase::Idle);
+        assert_eq!(t.status.idle_color(), Color::Green);
+    }
+
+    #[test]
+    fn full_rollout_table() {
+        let s = deployed_stack();
+        // (now, expected phase, step, weight, action weights)
+        let table: [(u64, Phase, usize, u8, Option<Weights>); 7] = [
+            (
+                0,
+                Phase::Shifting,
+                1,
+                10,
+                Some(Weights {
+                    blue: 90,
+                    green: 10,
+                }),
+            ),
+            (500, Phase::Shifting, 1, 10, None),
+            (
+                1000,
+                Phase::Shifting,
+                2,
+                50,
+                Some(Weights {
+                    blue: 50,
+                    green: 50,
+                }),
+            ),
+            (1999, Phase::Shifting, 2, 50, None),
+            (
+                2000,
+                Phase::Complete,
+                3,
+                100,
+                Some(Weights {
+                    blue: 0,
+                    green: 100,
+                }),
+            ),
+            (6999, Phase::Complete, 3, 100, None),
+            (7000, Phase::Retired, 3, 100, None),
+        ];
+        let mut cur = s;
+        for (now, phase, step, weight, set) in table {
+            let t = tick(&cur, now);
+            assert_eq!(t.status.phase, phase, "at {now}");
+            assert_eq!(t.status.step, step, "at {now}");
+            assert_eq!(t.status.weight, weight, "at {now}");
+            let got = t.actions.iter().find_map(|a| match a {
+                Action::SetWeights(w) => Some(*w),
+                _ => None,
+            });
+            assert_eq!(got, set, "at {now}");
+            cur = t.status;
+        }
+        assert_eq!(cur.live, Some(Color::Green));
+        assert_eq!(cur.idle_color(), Color::Blue);
+    }
+
+    #[test]
+    fn retire_action_names_old_colour() {
+        let mut s = deployed_stack();
+        for now in [0, 1000, 2000] {
+            s = tick(&s, now).status;
+        }
+        let t = tick(&s, 7000);
+        assert_eq!(t.actions, vec![Action::Retire(Color::Blue)]);
+    }
+
+    #[test]
+    fn preflight_refuses_with_firing_alarm() {
+        let s = deployed_stack();
+        let r = apply(
+            &spec(),
+            &s,
+            Event::Tick {
+                now: 0,
+                firing: vec!["iris-5xx".into()],
+            },
+        );
+        assert!(matches!(r, Err(Refusal::Safety(m)) if m.contains("iris-5xx")));
+    }
+
+    #[test]
+    fn alarm_mid_bake_rolls_back() {
+        let s = tick(&deployed_stack(), 0).status;
+        let t = apply(
+            &spec(),
+            &s,
+            Event::Tick {
+                now: 10,
+                firing: vec!["a".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(t.status.phase, Phase::RolledBack);
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
+        assert_eq!(t.outcome, Outcome::AutoRolledBack(vec!["a".into()]));
+        assert_eq!(t.status.live, Some(Color::Blue));
+    }
+
+    #[test]
+    fn rollback_after_complete_restores_old() {
+        let mut s = deployed_stack();
+        for now in [0, 1000, 2000] {
+            s = tick(&s, now).status;
+        }
+        assert_eq!(s.phase, Phase::Complete);
+        let t = apply(&spec(), &s, Event::Rollback { now: 3000 }).unwrap();
+        assert_eq!(t.status.live, Some(Color::Blue));
+        assert_eq!(
+            t.actions,
+            vec![Action::SetWeights(Weights::all(Color::Blue))]
+        );
+        // Nothing left to roll back to after that.
+        assert!(matches!(
+            apply(&spec(), &t.status, Event::Rollback { now: 1 }),
+            Err(Refusal::Invalid(_))
+        ));
+        // A new deploy starts afresh on the other colour.
+        let d = apply(
+            &spec(),
+            &t.status,
+            Event::Deployed {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
+        assert_eq!(d.status.phase, Phase::Ready);
+    }
+
+    #[test]
+    fn shift_to_then_continue_above() {
+        let s = deployed_stack();
+        let t = apply(
+            &spec(),
+            &s,
+            Event::ShiftTo {
+                percent: 30,
+                now: 0,
+                firing: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(t.status.step, 1);
+        assert_eq!(t.status.weight, 30);
+        let t2 = tick(&t.status, 1000);
+        assert_eq!(t2.status.weight, 50);
+        assert_eq!(t2.status.step, 2);
+        let down = apply(
+            &spec(),
+            &t2.status,
+            Event::ShiftTo {
+                percent: 10,
+                now: 0,
+                firing: vec![],
+            },
+        );
+        assert!(matches!(down, Err(Refusal::Invalid(_))));
+        let full = apply(
+            &spec(),
+            &t2.status,
+            Event::ShiftTo {
+                percent: 100,
+                now: 5,
+                firing: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(full.status.phase, Phase::Complete);
+        assert_eq!(full.status.live, Some(Color::Green));
+    }
+
+    #[test]
+    fn failed_validation_refuses_shift_and_promote() {
+        let s = deployed_stack();
+        let f = apply(
+            &spec(),
+            &s,
+            Event::ValidationFailed {
+                color: Color::Green,
+            },
+        )
+        .unwrap()
+        .status;
+        assert!(matches!(
+            apply(
+                &spec(),
+                &f,
+                Event::Tick {
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
+            Err(Refusal::Safety(_))
+        ));
+        assert!(matches!(
+            apply(
+                &spec(),
+                &f,
+                Event::ShiftTo {
+                    percent: 10,
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
+            Err(Refusal::Safety(_))
+        ));
+        assert_eq!(f.weights(), Some(Weights::all(Color::Blue)));
+    }
+
+    #[test]
+    fn deploy_start_guards_the_candidate_and_the_rollback_target() {
+        let ready = deployed_stack();
+        let t = apply(
+            &spec(),
+            &ready,
+            Event::DeployStarted {
+                color: Color::Green,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.status.phase, Phase::FailedValidation);
+        assert!(matches!(
+            apply(
+                &spec(),
+                &t.status,
+                Event::Tick {
+                    now: 0,
+                    firing: vec![]
+                }
+            ),
+            Err(Refusal::Safety(_))
+        ));
+        let mut done = ready.clone();
+        for now in [0, 1000, 2000] {
+            done = tick(&done, now).status;
+        }
+        assert_eq!(done.phase, Phase::Complete);
+        let t = apply(&spec(), &done, Event::DeployStarted { color: Color::Blue }).unwrap();
+        assert_eq!(t.status.phase, Phase::Retired);
+        assert!(matches!(
+            apply(&spec(), &t.status, Event::Rollback { now: 1 }),
+            Err(Refusal::Invalid(_))
+        ));
+        assert_eq!(t.status.weights(), Some(Weights::all(Color::Green)));
+    }
+
+    #[test]
+    fn deploy_refused_while_shifting() {
+        let s = tick(&deployed_stack(), 0).status;
+        assert!(matches!(
+            apply(
+                &spec(),
+                &s,
+                Event::Deployed {
+                    color: Color::Green
+                }
+            ),
+            Err(Refusal::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn idle_tick_is_nothing() {
+        let t = tick(&Status::default(), 0);
+        assert_eq!(t.outcome, Outcome::Wait(None));
+        assert!(t.actions.is_empty());
+    }
+
+    #[test]
+    fn schedule_offsets() {
+        use super::super::{schedule, PlannedStep};
+        let s = deployed_stack();
+        let plan = schedule(&spec(), &s, 0);
+        assert_eq!(
+            plan,
+            vec![
+                PlannedStep {
+                    step: 1,
+                    weight: 10,
+                    at_ms: 0
+                },
+                PlannedStep {
+                    step: 2,
+                    weight: 50,
+                    at_ms: 1000
+                },
+                PlannedStep {
+                    step: 3,
+                    weight: 100,
+                    at_ms: 2000
+                },
+            ]
+        );
+        let s1 = tick(&s, 0).status;
+        let plan = schedule(&spec(), &s1, 400);
+        assert_eq!(
+            plan[0],
+            PlannedStep {
+                step: 2,
+                weight: 50,
+                at_ms: 600
+            }
+        );
+    }
+
+    /// Every phase against every kind of event: the whole decision table, pinned.
+    #[test]
+    fn phase_event_table() {
+        let sp = spec();
+        let at = |phase: Phase| Status {
+            live: Some(Color::Blue),
+            phase,
+            candidate: Some(Color::Green),
+            steps: vec![10, 50, 100],
+            step: match phase {
+                Phase::Shifting => 1,
+                Phase::Complete => 3,
+                _ => 0,
+            },
+            weight: match phase {
+                Phase::Shifting => 10,
+                Phase::Complete => 100,
+                _ => 0,
+            },
+            step_at: Some(0),
+            complete_at: (phase == Phase::Complete).then_some(0),
+        };
+        let fire = || vec!["a".to_string()];
+        let events: Vec<(&str, Event)> = vec![
+            (
+                "deploy-start",
+                Event::DeployStarted {
+                    color: Color::Green,
+                },
+            ),
+            (
+                "deployed",
+                Event::Deployed {
+                    color: Color::Green,
+                },
+            ),
+            (
+                "validation-failed",
+                Event::ValidationFailed {
+                    color: Color::Green,
+                },
+            ),
+            (
+                "tick-early",
+                Event::Tick {
+                    now: 10,
+                    firing: vec![],
+                },
+            ),
+            (
+                "tick-due",
+                Event::Tick {
+                    now: 10_000,
+                    firing: vec![],
+                },
+            ),
+            (
+                "tick-firing",
+                Event::Tick {
+                    now: 10,
+                    firing: fire(),
+                },
+            ),
+            (
+                "shift-to-60",
+                Event::ShiftTo {
+                    percent: 60,
+                    now: 10,
+                    firing: vec![],
+                },
+            ),
+            (
+                "shift-to-60-firing",
+                Event::ShiftTo {
+                    percent: 60,
+                    now: 10,
+                    firing: fire(),
+                },
+            ),
+            ("rollback", Event::Rollback { now: 10 }),
+        ];
+        let mut out = String::new();
+        for phase in Phase::ALL {
+            let mut s = at(phase);
+            if phase == Phase::Idle {
+                s.candidate = None;
+            }
+            for (name, ev) in &events {
+                let line = match apply(&sp, &s, ev.clone()) {
+                    Ok(t) => format!(
+                        "{} live={} cand={} step={} w={} actions={:?} outcome={:?}{}",
+                        t.status.phase.as_str(),
+                        t.status.live.map(|c| c.as_str()).unwrap_or("-"),
+                        t.status.candidate.map(|c| c.as_str()).unwrap_or("-"),
+                        t.status.step,
+                        t.status.weight,
+                        t.actions,
+                        t.outcome,
+                        if t.rejects { " rejects" } else { "" }
+                    ),
+                    Err(r) => format!("refused {r:?}"),
+                };
+                out.push_str(&format!("{:<17} {:<19} -> {line}\n", phase.as_str(), name));
+            }
+        }
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn corrupt_state_is_refused_not_a_panic() {
+        let s = Status {
+            live: Some(Color::Blue),
+            phase: Phase::Shifting,
+            candidate: None,
+            steps: vec![10, 100],
+            step: 1,
+            weight: 10,
+            step_at: Some(0),
+            complete_at: None,
+        };
+        let r = apply(
+            &spec(),
+            &s,
+            Event::Tick {
+                now: 99_999,
+                firing: vec![],
+            },
+        );
+        assert!(matches!(r, Err(Refusal::Corrupt(_))), "{r:?}");
+    }
+}

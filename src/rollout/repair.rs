@@ -1,0 +1,85 @@
+//! Decisions about what AWS shows versus what was recorded: finishing or
+//! dropping a transition a killed run left pending, and adopting hand-edited weights.
+use super::colors::Weights;
+use super::status::{Phase, Status};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// AWS shows the pending weights: the transition took effect; finish it.
+    Finish,
+    /// AWS still shows the recorded weights: it never took effect; drop it.
+    Drop,
+    /// Neither: leave it for the drift check to report.
+    Leave,
+}
+
+/// What to do with a pending transition, given the weights recorded before
+/// it, the weights it was going to set, and what AWS shows now.
+pub fn repair_decision(
+    recorded: Option<Weights>,
+    pending: Option<Weights>,
+    seen: Option<Weights>,
+) -> Repair {
+    if pending.is_some() && seen == pending {
+        Repair::Finish
+    } else if seen == recorded || recorded.is_none() {
+        Repair::Drop
+    } else {
+        Repair::Leave
+    }
+}
+
+/// The status after accepting the weights AWS shows (`--adopt`): the
+/// candidate's weight becomes what AWS routes to it, and the step the number
+/// of planned steps at or below it.
+pub fn adopt(s: &Status, seen: Weights, now: u64) -> Status {
+    let mut n = s.clone();
+    if let Some(c) = s.candidate {
+        if matches!(s.phase, Phase::Ready | Phase::Shifting) {
+            n.weight = seen.of(c);
+            if n.weight > 0 {
+                n.phase = Phase::Shifting;
+                n.step = n.steps.iter().filter(|w| **w <= seen.of(c)).count();
+                n.step_at = Some(now);
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::colors::Color;
+    use super::*;
+
+    #[test]
+    fn repair_table() {
+        let blue = Some(Weights::all(Color::Blue));
+        let split = Some(Weights::split(Color::Green, 10));
+        let other = Some(Weights::split(Color::Green, 50));
+        assert_eq!(repair_decision(blue, split, split), Repair::Finish);
+        assert_eq!(repair_decision(blue, split, blue), Repair::Drop);
+        assert_eq!(repair_decision(None, split, other), Repair::Drop);
+        assert_eq!(repair_decision(blue, split, other), Repair::Leave);
+        // A retire-only transition (no weights) finishes only when nothing moved.
+        assert_eq!(repair_decision(blue, None, blue), Repair::Drop);
+    }
+
+    #[test]
+    fn adopt_counts_steps_at_or_below() {
+        let s = Status {
+            live: Some(Color::Blue),
+            phase: Phase::Ready,
+            candidate: Some(Color::Green),
+            steps: vec![10, 50, 100],
+            ..Status::default()
+        };
+        let n = adopt(&s, Weights::split(Color::Green, 50), 7);
+        assert_eq!(
+            (n.phase, n.step, n.weight, n.step_at),
+            (Phase::Shifting, 2, 50, Some(7))
+        );
+        let same = adopt(&s, Weights::all(Color::Blue), 7);
+        assert_eq!(same, s);
+    }
+}

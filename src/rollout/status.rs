@@ -1,0 +1,114 @@
+//! Where a rollout is (stored in the state table) and what it may do (the config).
+use serde::{Deserialize, Serialize};
+
+use super::colors::{Color, Weights};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Idle,
+    Ready,
+    FailedValidation,
+    Shifting,
+    Complete,
+    RolledBack,
+    Retired,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Idle,
+        Phase::Ready,
+        Phase::FailedValidation,
+        Phase::Shifting,
+        Phase::Complete,
+        Phase::RolledBack,
+        Phase::Retired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Ready => "ready",
+            Phase::FailedValidation => "failed_validation",
+            Phase::Shifting => "shifting",
+            Phase::Complete => "complete",
+            Phase::RolledBack => "rolled_back",
+            Phase::Retired => "retired",
+        }
+    }
+
+    /// A rollout is under way: a candidate exists and a tick may have work to do.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Phase::Ready | Phase::Shifting | Phase::Complete | Phase::FailedValidation
+        )
+    }
+
+    /// The candidate holds a share of traffic set by the rollout (possibly 0%).
+    fn candidate_weighted(self) -> bool {
+        matches!(
+            self,
+            Phase::Ready | Phase::Shifting | Phase::FailedValidation
+        )
+    }
+}
+
+/// What the rollout is allowed to do: fixed by the config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub steps: Vec<u8>,
+    pub bake_ms: u64,
+    pub termination_wait_ms: u64,
+}
+
+/// Where the rollout is: stored in the state table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Status {
+    /// The colour serving production; None before the first deploy.
+    pub live: Option<Color>,
+    pub phase: Phase,
+    /// The colour being (or last) rolled out.
+    pub candidate: Option<Color>,
+    /// Steps of this rollout, taken from the config when it starts.
+    pub steps: Vec<u8>,
+    /// Steps applied so far (0 before the first).
+    pub step: usize,
+    /// Candidate weight now.
+    pub weight: u8,
+    /// When the current step was applied (ms).
+    pub step_at: Option<u64>,
+    /// When the candidate reached 100% (ms).
+    pub complete_at: Option<u64>,
+}
+
+impl Status {
+    /// The weights this status implies. None before the first deploy.
+    pub fn weights(&self) -> Option<Weights> {
+        let live = self.live?;
+        match self.candidate {
+            Some(c) if self.phase.candidate_weighted() => Some(Weights::split(c, self.weight)),
+            _ => Some(Weights::all(live)),
+        }
+    }
+
+    /// The colour that would take traffic back on rollback.
+    pub fn stable(&self) -> Option<Color> {
+        match (self.phase, self.candidate) {
+            (Phase::Complete, Some(c)) => Some(c.other()),
+            _ => self.live,
+        }
+    }
+
+    /// The colour a deploy would go onto.
+    pub fn idle_color(&self) -> Color {
+        self.live.map(Color::other).unwrap_or(Color::Blue)
+    }
+
+    /// The candidate while a rollout is under way.
+    pub fn active_candidate(&self) -> Option<Color> {
+        self.candidate.filter(|_| self.phase.is_active())
+    }
+}

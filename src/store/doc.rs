@@ -1,0 +1,54 @@
+//! What is stored per stack: the state document and journal entries.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rollout::{Color, Status, Weights};
+
+/// Everything cutover remembers about a stack.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StackDoc {
+    pub status: Status,
+    /// Version deployed on each colour.
+    #[serde(default)]
+    pub versions: BTreeMap<Color, String>,
+    /// Provider artefact per colour (ECS task definition ARN, SageMaker model name).
+    #[serde(default)]
+    pub artifacts: BTreeMap<Color, String>,
+    /// The weights cutover last wrote and read back.
+    #[serde(default)]
+    pub weights: Option<Weights>,
+    /// Last validation failure or rollback reason, for `status`.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// A transition recorded before its actions ran (write-ahead). A run that
+    /// finds one repairs it: it finishes it if AWS shows its weights, drops it
+    /// if AWS still shows the old ones.
+    #[serde(default)]
+    pub pending: Option<Pending>,
+    /// The last candidate version that was rolled back or failed validation;
+    /// `promote --auto-deploy` does not redeploy it.
+    #[serde(default)]
+    pub rejected: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    pub status: Status,
+    pub weights: Option<Weights>,
+    pub note: String,
+    pub event: String,
+    #[serde(default)]
+    pub retire: Option<Color>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct JournalEntry {
+    pub at: u64,
+    pub event: String,
+    pub detail: String,
+    #[serde(default)]
+    pub phase: String,
+    #[serde(default)]
+    pub weights: Option<Weights>,
+}

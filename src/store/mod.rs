@@ -1,0 +1,67 @@
+//! Durable state in DynamoDB: one state item per stack (compare-and-set on a
+//! revision), a lease lock, and the journal of transitions.
+//!
+//! Layout (hash key `pk` = stack name, range key `sk`):
+//!   sk = "state"                 doc (JSON of StackDoc), rev, writer
+//!   sk = "lock"                  holder, token, expires (ms)
+//!   sk = "journal#<ms>#<rand>"   doc (JSON of JournalEntry), expires_at
+//!
+//! Conditional writes are idempotent under the SDK's retries: each carries a
+//! token, and a failed condition is read back; finding our own token is success.
+mod doc;
+mod journal;
+mod lock;
+mod state;
+mod table;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+pub use doc::{JournalEntry, Pending, StackDoc};
+pub use lock::Lock;
+
+/// Journal entries are kept this many days (DynamoDB TTL on `expires_at`).
+pub const JOURNAL_DAYS: u64 = 90;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One stack's items in one state table.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    stack: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: &str, stack: &str) -> Store {
+        Store {
+            client,
+            table: table.into(),
+            stack: stack.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

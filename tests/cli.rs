@@ -1,0 +1,252 @@
+//! The command line without AWS: help, flag errors, `init`, and validation
+//! over HTTPS against a local model server with a self-signed certificate.
+//! Nothing here starts the emulator; AWS_ENDPOINT_URL points at a closed port,
+//! so any AWS call would fail with exit 1, not 2.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cutover(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .current_dir(dir)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+fn expect_invalid(dir: &Path, args: &[&str], needle: &str) {
+    let out = cutover(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "cutover {args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "cutover {args:?}: wanted {needle:?} in {err}"
+    );
+}
+
+#[test]
+fn flag_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    expect_invalid(d, &["deploy"], "--version");
+    expect_invalid(d, &["shift", "--to", "150"], "150");
+    expect_invalid(d, &["destroy"], "--yes");
+    expect_invalid(
+        d,
+        &["-c", "nope.toml", "status"],
+        "nope.toml: cannot read config",
+    );
+    expect_invalid(d, &["frobnicate"], "frobnicate");
+    expect_invalid(d, &["deploy", "--version", ""], "cannot be an image tag");
+    expect_invalid(d, &["deploy", "--version", "v 1"], "cannot be an image tag");
+    expect_invalid(d, &["validate", "--color", "purple"], "purple");
+}
+
+#[test]
+fn help_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for c in [
+        "check",
+        "plan",
+        "provision",
+        "deploy",
+        "shift",
+        "promote",
+        "rollback",
+        "status",
+        "history",
+        "destroy",
+        "init",
+        "completions",
+        "validate",
+    ] {
+        let out = cutover(dir.path(), &[c, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{c}: {text}");
+    }
+    let out = cutover(dir.path(), &["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cutover"));
+}
+
+#[test]
+fn init_writes_a_config_that_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    for provider in ["ecs", "sagemaker"] {
+        let sub = dir.path().join(provider);
+        let args = ["init", "--provider", provider, "--name", "demo", "--dir"];
+        let mut a: Vec<&str> = args.to_vec();
+        a.push(sub.to_str().unwrap());
+        assert!(cutover(dir.path(), &a).status.success());
+        let out = cutover(&sub, &["check"]);
+        assert!(
+            out.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A second init refuses to overwrite.
+        assert_eq!(cutover(dir.path(), &a).status.code(), Some(2));
+    }
+}
+
+/// A reference model server over HTTPS with a certificate from a fresh private CA.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(dir: &Path) -> TlsServer {
+    // A private CA (ca.pem) and a server certificate for 127.0.0.1 signed by it.
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "srv.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "srv.pem",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .arg(repo().join("localstack/model_server.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--tls-cert",
+            "srv.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(dir)
+        .env("MODEL_VERSION", "v1")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    TlsServer { child, port }
+}
+
+#[test]
+fn validate_speaks_https_with_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let srv = tls_server(d);
+    assert!(cutover(d, &["init", "--provider", "ecs", "--name", "tls"])
+        .status
+        .success());
+    let base = std::fs::read_to_string(d.join("cutover.toml")).unwrap();
+    let base = base.split("\n[validate]").next().unwrap().to_string();
+    let validate = format!(
+        "\n[validate]\nurl = \"https://127.0.0.1:{}\"\npayload = '{{\"data\": [[5.1, 3.5, 1.4, 0.2]]}}'\nexpect_json = {{ \"/predictions/0\" = 0 }}\ntimeout = \"5s\"\n",
+        srv.port
+    );
+    // Without the CA the self-signed certificate is refused.
+    std::fs::write(d.join("cutover.toml"), format!("{base}{validate}")).unwrap();
+    let out = cutover(d, &["validate", "--color", "green"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
+    // With ca_file it is trusted and the answer is judged.
+    std::fs::write(
+        d.join("cutover.toml"),
+        format!("{base}{validate}ca_file = \"ca.pem\"\n"),
+    )
+    .unwrap();
+    let out = cutover(d, &["validate", "--color", "green"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
+    // A ca_file that is not a certificate is bad input.
+    std::fs::write(d.join("junk.pem"), "not a cert").unwrap();
+    std::fs::write(
+        d.join("cutover.toml"),
+        format!("{base}{validate}ca_file = \"junk.pem\"\n"),
+    )
+    .unwrap();
+    expect_invalid(d, &["check"], "validate.ca_file");
+}
