@@ -4,10 +4,10 @@
 Each fill mirrors documented AWS behaviour; see localstack/README.md.
 
   1. CloudWatch Smithy RPC v2 CBOR adapter (moto issue 9195).
-  2. ECS services converge: after CreateService/UpdateService the primary
-     deployment is IN_PROGRESS for EMU_ECS_CONVERGE_SECONDS, then COMPLETED
-     with runningCount == desiredCount, and the tasks' IPs are registered in
-     (or deregistered from) the service's target group, as ECS does on AWS.
+  2. The data plane (dataplane.py, metrics.py, model_server.py): ECS tasks
+     that run model servers, load balancers that carry HTTP, real health
+     checks and draining, SageMaker invocations, metrics and alarm
+     evaluation.
   3. Every request is serialised under one lock, so DynamoDB conditional
      writes are atomic as on AWS.
   4. SageMaker: UpdateEndpoint, weight 0 kept (not null), partial
@@ -18,7 +18,8 @@ Test hooks (not AWS APIs):
   GET    /_emulator/health      -> {"ok": true}
   GET    /_emulator/requests    -> [{"service", "action", "status"}...]
   DELETE /_emulator/requests    -> clears the log
-  POST   /_emulator/converge    -> converges every pending ECS service now
+  POST   /_emulator/converge    -> starts every pending ECS task now
+  GET    /_emulator/dataplane   -> load balancers, targets, tasks, variants
 """
 import argparse
 import datetime
@@ -28,7 +29,6 @@ import os
 import re
 import threading
 import time
-import zlib
 
 import cbor2
 from botocore.session import get_session
@@ -39,6 +39,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+from dataplane import DataPlane
 from sagemaker_fill import SageMakerFill
 
 CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
@@ -57,7 +58,6 @@ class Emulator:
         self.log = []
         self.converge_seconds = converge_seconds
         self.sm_update_seconds = sm_update_seconds
-        self.pending_services = {}  # (region, cluster, service) -> converge_at
         self.sm = SageMakerFill(self)
         self._cw_model = None
 
@@ -72,24 +72,41 @@ class Emulator:
         m = CRED_SCOPE.search(auth)
         region = m.group(2) if m else "us-east-1"
         service = m.group(3) if m else "?"
+        cbor = CBOR_PATH.match(path)
+        if not cbor and action_of(environ, b"") == "InvokeEndpoint":
+            # Answered by the variant's model server, outside the lock.
+            status, headers, out = self.dp.invoke(environ, body, region)
+            with self.lock:
+                self.record(m, service, "InvokeEndpoint", status, environ)
+            return self.respond(start_response, status, headers, out)
         with self.lock:
-            self.converge_due(region)
+            self.dp.regions.add(region)
             self.sm.advance(region)
-            cbor = CBOR_PATH.match(path)
             if cbor and environ.get("REQUEST_METHOD") == "POST":
                 action = cbor.group(1)
                 status, headers, out = self.cloudwatch_cbor(environ, action, body)
             else:
                 action = action_of(environ, body)
                 status, headers, out = self.forward(environ, body, service, action, region)
-            entry = {"service": service, "action": action, "status": status,
-                     "key": m.group(1) if m else ""}
-            variant = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
-            if variant:
-                entry["target_variant"] = variant
-            self.log.append(entry)
-            if len(self.log) > 200000:
-                del self.log[:100000]
+            if action == "SetAlarmState" and status < 300:
+                self.dp.alarms.state_was_set(region, alarm_name_of(body, bool(cbor)))
+            if status < 300 and service in ("elasticloadbalancing", "ecs", "sagemaker", "acm") \
+                    and not action.startswith(("Describe", "List", "Get")):
+                self.dp.refresh()
+            self.record(m, service, action, status, environ)
+        return self.respond(start_response, status, headers, out)
+
+    def record(self, m, service, action, status, environ):
+        entry = {"service": service, "action": action, "status": status,
+                 "key": m.group(1) if m else ""}
+        variant = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
+        if variant:
+            entry["target_variant"] = variant
+        self.log.append(entry)
+        if len(self.log) > 200000:
+            del self.log[:100000]
+
+    def respond(self, start_response, status, headers, out):
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(out))))
         start_response(f"{status} {reason(status)}", headers)
@@ -121,8 +138,9 @@ class Emulator:
                 return handled
             body = self.sm.rewrite_request(action, body, region)
         status, headers, out = self.call_app(environ, body)
-        if status < 300 and service == "ecs" and action in ("CreateService", "UpdateService"):
-            self.ecs_updated(body, region)
+        if status < 300 and service == "ecs" and action in ("CreateService", "UpdateService",
+                                                            "DeleteService"):
+            self.dp.ecs_updated(action, body, region)
         if service == "sagemaker" and status < 300:
             out = self.sm.after(action, body, out, region)
         return status, headers, out
@@ -139,9 +157,9 @@ class Emulator:
             elif self.sm.hook(path):
                 pass
             elif path == "/_emulator/converge":
-                for key in list(self.pending_services):
-                    self.pending_services[key] = 0
-                self.converge_due(None)
+                self.dp.converge_now()
+            elif path == "/_emulator/dataplane":
+                result = self.dp.status()
         out = json.dumps(result).encode()
         start_response("200 OK", [("Content-Type", "application/json"),
                                   ("Content-Length", str(len(out)))])
@@ -176,71 +194,6 @@ class Emulator:
             data = shape_convert(op_model.output_shape, data)
         return 200, cbor_headers(), cbor2.dumps(data, datetime_as_timestamp=True, timezone=UTC)
 
-    # ---- fill 2: ECS convergence and target registration ----------------------
-    def ecs_updated(self, body, region):
-        req = json.loads(body or b"{}")
-        cluster = str(req.get("cluster", "default")).split("/")[-1]
-        name = str(req.get("service") or req.get("serviceName")).split("/")[-1]
-        svc = self.ecs_service(region, cluster, name)
-        if svc is None:
-            return
-        prev = getattr(svc, "_emu_running", 0)
-        svc.running_count = prev
-        svc.pending_count = max(svc.desired_count - prev, 0)
-        dep_id = f"ecs-svc/{zlib.crc32(f'{name}{now()}'.encode())}"
-        ts = datetime.datetime.now(UTC)
-        svc.deployments = [{
-            "createdAt": ts, "updatedAt": ts, "id": dep_id,
-            "desiredCount": svc.desired_count, "pendingCount": svc.pending_count,
-            "runningCount": prev, "failedTasks": 0, "status": "PRIMARY",
-            "rolloutState": "IN_PROGRESS",
-            "rolloutStateReason": f"ECS deployment {dep_id} in progress.",
-            "taskDefinition": svc.task_definition, "launchType": svc.launch_type,
-            "platformFamily": "FARGATE",
-        }]
-        self.pending_services[(region, cluster, name)] = now() + self.converge_seconds
-
-    def ecs_service(self, region, cluster, name):
-        from moto.ecs.models import ecs_backends
-        backend = ecs_backends[DEFAULT_ACCOUNT_ID][region]
-        try:
-            return backend._get_service(cluster, name)
-        except Exception:
-            return None
-
-    def converge_due(self, only_region):
-        from moto.elbv2.models import elbv2_backends
-        for key, due in list(self.pending_services.items()):
-            region, cluster, name = key
-            if due > now():
-                continue
-            del self.pending_services[key]
-            svc = self.ecs_service(region, cluster, name)
-            if svc is None or svc.status != "ACTIVE":
-                continue
-            svc.running_count = svc.desired_count
-            svc.pending_count = 0
-            svc._emu_running = svc.desired_count
-            for dep in svc.deployments:
-                dep.update(runningCount=svc.desired_count, pendingCount=0,
-                           rolloutState="COMPLETED",
-                           rolloutStateReason=f"ECS deployment {dep['id']} completed.",
-                           updatedAt=datetime.datetime.now(UTC))
-            elb = elbv2_backends[DEFAULT_ACCOUNT_ID][region]
-            octet = zlib.crc32(f"{cluster}/{name}".encode()) % 200 + 20
-            wanted = {f"10.{octet}.0.{i + 10}" for i in range(svc.desired_count)}
-            for lb in svc.load_balancers:
-                tg = elb.target_groups.get(lb.get("targetGroupArn"))
-                if tg is None:
-                    continue
-                port = int(lb.get("containerPort") or tg.port or 80)
-                stale = [t for t in tg.targets.values() if t["Id"] not in wanted]
-                if stale:
-                    tg.deregister([{"Id": t["Id"]} for t in stale])
-                tg.register([{"Id": ip, "Port": port} for ip in sorted(wanted)
-                             if ip not in tg.targets])
-
-
 # ---- helpers ---------------------------------------------------------------
 def action_of(environ, body):
     if re.match(r"^/endpoints/[^/]+/invocations$", environ.get("PATH_INFO", "")):
@@ -255,6 +208,18 @@ def action_of(environ, body):
         if m:
             return m.group(1)
     return f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+def alarm_name_of(body, is_cbor):
+    try:
+        if is_cbor:
+            return cbor2.loads(body).get("AlarmName", "")
+        if body.lstrip().startswith(b"{"):
+            return json.loads(body).get("AlarmName", "")
+        from urllib.parse import parse_qs
+        return parse_qs(body.decode()).get("AlarmName", [""])[0]
+    except Exception:
+        return ""
 
 
 def to_json(value):
@@ -302,7 +267,8 @@ def cbor_headers():
 
 
 def reason(status):
-    return {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "OK")
+    return {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency",
+            500: "Internal Server Error", 502: "Bad Gateway"}.get(status, "OK")
 
 
 def watch_parent(pid):
@@ -328,6 +294,7 @@ def main():
     emu = Emulator(app,
                    float(os.environ.get("EMU_ECS_CONVERGE_SECONDS", "2")),
                    float(os.environ.get("EMU_SAGEMAKER_UPDATE_SECONDS", "2")))
+    emu.dp = DataPlane(emu, args.port)
     run_simple(args.host, args.port, emu, threaded=True)
 
 
