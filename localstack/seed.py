@@ -16,7 +16,12 @@ TASK = """{
     "image": "public.ecr.aws/example/{{ name }}:{{ version }}",
     "essential": true,
     "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
-    "environment": [{"name": "MODEL_VERSION", "value": "{{ version }}"}]
+    "environment": [
+      {"name": "MODEL_VERSION", "value": "{{ version }}"},
+      {"name": "ERROR_RATE", "value": "{{ env('ERROR_RATE', '0') }}"},
+      {"name": "LATENCY_MS", "value": "{{ env('LATENCY_MS', '0') }}"},
+      {"name": "OUTPUT_SHIFT", "value": "{{ env('OUTPUT_SHIFT', '0') }}"}
+    ]
   }]
 }
 """
@@ -34,6 +39,7 @@ def main():
     p.add_argument("--poll", default="1s")
     p.add_argument("--termination-wait", default="30m")
     p.add_argument("--table", default="cutover-state")
+    p.add_argument("--drain", default="2s", help="ECS deregistration_delay")
     a = p.parse_args()
     kw = dict(endpoint_url=a.endpoint, region_name=a.region,
               aws_access_key_id="test", aws_secret_access_key="test")
@@ -46,10 +52,13 @@ def main():
     sg = ec2.create_security_group(GroupName=f"{a.name}-sg", Description="cutover demo",
                                    VpcId=vpc)["GroupId"]
     alarm = f"{a.name}-5xx"
+    # No dimensions: no datapoint ever matches it, and `ignore` keeps the
+    # state that SetAlarmState gives it (tests drive it by hand).
     cw.put_metric_alarm(AlarmName=alarm, MetricName="HTTPCode_Target_5XX_Count",
                         Namespace="AWS/ApplicationELB", Statistic="Sum", Period=60,
                         EvaluationPeriods=1, Threshold=5.0,
-                        ComparisonOperator="GreaterThanThreshold")
+                        ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="ignore")
     os.makedirs(a.dir, exist_ok=True)
     if a.provider == "ecs":
         provider = f"""[ecs]
@@ -64,6 +73,7 @@ desired_count = 2
 health_check_path = "/ping"
 listener_port = 80
 test_listener_port = 8080
+deregistration_delay = "{a.drain}"
 """
         with open(os.path.join(a.dir, "task.json.j2"), "w") as f:
             f.write(TASK)
@@ -74,6 +84,7 @@ image = "123456789012.dkr.ecr.{a.region}.amazonaws.com/{a.name}:{{{{ version }}}
 model_data = "s3://models/{a.name}/{{{{ version }}}}/model.tar.gz"
 instance_type = "ml.m5.large"
 instance_count = 1
+environment = {{ MODEL_VERSION = "{{{{ version }}}}", ERROR_RATE = "{{{{ env('ERROR_RATE', '0') }}}}", LATENCY_MS = "{{{{ env('LATENCY_MS', '0') }}}}", OUTPUT_SHIFT = "{{{{ env('OUTPUT_SHIFT', '0') }}}}" }}
 """
     config = f"""name = "{a.name}"
 provider = "{a.provider}"

@@ -3,6 +3,8 @@
 //! request log can be filtered per test).
 #![allow(dead_code)]
 
+pub mod traffic;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -188,6 +190,20 @@ impl Stack {
                 ))
                 .load(),
         )
+    }
+
+    /// The load balancer's DNSName: a loopback address on the emulator.
+    pub fn lb_host(&self) -> String {
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
+        Self::rt().block_on(async {
+            let lb = elb
+                .describe_load_balancers()
+                .names(&self.name)
+                .send()
+                .await
+                .unwrap();
+            lb.load_balancers()[0].dns_name().unwrap().to_string()
+        })
     }
 
     /// The stack's listener on `port`, as ELBv2 reports it.
