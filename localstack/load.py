@@ -5,7 +5,7 @@
       [--header X-Canary:green] [--payload '{"data": [[5.1, 3.5, 1.4, 0.2]]}']
 
 Sends POSTs at a steady rate from a few worker threads; prints one JSON line
-per second {"t", "ok", "fail", "versions": {...}} (version from the
+per second {"t", "at" (epoch seconds), "ok", "fail", "versions": {...}} (version from the
 x-model-version header) and a final summary line {"summary": true, ...}.
 Always exits 0 after --duration seconds.
 """
@@ -90,7 +90,7 @@ def main():
             sent += 1
         if now >= next_report:
             with lock:
-                print(json.dumps({"t": round(now - start), "ok": window["ok"], "fail": window["fail"],
+                print(json.dumps({"t": round(now - start), "at": round(time.time(), 3), "ok": window["ok"], "fail": window["fail"],
                                   "versions": dict(wversions)}), flush=True)
                 window.clear()
                 wversions.clear()

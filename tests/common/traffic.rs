@@ -1,5 +1,5 @@
-//! Real traffic for the data-plane tests: a steady load through a listener,
-//! with every answer recorded (time, status, model version).
+// Real traffic for the data-plane tests: a steady load through a listener,
+// with every answer recorded (time, status, model version).
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,146 @@
+//! Benchmark: real traffic at 100 requests/s through the emulator's production
+//! listener during a full rollout and rollback, then a bad model (every
+//! prediction answers 500) at a 10% step caught by a 10 s-period alarm.
+//! Prints requests and failures, the worst split error per step, the time to
+//! detect the bad model (first 5xx a user sees -> all answers good again) and
+//! its blast radius (user requests that failed in that window).
+//!
+//!     cargo build && cargo run --example traffic_bench
+#![allow(dead_code)] // the shared helpers carry more than this benchmark uses
+
+include!("support/bench.rs");
+include!("../tests/common/traffic.rs");
+
+fn steps_of(out: &[u8]) -> Vec<(u64, u64)> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .map(|v| {
+            let at = humantime::parse_rfc3339(v["at"].as_str().unwrap()).unwrap();
+            let ms = at.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+            (ms, v["weights"]["green"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn main() {
+    let rate: u32 = std::env::var("RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100);
+    let (port, url) = start_emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed(port, d, "trbench", &["--bake", "6s", "--poll", "1s"]);
+    let cfg = d.join("cutover.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 0\nperiod = 10\ntreat_missing_data = \"notBreaching\"\n");
+    std::fs::write(&cfg, &text).unwrap();
+    must(&url, d, &["provision"]);
+    must(&url, d, &["deploy", "--version", "v1"]);
+    let dns = {
+        let o = cutover(&url, d, &["status", "-o", "json"]);
+        assert!(o.status.success());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conf = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&url)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "observer", "x", None, None, "bench",
+                ))
+                .load(),
+        );
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+        rt.block_on(async {
+            let lb = elb
+                .describe_load_balancers()
+                .names("trbench")
+                .send()
+                .await
+                .unwrap();
+            lb.load_balancers()[0].dns_name().unwrap().to_string()
+        })
+    };
+
+    // 1. A full rollout and a rollback under load.
+    let load = Load::start(&dns, 80, rate);
+    std::thread::sleep(Duration::from_secs(2));
+    must(&url, d, &["deploy", "--version", "v2"]);
+    let o = cutover(&url, d, &["shift", "-o", "json"]);
+    assert!(o.status.success());
+    let steps = steps_of(&o.stdout);
+    must(&url, d, &["rollback", "--reason", "benchmark"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let hits = load.finish();
+    let mut worst: f64 = 0.0;
+    let mut per_step = Vec::new();
+    for w in steps.windows(2) {
+        let ((from, weight), (to, _)) = (w[0], w[1]);
+        let (got, n) = share(&hits, from + 300, to, "v2");
+        worst = worst.max((got - weight as f64).abs());
+        per_step.push(format!("{weight}%: {got:.1}% of {n}"));
+    }
+    let failed = failures(&hits).len();
+
+    // 2. A bad model at a 10% step, caught by its own 10 s-period alarm.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("steps = [10, 50, 100]", "steps = [10, 100]")
+            .replace("bake = \"6s\"", "bake = \"120s\""),
+    )
+    .unwrap();
+    let load = Load::start(&dns, 80, rate);
+    std::thread::sleep(Duration::from_secs(2));
+    let o = std::process::Command::new(cutover_bin())
+        .current_dir(d)
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("ERROR_RATE", "1")
+        .args(["deploy", "--version", "v3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = cutover(&url, d, &["shift"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let bad_hits = load.finish();
+    let fails = failures(&bad_hits);
+    let (first, last) = (fails.first().unwrap().at, fails.last().unwrap().at);
+    let window: Vec<&Hit> = bad_hits
+        .iter()
+        .filter(|h| h.at >= first && h.at <= last)
+        .collect();
+
+    println!("traffic benchmark, {rate} requests/s through the production listener (emulator, debug build)");
+    println!(
+        "  rollout 10/50/100 + rollback: {} requests, {failed} failed",
+        hits.len()
+    );
+    println!("  split per step: {}", per_step.join(", "));
+    println!("  worst split error: {worst:.1} points");
+    println!("  bad model at 10% (alarm: HTTPCode_Target_5XX_Count, period 10 s, 1 of 1):");
+    println!(
+        "    time to detect (first user-visible 5xx -> all answers good): {:.1} s",
+        (last - first) as f64 / 1000.0
+    );
+    println!(
+        "    blast radius: {} failed of {} requests in that window ({:.1}%), {} in the whole run",
+        window.iter().filter(|h| h.status != Some(200)).count(),
+        window.len(),
+        100.0 * fails.len() as f64 / window.len().max(1) as f64,
+        fails.len()
+    );
+}
