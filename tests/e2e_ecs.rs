@@ -294,3 +294,62 @@ fn never_routes_to_a_colour_without_healthy_targets() {
     assert_eq!(s.elb_weights(), (0, 100));
     assert_eq!(test_listener_target(&s), "nohealth-blue");
 }
+
+#[test]
+fn history_into_a_closed_pipe_exits_0() {
+    let s = Stack::new("pipe", &[]);
+    s.ok(&["provision"], 0);
+    // A long journal: 1200 entries, well over a pipe's buffer.
+    let ddb = aws_sdk_dynamodb::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+        for batch in 0..48u64 {
+            let mut reqs = Vec::new();
+            for i in 0..25u64 {
+                let at = 1_700_000_000_000 + batch * 25 + i;
+                let doc = format!(
+                    r#"{{"at":{at},"event":"step","detail":"entry {at} of a long journal","phase":"shifting"}}"#
+                );
+                let item = [
+                    ("pk", AttributeValue::S("pipe".into())),
+                    ("sk", AttributeValue::S(format!("journal#{at:013}#00000000"))),
+                    ("doc", AttributeValue::S(doc)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                reqs.push(
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                        .build(),
+                );
+            }
+            ddb.batch_write_item()
+                .request_items("cutover-pipe", reqs)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let bin = env!("CARGO_BIN_EXE_cutover");
+    let out = std::process::Command::new("bash")
+        .current_dir(s.dir.path())
+        .env("AWS_ENDPOINT_URL", &s.emu.url)
+        .env("AWS_ACCESS_KEY_ID", &s.key)
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "-c",
+            &format!("set -o pipefail; '{bin}' history --limit 5000 | head -1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+}
