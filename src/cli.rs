@@ -113,6 +113,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         color: Option<Color>,
     },
+    /// Run [compare] now: the live colour against the candidate. Read-only; exits 0 or 3.
+    Compare,
     /// Write a starter cutover.toml (and its template) into the current folder.
     Init {
         #[arg(long, value_enum)]

@@ -1,15 +1,17 @@
 //! cutover: blue/green and staged rollouts of ML models on AWS.
 //!
 //! Layers, low to high (no module imports one above it):
-//! `error`, `output`, `rollout` (the pure machine), `config`, `template`,
-//! `probe`, `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
+//! `error`, `output`, `rollout` (the pure machine), `probe`, `compare`,
+//! `judge` (pure checks), `config`, `template`, `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod judge;
 pub mod output;
 pub mod probe;
 pub mod providers;

@@ -2,7 +2,18 @@
 //! system roots plus an optional extra CA), or a provider's own invoke API.
 use std::time::{Duration, Instant};
 
-use crate::config::ValidateRequest;
+#[derive(Debug, Clone)]
+/// One request to send to a colour (a `[validate]` entry, a comparison row).
+pub struct Request {
+    pub payload: String,
+    pub content_type: String,
+    pub path: String,
+    pub method: String,
+    pub expect_status: u16,
+    pub expect_body_contains: Option<String>,
+    pub expect_json: Vec<(String, serde_json::Value)>,
+    pub max_latency: Option<Duration>,
+}
 
 /// An answer to one request; transport failures are `Err(reason)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +42,7 @@ pub fn client(ca_pem: Option<&[u8]>, timeout: Duration) -> Result<reqwest::Clien
 pub async fn http(
     client: &reqwest::Client,
     base: &str,
-    r: &ValidateRequest,
+    r: &Request,
     headers: &[(&str, &str)],
 ) -> Outcome {
     let url = format!("{}{}", base.trim_end_matches('/'), r.path);
@@ -52,6 +63,18 @@ pub async fn http(
         body,
         latency: start.elapsed(),
     })
+}
+
+/// At most `n` bytes of `s`, cut at a character boundary.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 fn describe(url: &str, e: &reqwest::Error) -> String {

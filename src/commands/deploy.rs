@@ -6,11 +6,12 @@ use serde_json::json;
 
 use crate::engine::lease::locked;
 use crate::engine::transition::{commit, repair};
-use crate::engine::validation;
+use crate::engine::{compare, validation};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{failed, invalid, safety, Error, Result};
 use crate::providers::{Provider, Release, Stack};
-use crate::rollout::{self, Event, Phase};
+use crate::rollout::{self, Color, Event, Phase};
+use crate::store::StackDoc;
 
 /// What to deploy: a version rendered into the templates, or a model package group's newest.
 pub enum Source<'s> {
@@ -87,34 +88,20 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
         doc.versions.insert(color, prepared.version.clone());
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();
-        // Validation gate: before any production traffic.
-        if let Some(v) = &ctx.cfg.validate {
-            let checks = validation::run(ctx, v, color).await?;
-            if let Some(bad) = checks.iter().find(|c| !c.passed) {
-                let detail = format!(
-                    "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
-                    bad.request,
-                    bad.status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "no response".into()),
-                    bad.reason,
-                    bad.body
-                );
-                let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
-                    .map_err(refusal)?;
-                doc.last_error = Some(detail.clone());
-                if t.rejects {
-                    doc.rejected = Some(prepared.version.clone());
-                }
-                doc.status = t.status;
-                ctx.store.save(&doc, rev).await?;
-                ctx.store
-                    .journal("validation-failed", &detail, &doc)
-                    .await?;
-                return Err(safety(detail));
+        // The gates before any production traffic: validation, then comparison.
+        if let Some(detail) = pre_traffic_gates(ctx, &mut doc, color, version).await? {
+            let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
+                .map_err(refusal)?;
+            doc.last_error = Some(detail.clone());
+            if t.rejects {
+                doc.rejected = Some(prepared.version.clone());
             }
-            ctx.out
-                .info(&format!("validation passed ({} request(s))", checks.len()));
+            doc.status = t.status;
+            ctx.store.save(&doc, rev).await?;
+            ctx.store
+                .journal("validation-failed", &detail, &doc)
+                .await?;
+            return Err(safety(detail));
         }
         let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
         doc.last_error = None;
@@ -127,4 +114,44 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
         json!({"stack": ctx.cfg.name, "color": color, "version": version}),
     );
     Ok(())
+}
+
+/// Validation, then (with a live colour to compare with) `[compare]`.
+/// Returns why the candidate failed, if it did.
+async fn pre_traffic_gates(
+    ctx: &Ctx<'_>,
+    doc: &mut StackDoc,
+    color: Color,
+    version: &str,
+) -> Result<Option<String>> {
+    if let Some(v) = &ctx.cfg.validate {
+        let checks = validation::run(ctx, v, color).await?;
+        if let Some(bad) = checks.iter().find(|c| !c.passed) {
+            return Ok(Some(format!(
+                "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
+                bad.request,
+                bad.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no response".into()),
+                bad.reason,
+                bad.body
+            )));
+        }
+        ctx.out
+            .info(&format!("validation passed ({} request(s))", checks.len()));
+    }
+    if let (Some(c), Some(live)) = (&ctx.cfg.compare, doc.status.live) {
+        let report = compare::run(ctx, c, live, color).await?;
+        ctx.out.info(&report.summary());
+        let failed = (!report.passed()).then(|| {
+            format!(
+                "{version} on {color} failed the comparison with live {live}: {}",
+                report.summary()
+            )
+        });
+        ctx.store.journal("compare", &report.summary(), doc).await?;
+        doc.compare = Some(report);
+        return Ok(failed);
+    }
+    Ok(None)
 }

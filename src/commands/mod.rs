@@ -1,6 +1,7 @@
 //! One file per command (as ecspresso has it). Each takes the run's context
 //! and returns `Ok(())` or the error whose kind is the exit code.
 pub mod check;
+pub mod compare;
 pub mod deploy;
 pub mod destroy;
 pub mod history;
@@ -65,6 +66,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         Command::History { limit } => history::run(ctx, *limit).await,
         Command::Destroy { .. } => destroy::run(ctx).await,
         Command::Validate { color } => validate::run(ctx, *color).await,
+        Command::Compare => compare::run(ctx).await,
         Command::Check | Command::Init { .. } | Command::Completions { .. } => Ok(()),
     }
 }

@@ -8,6 +8,7 @@ use crate::engine::provision;
 use crate::engine::watch::read_alarms;
 use crate::engine::Ctx;
 use crate::error::Result;
+use crate::judge::min_p_value;
 use crate::rollout::{self, Phase};
 use crate::store::now_ms;
 
@@ -89,6 +90,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         worst,
         humantime::format_duration(poll)
     ));
+    let gates = gates_text(ctx, &mut warnings);
+    for g in &gates {
+        text.push_str(&format!("  gate: {g}\n"));
+    }
     for w in &warnings {
         text.push_str(&format!("  warning: {w}\n"));
     }
@@ -99,8 +104,69 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "changes": changes,
             "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total},
             "detection_ms": detect.as_millis() as u64,
+            "gates": gates,
             "warnings": warnings,
         }),
     );
     Ok(())
+}
+
+/// Where the model gates run, what each sends, and what the judge needs.
+fn gates_text(ctx: &Ctx<'_>, warnings: &mut Vec<String>) -> Vec<String> {
+    let cfg = ctx.cfg;
+    let bake = cfg.rollout.bake;
+    let mut out = Vec::new();
+    if let Some(v) = &cfg.validate {
+        out.push(format!(
+            "validation after deploy, before any traffic: {} request(s) to the candidate",
+            v.requests.len() * v.repeat as usize
+        ));
+        if let Some(p) = cfg.rollout.probe_interval {
+            let rounds = bake.as_millis() / p.as_millis().max(1);
+            out.push(format!(
+                "probes every {} during each bake: {} request(s) a round, ~{rounds} round(s) a bake; {} failed round(s) in a row roll back",
+                humantime::format_duration(p),
+                v.requests.len(),
+                cfg.rollout.probe_failures
+            ));
+        }
+    }
+    if let Some(c) = &cfg.compare {
+        let n = c.requests.len().min(c.max_requests);
+        out.push(format!(
+            "compare after validation and at the end of every bake: {n} request(s) to each colour (~{:.0}s at {} req/s), min_agreement {}",
+            n as f64 / c.rate,
+            c.rate,
+            c.thresholds.min_agreement
+        ));
+    }
+    if let Some(j) = &cfg.judge {
+        let points = (bake.as_secs() / j.period.as_secs().max(1)) as usize;
+        let min_p = min_p_value(points, points);
+        out.push(format!(
+            "judge at the end of every bake: {} over {} period(s) of {} per colour, confidence {}{}",
+            j.metrics
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            points,
+            humantime::format_duration(j.period),
+            j.confidence,
+            if j.dry_run { " (dry run)" } else { "" }
+        ));
+        if points < j.min_points {
+            warnings.push(format!(
+                "a bake of {} holds {points} metric period(s) per colour, fewer than judge.min_points {}; every verdict would be inconclusive",
+                humantime::format_duration(bake),
+                j.min_points
+            ));
+        } else if min_p > 1.0 - j.confidence {
+            warnings.push(format!(
+                "with {points} points per colour a two-sided Mann-Whitney test cannot go below p = {min_p:.3}, so it can never reach confidence {}; lengthen the bake (or shorten judge.period)",
+                j.confidence
+            ));
+        }
+    }
+    out
 }

@@ -5,13 +5,15 @@ use serde_json::json;
 
 use super::deploy::{self, Source};
 use crate::config::Backend;
+use crate::engine::ctx::refusal;
+use crate::engine::gates;
 use crate::engine::lease::locked;
 use crate::engine::transition::{check_drift, commit, repair};
 use crate::engine::watch::tick_now;
 use crate::engine::Ctx;
-use crate::error::{invalid, safety, Result};
+use crate::error::{invalid, Result};
 use crate::providers::Provider;
-use crate::rollout::Outcome;
+use crate::rollout::{self, Outcome, Phase};
 use crate::store::{now_ms, StackDoc};
 
 /// `promote --auto-deploy` with no rollout under way: deploys the newest
@@ -76,7 +78,10 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         return Ok(msg);
     }
     let t = tick_now(ctx, &doc, ignore).await?;
-    if let (Outcome::Wait(until), true) = (t.outcome.clone(), doc.pending.is_none()) {
+    // Probes run once per tick during a bake, and count across ticks.
+    let probing = ctx.cfg.rollout.probe_interval.is_some() && doc.status.phase == Phase::Shifting;
+    if let (Outcome::Wait(until), true, false) = (t.outcome.clone(), doc.pending.is_none(), probing)
+    {
         let when = until
             .map(|u| {
                 format!(
@@ -98,18 +103,34 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         repair(ctx, &mut doc, &mut rev).await?;
         check_drift(ctx, &mut doc, f.adopt).await?;
         let t = tick_now(ctx, &doc, ignore).await?;
+        let mut t = gates::gate(ctx, &mut doc, t).await?;
+        if let (Outcome::Wait(_), true, Some(c)) = (&t.outcome, probing, doc.status.candidate) {
+            let failure = gates::probe_round(ctx, c).await?;
+            let failed = failure.is_some();
+            match gates::count_probe(ctx, &mut doc, failure) {
+                Some(ev) => t = rollout::apply(&ctx.spec(), &doc.status, ev).map_err(refusal)?,
+                None => {
+                    ctx.store.save(&doc, rev).await?;
+                    let what = if failed { "failed" } else { "passed" };
+                    return Ok(format!("nothing due (probes {what})"));
+                }
+            }
+        }
         match &t.outcome {
             Outcome::Wait(_) => Ok("nothing due".to_string()),
-            Outcome::Changed => {
-                commit(ctx, &mut doc, &mut rev, &t, "promote").await?;
-                Ok(t.note.clone())
-            }
-            Outcome::AutoRolledBack(names) => {
-                commit(ctx, &mut doc, &mut rev, &t, "auto-rollback").await?;
-                Err(safety(format!(
-                    "alarm {} in ALARM: rolled back",
-                    names.join(", ")
-                )))
+            _ => {
+                commit(
+                    ctx,
+                    &mut doc,
+                    &mut rev,
+                    &t,
+                    gates::event_name(&t, "promote"),
+                )
+                .await?;
+                match gates::stopped_error(&t, &doc) {
+                    Some(e) => Err(e),
+                    None => Ok(t.note.clone()),
+                }
             }
         }
     })

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::aws::alarms;
+use crate::engine::gates;
 use crate::engine::lease::{locked, take_lock, Held};
 use crate::engine::transition::{check_drift, commit, repair};
 use crate::engine::watch::{read_alarms, tick_with, warn_insufficient};
@@ -87,22 +88,31 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
     let mut states = first;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let probe_every = ctx.cfg.rollout.probe_interval.map(|d| d.as_millis() as u64);
+    let mut next_probe = now_ms();
     loop {
         let t = tick_with(ctx, &doc, &states, ignore)?;
+        // The end of a bake: the model gates decide before the next step.
+        let mut t = gates::gate(ctx, &mut doc, t).await?;
+        if let (Outcome::Wait(_), Some(every), Phase::Shifting, Some(c)) = (
+            &t.outcome,
+            probe_every,
+            doc.status.phase,
+            doc.status.candidate,
+        ) {
+            if now_ms() >= next_probe {
+                next_probe = now_ms() + every;
+                let failure = gates::probe_round(ctx, c).await?;
+                if let Some(ev) = gates::count_probe(ctx, &mut doc, failure) {
+                    t = rollout::apply(&ctx.spec(), &doc.status, ev).map_err(refusal)?;
+                }
+            }
+        }
         match &t.outcome {
-            Outcome::Changed | Outcome::AutoRolledBack(_) => {
-                let event = if matches!(t.outcome, Outcome::AutoRolledBack(_)) {
-                    "auto-rollback"
-                } else {
-                    "step"
-                };
-                commit(ctx, &mut doc, &mut rev, &t, event).await?;
-                if let Outcome::AutoRolledBack(names) = &t.outcome {
-                    return Err(safety(format!(
-                        "alarm {} in ALARM: rolled back, {} at 100%",
-                        names.join(", "),
-                        doc.status.live.map(|c| c.as_str()).unwrap_or("?")
-                    )));
+            Outcome::Changed | Outcome::AutoRolledBack(_) | Outcome::Stopped(_) => {
+                commit(ctx, &mut doc, &mut rev, &t, gates::event_name(&t, "step")).await?;
+                if let Some(e) = gates::stopped_error(&t, &doc) {
+                    return Err(e);
                 }
                 if doc.status.phase == Phase::Complete {
                     ctx.out.result(
@@ -119,7 +129,8 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
                 let Some(until) = *until else {
                     return Ok(());
                 };
-                let left = until.saturating_sub(now_ms());
+                let now = now_ms();
+                let left = until.saturating_sub(now);
                 ctx.out.ticker(&format!(
                     "step {}/{}: {}, baking, {}s left",
                     doc.status.step,
@@ -127,7 +138,11 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
                     doc.weights.map(|w| w.to_string()).unwrap_or_default(),
                     left.div_ceil(1000)
                 ));
-                let nap = Duration::from_millis(left.min(poll.as_millis() as u64).max(1));
+                let mut nap = left.min(poll.as_millis() as u64);
+                if probe_every.is_some() {
+                    nap = nap.min(next_probe.saturating_sub(now));
+                }
+                let nap = Duration::from_millis(nap.max(1));
                 tokio::select! {
                     _ = tokio::time::sleep(nap) => {}
                     _ = &mut ctrl_c => {

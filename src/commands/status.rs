@@ -52,6 +52,8 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state})).collect::<Vec<_>>(),
         "last_error": doc.last_error,
         "pending": doc.pending.as_ref().map(|p| p.note.clone()),
+        "compare": doc.compare,
+        "judge": doc.judge,
         "events": events,
     });
     let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider());
@@ -97,6 +99,12 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     }
     for a in &alarms {
         t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state));
+    }
+    if let Some(c) = &doc.compare {
+        t.push_str(&format!("compare   {}\n", c.summary()));
+    }
+    if let Some(j) = &doc.judge {
+        t.push_str(&format!("judge     {}\n", j.summary()));
     }
     for e in &events {
         t.push_str(&format!(

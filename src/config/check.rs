@@ -3,12 +3,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::locate::Locator;
-use super::raw::{Raw, RawAlarms, RawEcs, RawRequest, RawRollout, RawSagemaker, RawValidate};
+use super::raw::{
+    Raw, RawAlarms, RawCompare, RawEcs, RawJudge, RawRequest, RawRollout, RawSagemaker, RawValidate,
+};
 use super::steps::{check_steps, strategy_steps};
 use super::{
-    AlarmsConfig, Backend, Config, EcsConfig, ManagedAlarm, RolloutConfig, SagemakerConfig,
-    ValidateConfig, ValidateRequest,
+    AlarmsConfig, Backend, CompareConfig, Config, EcsConfig, JudgeConfig, JudgeMetric,
+    ManagedAlarm, RolloutConfig, SagemakerConfig, ValidateConfig, ValidateRequest,
 };
+use crate::compare::{parse_requests, Thresholds};
 use crate::error::Result;
 
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
@@ -93,6 +96,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .as_ref()
         .map(|v| validate_config(&loc, &dir, v))
         .transpose()?;
+    if rollout.probe_interval.is_some() && validate.is_none() {
+        return Err(loc.key(
+            "rollout.probe_interval",
+            "probes send the [validate] requests; add a [validate] section".into(),
+        ));
+    }
+    let compare = raw
+        .compare
+        .as_ref()
+        .map(|c| compare_config(&loc, &dir, c))
+        .transpose()?;
+    let judge = raw
+        .judge
+        .as_ref()
+        .map(|j| judge_config(&loc, j))
+        .transpose()?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -104,6 +123,138 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         rollout,
         alarms,
         validate,
+        compare,
+        judge,
+    })
+}
+
+fn fraction(loc: &Locator, key: &str, v: Option<f64>, default: f64) -> Result<f64> {
+    let v = v.unwrap_or(default);
+    if !(0.0..=1.0).contains(&v) {
+        return Err(loc.key(key, format!("{v} must be within 0..=1")));
+    }
+    Ok(v)
+}
+
+fn compare_config(loc: &Locator, dir: &Path, c: &RawCompare) -> Result<CompareConfig> {
+    let file = dir.join(c.requests.get_ref());
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        loc.at(
+            &c.requests,
+            "compare.requests",
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    let content_type = c
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/json".into());
+    let requests = parse_requests(&file.display().to_string(), &text, &content_type)
+        .map_err(|m| loc.at(&c.requests, "compare.requests", m))?;
+    let output = c.output.clone().unwrap_or_default();
+    if !(output.is_empty() || output.starts_with('/')) {
+        return Err(loc.key(
+            "compare.output",
+            format!("\"{output}\" is not a JSON pointer (it must start with '/')"),
+        ));
+    }
+    let tolerance = c.tolerance.unwrap_or(0.0);
+    if tolerance < 0.0 || !tolerance.is_finite() {
+        return Err(loc.key(
+            "compare.tolerance",
+            format!("{tolerance} must be 0 or more"),
+        ));
+    }
+    if let Some(r) = c.max_latency_ratio {
+        if r <= 0.0 || !r.is_finite() {
+            return Err(loc.key("compare.max_latency_ratio", format!("{r} must be above 0")));
+        }
+    }
+    let path = c.path.clone().unwrap_or_else(|| "/invocations".into());
+    if !path.starts_with('/') {
+        return Err(loc.key("compare.path", format!("\"{path}\" must start with '/'")));
+    }
+    let rate = c.rate.unwrap_or(20.0);
+    if rate <= 0.0 || !rate.is_finite() {
+        return Err(loc.key(
+            "compare.rate",
+            format!("{rate} must be above 0 (requests/s)"),
+        ));
+    }
+    let concurrency = c.concurrency.unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(loc.key(
+            "compare.concurrency",
+            format!("{concurrency} must be within 1..=64"),
+        ));
+    }
+    Ok(CompareConfig {
+        requests_file: file,
+        requests,
+        thresholds: Thresholds {
+            output,
+            tolerance,
+            min_agreement: fraction(loc, "compare.min_agreement", c.min_agreement, 0.95)?,
+            min_accuracy: c
+                .min_accuracy
+                .map(|a| fraction(loc, "compare.min_accuracy", Some(a), 0.0))
+                .transpose()?,
+            max_latency_ratio: c.max_latency_ratio,
+        },
+        path,
+        content_type,
+        concurrency: concurrency as usize,
+        rate,
+        max_requests: c.max_requests.unwrap_or(1000).max(1),
+        timeout: c.timeout.unwrap_or(Duration::from_secs(10)),
+    })
+}
+
+fn judge_config(loc: &Locator, j: &RawJudge) -> Result<JudgeConfig> {
+    let mut metrics = Vec::new();
+    for m in j
+        .metrics
+        .clone()
+        .unwrap_or_else(|| vec!["errors".into(), "latency".into()])
+    {
+        metrics.push(match m.as_str() {
+            "errors" => JudgeMetric::Errors,
+            "latency" => JudgeMetric::Latency,
+            other => {
+                return Err(loc.key(
+                    "judge.metrics",
+                    format!("unknown metric \"{other}\" (expected \"errors\" or \"latency\")"),
+                ))
+            }
+        });
+    }
+    if metrics.is_empty() {
+        return Err(loc.key("judge.metrics", "must name at least one metric".into()));
+    }
+    let confidence = j.confidence.unwrap_or(0.98);
+    if !(0.5..1.0).contains(&confidence) {
+        return Err(loc.key(
+            "judge.confidence",
+            format!("{confidence} must be within 0.5..1 (e.g. 0.98)"),
+        ));
+    }
+    let period = j.period.unwrap_or(Duration::from_secs(60));
+    let secs = period.as_secs();
+    if period.subsec_nanos() != 0
+        || !(secs == 10 || secs == 30 || (secs >= 60 && secs.is_multiple_of(60)))
+    {
+        return Err(loc.key(
+            "judge.period",
+            "must be 10s, 30s or a multiple of 60s (CloudWatch periods)".into(),
+        ));
+    }
+    Ok(JudgeConfig {
+        metrics,
+        confidence,
+        dry_run: j.dry_run.unwrap_or(false),
+        period,
+        min_points: j.min_points.unwrap_or(4).max(2) as usize,
+        tolerance: j.tolerance.unwrap_or(0.25).max(0.0),
     })
 }
 
@@ -165,7 +316,7 @@ fn alarms_config(loc: &Locator, a: &RawAlarms) -> Result<AlarmsConfig> {
             &["breaching", "notBreaching", "ignore", "missing"],
         )?;
         let period = m.period.unwrap_or(60);
-        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+        if !(period == 10 || period == 30 || (period >= 60 && period.is_multiple_of(60))) {
             return Err(loc.key(
                 "alarms.create.period",
                 format!("{period} must be 10, 30 or a multiple of 60 (seconds)"),
@@ -308,6 +459,8 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
         bake: Duration::from_secs(300),
         poll_interval: Duration::from_secs(5),
         termination_wait: Duration::from_secs(1800),
+        probe_interval: None,
+        probe_failures: 3,
     };
     let Some(r) = r else { return Ok(cfg) };
     match (&r.steps, &r.strategy) {
@@ -332,6 +485,18 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
     cfg.termination_wait = r.termination_wait.unwrap_or(cfg.termination_wait);
     if cfg.poll_interval.is_zero() {
         return Err(loc.key("rollout.poll_interval", "must be above zero".into()));
+    }
+    if let Some(p) = r.probe_interval {
+        if p < Duration::from_millis(100) {
+            return Err(loc.key("rollout.probe_interval", "must be at least 100ms".into()));
+        }
+        cfg.probe_interval = Some(p);
+    }
+    if let Some(f) = &r.probe_failures {
+        if *f.get_ref() == 0 {
+            return Err(loc.at(f, "rollout.probe_failures", "must be at least 1".into()));
+        }
+        cfg.probe_failures = *f.get_ref();
     }
     Ok(cfg)
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::compare::{Golden, Thresholds};
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
@@ -44,6 +45,8 @@ pub struct Config {
     pub rollout: RolloutConfig,
     pub alarms: AlarmsConfig,
     pub validate: Option<ValidateConfig>,
+    pub compare: Option<CompareConfig>,
+    pub judge: Option<JudgeConfig>,
 }
 
 impl Config {
@@ -103,6 +106,10 @@ pub struct RolloutConfig {
     pub bake: Duration,
     pub poll_interval: Duration,
     pub termination_wait: Duration,
+    /// During bakes, send the `[validate]` requests to the candidate this often.
+    pub probe_interval: Option<Duration>,
+    /// This many probe failures in a row roll back at once.
+    pub probe_failures: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -136,17 +143,50 @@ pub struct ValidateConfig {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+/// `[compare]`: the same requests to both colours, and the gate on how they compare.
 #[derive(Debug, Clone)]
-pub struct ValidateRequest {
-    pub payload: String,
-    pub content_type: String,
+pub struct CompareConfig {
+    pub requests_file: PathBuf,
+    pub requests: Vec<Golden>,
+    pub thresholds: Thresholds,
+    /// Request path and content type for rows that do not carry one.
     pub path: String,
-    pub method: String,
-    pub expect_status: u16,
-    pub expect_body_contains: Option<String>,
-    pub expect_json: Vec<(String, serde_json::Value)>,
-    pub max_latency: Option<Duration>,
+    pub content_type: String,
+    /// Requests in flight per colour.
+    pub concurrency: usize,
+    /// Requests per second per colour (pacing, so a big set cannot overload live).
+    pub rate: f64,
+    /// At most this many rows per run.
+    pub max_requests: usize,
+    pub timeout: Duration,
 }
+
+/// A metric the judge compares between the colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeMetric {
+    /// 5XX / requests per period.
+    Errors,
+    /// TargetResponseTime (ECS) or ModelLatency (SageMaker), per-period average.
+    Latency,
+}
+
+/// `[judge]`: per-colour metrics over the bake, Mann-Whitney U as Kayenta does.
+#[derive(Debug, Clone)]
+pub struct JudgeConfig {
+    pub metrics: Vec<JudgeMetric>,
+    pub confidence: f64,
+    pub dry_run: bool,
+    /// Metric period (ALB and SageMaker publish per minute on AWS).
+    pub period: Duration,
+    /// Fewer points per colour than this is inconclusive.
+    pub min_points: usize,
+    /// A shift within this fraction of the stable median is not a regression.
+    pub tolerance: f64,
+}
+
+/// One validation request; it lives with the HTTP code that sends it.
+pub use crate::probe::Request as ValidateRequest;
 
 /// Loads and checks a config file. All errors are `Error::Invalid`.
 pub fn load(path: &Path) -> Result<Config> {

@@ -17,6 +17,8 @@ pub struct Raw {
     pub rollout: Option<RawRollout>,
     pub alarms: Option<RawAlarms>,
     pub validate: Option<RawValidate>,
+    pub compare: Option<RawCompare>,
+    pub judge: Option<RawJudge>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +77,9 @@ pub struct RawRollout {
     pub poll_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub termination_wait: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub probe_interval: Option<Duration>,
+    pub probe_failures: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -152,4 +157,34 @@ pub struct RawRequest {
     pub expect_json: Option<BTreeMap<String, toml::Value>>,
     #[serde(default, with = "humantime_serde")]
     pub max_latency: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    pub requests: Spanned<String>,
+    pub output: Option<String>,
+    pub tolerance: Option<f64>,
+    pub min_agreement: Option<f64>,
+    pub min_accuracy: Option<f64>,
+    pub max_latency_ratio: Option<f64>,
+    pub path: Option<String>,
+    pub content_type: Option<String>,
+    pub concurrency: Option<u32>,
+    pub rate: Option<f64>,
+    pub max_requests: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJudge {
+    pub metrics: Option<Vec<String>>,
+    pub confidence: Option<f64>,
+    pub dry_run: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    pub period: Option<Duration>,
+    pub min_points: Option<u32>,
+    pub tolerance: Option<f64>,
 }

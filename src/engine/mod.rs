@@ -1,7 +1,10 @@
 //! What the commands share: the run's context, transitions against AWS
 //! (commit, repair, read-back), the stack lease, the alarm watch, validation
 //! and the provisioning plan. Commands sit above; nothing here imports them.
+pub mod compare;
 pub mod ctx;
+pub mod gates;
+pub mod judge;
 pub mod lease;
 pub mod provision;
 pub mod transition;

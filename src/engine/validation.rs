@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::ctx::Ctx;
 use crate::config::{ValidateConfig, ValidateRequest};
 use crate::error::{invalid, Result};
-use crate::probe::{self, Answer, Outcome};
+use crate::probe::{self, truncate, Answer, Outcome};
 use crate::providers::Release;
 use crate::rollout::Color;
 
@@ -53,18 +53,6 @@ pub fn judge(r: &ValidateRequest, a: &Answer) -> std::result::Result<(), String>
         }
     }
     Ok(())
-}
-
-/// At most `n` bytes of `s`, cut at a character boundary.
-pub fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Builds a check from one answer (or transport error).

@@ -34,6 +34,16 @@ pub enum Event {
     Rollback {
         now: u64,
     },
+    /// A gate (probes, comparison, judge) failed: roll back.
+    Stop {
+        reason: String,
+    },
+    /// The judge could not decide at the end of a bake: bake once more,
+    /// then it counts as a failure.
+    Hold {
+        reason: String,
+        now: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +60,8 @@ pub enum Outcome {
     Changed,
     /// The rollout was rolled back because these alarms fired.
     AutoRolledBack(Vec<String>),
+    /// The rollout was rolled back because a gate failed (the reason).
+    Stopped(String),
     /// Nothing due before this time (ms), if anything is pending at all.
     Wait(Option<u64>),
 }
@@ -128,7 +140,44 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             firing,
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
+        Event::Stop { reason } => stop(s, reason),
+        Event::Hold { reason, now } => hold(s, reason, now),
     }
+}
+
+/// A failed gate rolls back whatever traffic the candidate has.
+fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
+    if !matches!(s.phase, Phase::Shifting | Phase::Complete) {
+        return Err(Refusal::Invalid(format!(
+            "no traffic to take back (rollout state is {})",
+            s.phase.as_str()
+        )));
+    }
+    let mut t = rollback(s, None)?;
+    t.note = format!("{} ({reason})", t.note);
+    t.outcome = Outcome::Stopped(reason);
+    Ok(t)
+}
+
+/// The first inconclusive verdict restarts the bake; the second one fails.
+fn hold(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
+    if s.phase != Phase::Shifting {
+        return Err(Refusal::Invalid(format!(
+            "nothing to hold (rollout state is {})",
+            s.phase.as_str()
+        )));
+    }
+    if s.held {
+        return stop(s, format!("{reason}, twice"));
+    }
+    let mut n = s.clone();
+    n.held = true;
+    n.step_at = Some(now);
+    Ok(changed(
+        n,
+        vec![],
+        format!("step {} held for one more bake: {reason}", s.step),
+    ))
 }
 
 /// A deploy may not run while traffic is shifting, nor onto the live colour.
@@ -203,6 +252,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
 
 fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
+    n.held = false;
     n.weight = weight;
     n.step = step;
     n.step_at = Some(now);
@@ -777,6 +827,7 @@ mod tests {
             },
             step_at: Some(0),
             complete_at: (phase == Phase::Complete).then_some(0),
+            held: false,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -836,6 +887,19 @@ mod tests {
                 },
             ),
             ("rollback", Event::Rollback { now: 10 }),
+            (
+                "stop",
+                Event::Stop {
+                    reason: "probe".into(),
+                },
+            ),
+            (
+                "hold",
+                Event::Hold {
+                    reason: "judge".into(),
+                    now: 10,
+                },
+            ),
         ];
         let mut out = String::new();
         for phase in Phase::ALL {
@@ -875,6 +939,7 @@ mod tests {
             weight: 10,
             step_at: Some(0),
             complete_at: None,
+            held: false,
         };
         let r = apply(
             &spec(),

@@ -82,6 +82,9 @@ pub struct Status {
     pub step_at: Option<u64>,
     /// When the candidate reached 100% (ms).
     pub complete_at: Option<u64>,
+    /// The current step's bake was extended once (an inconclusive judge).
+    #[serde(default)]
+    pub held: bool,
 }
 
 impl Status {

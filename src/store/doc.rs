@@ -30,6 +30,15 @@ pub struct StackDoc {
     /// `promote --auto-deploy` does not redeploy it.
     #[serde(default)]
     pub rejected: Option<String>,
+    /// The last comparison of candidate and live outputs.
+    #[serde(default)]
+    pub compare: Option<crate::compare::Report>,
+    /// The last verdict of the metric judge.
+    #[serde(default)]
+    pub judge: Option<crate::judge::JudgeReport>,
+    /// Probe rounds that failed in a row (kept across `promote` ticks).
+    #[serde(default)]
+    pub probe_streak: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

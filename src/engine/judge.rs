@@ -1,0 +1,161 @@
+//! Runs `[judge]`: reads both colours' CloudWatch metrics for the bake window
+//! (GetMetricData, the provider's dimensions per colour) and judges each metric.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+
+use super::ctx::Ctx;
+use crate::config::{JudgeConfig, JudgeMetric};
+use crate::error::{aws, Result};
+use crate::judge::{combine, judge_one, JudgeReport};
+use crate::providers::{Provider, Stack};
+use crate::rollout::Color;
+
+/// The metric names of this provider: (requests, 5xx errors, latency).
+fn names(p: &Provider<'_>) -> (&'static str, &'static str, &'static str) {
+    match p {
+        Provider::Ecs(_) => (
+            "RequestCount",
+            "HTTPCode_Target_5XX_Count",
+            "TargetResponseTime",
+        ),
+        Provider::SageMaker(_) => ("Invocations", "Invocation5XXErrors", "ModelLatency"),
+    }
+}
+
+/// Full periods inside [from, to] (ms): (start, end) aligned to the period.
+pub fn window(from_ms: u64, to_ms: u64, period: Duration) -> Option<(u64, u64)> {
+    let p = period.as_millis() as u64;
+    let start = from_ms.div_ceil(p) * p;
+    let end = to_ms / p * p;
+    (end > start).then_some((start, end))
+}
+
+/// One statistic of one metric of one colour, per period start (ms).
+async fn series(
+    ctx: &Ctx<'_>,
+    c: Color,
+    metric: &str,
+    stat: &str,
+    (start, end): (u64, u64),
+    period: Duration,
+) -> Result<BTreeMap<u64, f64>> {
+    let mut dims = ctx.p.alarm_dimensions(c).await?;
+    // CloudWatch matches dimensions as a set; sorted by name, order-sensitive
+    // implementations (moto) agree too.
+    dims.sort();
+    let m = Metric::builder()
+        .namespace(ctx.p.metric_namespace())
+        .metric_name(metric)
+        .set_dimensions(Some(
+            dims.into_iter()
+                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .build();
+    let q = MetricDataQuery::builder()
+        .id("m")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(m)
+                .period(period.as_secs() as i32)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build();
+    let mut pages = ctx
+        .clients
+        .cloudwatch
+        .get_metric_data()
+        .start_time(DateTime::from_millis(start as i64))
+        .end_time(DateTime::from_millis(end as i64))
+        .metric_data_queries(q)
+        .into_paginator()
+        .send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws(&format!("get metric data {metric}"), e))?;
+        for r in page.metric_data_results() {
+            for (t, v) in r.timestamps().iter().zip(r.values()) {
+                let ms = t.to_millis().unwrap_or(0).max(0) as u64;
+                if ms >= start && ms < end {
+                    out.insert(ms, *v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Errors per request for each period that had requests.
+async fn error_rates(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
+    let (requests, errors, _) = names(&ctx.p);
+    let req = series(ctx, c, requests, "Sum", w, period).await?;
+    let err = series(ctx, c, errors, "Sum", w, period).await?;
+    Ok(req
+        .iter()
+        .filter(|(_, n)| **n > 0.0)
+        .map(|(t, n)| err.get(t).copied().unwrap_or(0.0) / n)
+        .collect())
+}
+
+async fn latencies(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
+    let (_, _, latency) = names(&ctx.p);
+    Ok(series(ctx, c, latency, "Average", w, period)
+        .await?
+        .into_values()
+        .collect())
+}
+
+/// Judges the candidate against the stable colour over [from, to] (ms).
+pub async fn run(
+    ctx: &Ctx<'_>,
+    j: &JudgeConfig,
+    candidate: Color,
+    stable: Color,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<JudgeReport> {
+    let mut metrics = Vec::new();
+    let w = window(from_ms, to_ms, j.period);
+    for m in &j.metrics {
+        let (name, cand, base) = match (m, w) {
+            (_, None) => (format!("{m:?}").to_lowercase(), vec![], vec![]),
+            (JudgeMetric::Errors, Some(w)) => (
+                "errors".to_string(),
+                error_rates(ctx, candidate, w, j.period).await?,
+                error_rates(ctx, stable, w, j.period).await?,
+            ),
+            (JudgeMetric::Latency, Some(w)) => (
+                "latency".to_string(),
+                latencies(ctx, candidate, w, j.period).await?,
+                latencies(ctx, stable, w, j.period).await?,
+            ),
+        };
+        metrics.push(judge_one(
+            &name,
+            &cand,
+            &base,
+            j.confidence,
+            j.tolerance,
+            j.min_points,
+        ));
+    }
+    Ok(combine(metrics, j.dry_run, to_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_hold_only_full_periods() {
+        let p = Duration::from_secs(10);
+        assert_eq!(window(1_000, 35_000, p), Some((10_000, 30_000)));
+        assert_eq!(window(10_000, 20_000, p), Some((10_000, 20_000)));
+        assert_eq!(window(12_000, 19_000, p), None);
+    }
+}
