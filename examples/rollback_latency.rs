@@ -23,19 +23,7 @@ fn main() {
     let d = dir.path();
     must(&url, d, &["provision"]);
     must(&url, d, &["deploy", "--version", "v1"]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let conf = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&url)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "observer", "x", None, None, "bench",
-            ))
-            .load(),
-    );
+    let (rt, conf) = observer(&url);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     let listener = rt.block_on(async {

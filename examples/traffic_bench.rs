@@ -40,21 +40,7 @@ fn main() {
     must(&url, d, &["provision"]);
     must(&url, d, &["deploy", "--version", "v1"]);
     let dns = {
-        let o = cutover(&url, d, &["status", "-o", "json"]);
-        assert!(o.status.success());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let conf = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(&url)
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "observer", "x", None, None, "bench",
-                ))
-                .load(),
-        );
+        let (rt, conf) = observer(&url);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
         rt.block_on(async {
             let lb = elb
@@ -87,42 +73,82 @@ fn main() {
     }
     let failed = failures(&hits).len();
 
-    // 2. A bad model at a 10% step, caught by its own 10 s-period alarm.
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("steps = [10, 50, 100]", "steps = [10, 100]")
-            .replace("bake = \"6s\"", "bake = \"120s\""),
-    )
-    .unwrap();
-    let load = Load::start(&dns, 80, rate);
-    std::thread::sleep(Duration::from_secs(2));
-    let o = std::process::Command::new(cutover_bin())
-        .current_dir(d)
-        .env("AWS_ENDPOINT_URL", &url)
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_REGION", "us-east-1")
-        .env("ERROR_RATE", "1")
-        .args(["deploy", "--version", "v3"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    let o = cutover(&url, d, &["shift"]);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::thread::sleep(Duration::from_secs(3));
-    let bad_hits = load.finish();
-    let fails = failures(&bad_hits);
-    let (first, last) = (fails.first().unwrap().at, fails.last().unwrap().at);
-    let window: Vec<&Hit> = bad_hits
-        .iter()
-        .filter(|h| h.at >= first && h.at <= last)
-        .collect();
+    // 2. The same bad model (half its answers are 500s) at a 10% step, caught
+    // by: the alarm alone, probes, probes plus the judge.
+    let base = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("steps = [10, 50, 100]", "steps = [10, 100]")
+        .replace("bake = \"6s\"", "bake = \"120s\"");
+    let probes = "\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\nrepeat = 3\ntimeout = \"3s\"\n";
+    let judge = "\n[judge]\nperiod = \"10s\"\nmin_points = 4\n";
+    let setups = [
+        ("alarm only (10 s period)", String::new()),
+        ("probes every 1 s", probes.to_string()),
+        ("probes + judge", format!("{probes}{judge}")),
+    ];
+    let mut rows = Vec::new();
+    for (i, (label, extra)) in setups.iter().enumerate() {
+        std::fs::write(&cfg, &base).unwrap();
+        let o = std::process::Command::new(cutover_bin())
+            .current_dir(d)
+            .env("AWS_ENDPOINT_URL", &url)
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("ERROR_RATE", "0.5")
+            .args(["deploy", "--version", &format!("bad{i}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The gates come into the config after the deploy: this model breaks under traffic.
+        let with = base.replace(
+            "poll_interval = \"1s\"",
+            "poll_interval = \"1s\"\nprobe_interval = \"1s\"\nprobe_failures = 2",
+        );
+        let text = if extra.is_empty() {
+            base.clone()
+        } else {
+            format!("{with}{extra}")
+        };
+        std::fs::write(&cfg, text).unwrap();
+        let load = Load::start(&dns, 80, rate);
+        std::thread::sleep(Duration::from_secs(1));
+        let o = cutover(&url, d, &["shift"]);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let hits = load.finish();
+        let fails = failures(&hits);
+        let (first, last) = (fails.first().unwrap().at, fails.last().unwrap().at);
+        let window = hits
+            .iter()
+            .filter(|h| h.at >= first && h.at <= last)
+            .count();
+        rows.push(format!(
+            "    {label:<26} detect {:>5.1} s   blast radius {:>4} failed of {:>5} requests ({:.2}%)",
+            (last - first) as f64 / 1000.0,
+            fails.len(),
+            window,
+            100.0 * fails.len() as f64 / window.max(1) as f64
+        ));
+        // The stable colour is live again; wait until no alarm fires before the next setup.
+        std::fs::write(&cfg, &base).unwrap();
+        for _ in 0..60 {
+            let o = cutover(&url, d, &["status", "-o", "json"]);
+            let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let firing = st["alarms"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["state"] == "ALARM"));
+            if !firing {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
 
     println!("traffic benchmark, {rate} requests/s through the production listener (emulator, debug build)");
     println!(
@@ -131,16 +157,8 @@ fn main() {
     );
     println!("  split per step: {}", per_step.join(", "));
     println!("  worst split error: {worst:.1} points");
-    println!("  bad model at 10% (alarm: HTTPCode_Target_5XX_Count, period 10 s, 1 of 1):");
-    println!(
-        "    time to detect (first user-visible 5xx -> all answers good): {:.1} s",
-        (last - first) as f64 / 1000.0
-    );
-    println!(
-        "    blast radius: {} failed of {} requests in that window ({:.1}%), {} in the whole run",
-        window.iter().filter(|h| h.status != Some(200)).count(),
-        window.len(),
-        100.0 * fails.len() as f64 / window.len().max(1) as f64,
-        fails.len()
-    );
+    println!("  a bad model (ERROR_RATE=0.5) at a 10% step; detect = first user-visible 5xx -> all answers good:");
+    for r in rows {
+        println!("{r}");
+    }
 }

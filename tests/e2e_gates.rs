@@ -31,19 +31,7 @@ fn golden(s: &Stack) {
 }
 
 fn deploy_with(s: &Stack, version: &str, env: &[(&str, &str)], code: i32) -> String {
-    let out = s
-        .cmd()
-        .args(["deploy", "--version", version])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "deploy {version}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    s.exits_with_env(&["deploy", "--version", version], env, code)
 }
 
 #[test]

@@ -63,3 +63,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
+
+/// A runtime and an SDK config for an observer that talks to the emulator directly.
+#[allow(dead_code)]
+fn observer(url: &str) -> (tokio::runtime::Runtime, aws_config::SdkConfig) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let conf = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "observer", "x", None, None, "bench",
+            ))
+            .load(),
+    );
+    (rt, conf)
+}

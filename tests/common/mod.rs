@@ -125,6 +125,23 @@ impl Stack {
         self.cmd().args(args).output().unwrap()
     }
 
+    /// Runs with extra environment variables and asserts the exit code; returns stderr.
+    pub fn exits_with_env(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
+        let out = self
+            .cmd()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "cutover {args:?} {env:?}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Runs and asserts the exit code; returns the whole output.
     pub fn exits(&self, args: &[&str], code: i32) -> Output {
         let out = self.run(args);

@@ -1,21 +1,39 @@
-//! Mocked `Clients`, a config on disk, and canned AWS shapes.
+//! Mocked `Clients`, a config on disk, canned AWS shapes, and request capture.
+//!
+//! Sleeping and time in these clients: `mock_client!` builds each client with
+//! `with_test_defaults_v2()`, which pins the SDK's *time source* to a static
+//! instant (2009-02-13) but sets no *sleep* implementation, so the default
+//! runtime plugin supplies `TokioSleep`: retry backoff really sleeps on the
+//! test's tokio runtime (`#[tokio::test]`, clock not paused). The SDK default
+//! for tests is standard retries with a 1 s initial backoff, so every client
+//! here gets 3 attempts and a 1 ms initial backoff instead; a test that goes
+//! through all its retries then takes milliseconds. (A paused tokio clock
+//! would also skip the backoff, but `engine::transition::apply_weights`
+//! measures its settle time with `std::time::Instant`, which a paused clock
+//! does not move, so these tests keep the real clock.)
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_smithy_mocks::{mock_client, Rule, RuleMode};
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::retry::RetryConfig;
 use cutover::aws::Clients;
 use cutover::config::Config;
+use cutover::store::{JournalEntry, StackDoc};
 
-fn retry() -> RetryConfig {
+/// Three attempts, 1 ms apart (plus jitter): retries without slow tests.
+pub fn retry() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(1))
 }
 
-/// Clients whose calls are answered by `rules` (per service, any order).
+/// The rules answering each service's calls (first matching, non-exhausted rule wins).
 #[derive(Default)]
 pub struct Rules<'a> {
     pub elb: Vec<&'a Rule>,
@@ -25,6 +43,7 @@ pub struct Rules<'a> {
     pub cloudwatch: Vec<&'a Rule>,
 }
 
+/// `Clients` whose calls are answered by `r` only (a call no rule matches fails).
 pub fn clients(r: Rules<'_>) -> Clients {
     Clients {
         region: "us-east-1".into(),
@@ -55,7 +74,8 @@ const TASK: &str = r#"{"family": "{{ name }}-{{ color }}", "networkMode": "awsvp
  "containerDefinitions": [{"name": "model", "image": "img:{{ version }}",
   "portMappings": [{"containerPort": 8080}]}]}"#;
 
-/// A checked config in a temporary folder (kept alive by the returned dir).
+/// A checked config (stack `iris`, `ecs` or `sagemaker`) in a temporary
+/// folder, kept alive by the returned dir.
 pub fn config(provider: &str) -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
     let section = match provider {
@@ -79,9 +99,57 @@ pub const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ir
 pub const PROD: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/iris/abc/prod";
 pub const TEST: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/iris/abc/test";
 
-pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+pub type Item = HashMap<String, AttributeValue>;
+
+/// What the PutItem calls of a run wrote, in order.
+#[derive(Clone, Default)]
+pub struct Writes(Arc<Mutex<Vec<Item>>>);
+
+impl Writes {
+    pub fn all(&self) -> Vec<Item> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn with_sk(&self, pred: impl Fn(&str) -> bool) -> Vec<Item> {
+        self.all()
+            .into_iter()
+            .filter(|i| {
+                i.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|s| pred(s))
+            })
+            .collect()
+    }
+
+    /// The state documents written (sk = "state"), with their revisions.
+    pub fn states(&self) -> Vec<(StackDoc, u64)> {
+        self.with_sk(|s| s == "state")
+            .iter()
+            .map(|i| {
+                let doc = serde_json::from_str(i["doc"].as_s().unwrap()).unwrap();
+                (doc, i["rev"].as_n().unwrap().parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// The journal entries written (sk = "journal#…").
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.with_sk(|s| s.starts_with("journal#"))
+            .iter()
+            .map(|i| serde_json::from_str(i["doc"].as_s().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+/// PutItem that succeeds and records every item it is given.
+pub fn put_recorded(w: &Writes) -> Rule {
+    let into = w.0.clone();
+    mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(move |r| {
+            if let Some(i) = r.item() {
+                into.lock().unwrap().push(i.clone());
+            }
+            true
+        })
+        .then_output(|| PutItemOutput::builder().build())
 }
