@@ -50,8 +50,27 @@ pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
     let tmpl = env
         .template_from_named_str(what, source)
         .map_err(|e| template_error(what, &e))?;
-    tmpl.render(Value::from_serialize(&ctx))
-        .map_err(|e| template_error(what, &e))
+    tmpl.render(Value::from_serialize(&ctx)).map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
+            // Name what is undefined: minijinja only says "undefined value".
+            let known = ["name", "version", "color", "region", "env"];
+            let mut missing: Vec<String> = tmpl
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|v| !known.contains(&v.as_str()))
+                .collect();
+            missing.sort();
+            if !missing.is_empty() {
+                let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+                return invalid(format!(
+                    "{what}{line}: template error: undefined variable {} (known: {})",
+                    missing.join(", "),
+                    known[..4].join(", ")
+                ));
+            }
+        }
+        template_error(what, &e)
+    })
 }
 
 fn template_error(what: &str, e: &minijinja::Error) -> crate::error::Error {
@@ -93,6 +112,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("t.j2:1"), "{e}");
+        assert!(e.contains("undefined variable nope"), "{e}");
         let e = render("t.j2", "{{ env(\"NOPE_NOT_SET_EITHER\") }}", &vars())
             .unwrap_err()
             .to_string();

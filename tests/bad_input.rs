@@ -114,3 +114,129 @@ fn no_region_anywhere_is_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS region"));
     assert!(s.requests().is_empty());
 }
+
+/// Appends a section (or more keys) to the config.
+fn with(extra: &'static str) -> impl Fn(String) -> String {
+    move |t| format!("{t}\n{extra}\n")
+}
+
+#[test]
+fn forty_more_bad_inputs_exit_2_naming_the_problem() {
+    let s = Stack::new("badmore", &[]);
+    std::fs::write(
+        s.dir.path().join("golden.jsonl"),
+        "{\"body\": {\"data\": [[1, 2, 3, 4]]}}\n",
+    )
+    .unwrap();
+    std::fs::write(s.dir.path().join("bad.jsonl"), "{\"body\": 1}\nnot json\n").unwrap();
+    type Edit = Box<dyn Fn(String) -> String>;
+    let r = |from: &'static str, to: &'static str| -> Edit {
+        Box::new(move |t: String| t.replace(from, to))
+    };
+    let w = |extra: &'static str| -> Edit { Box::new(with(extra)) };
+    let cases: Vec<(Edit, &str)> = vec![
+        // State and top level.
+        (r("table = \"cutover-badmore\"", "table = \"x\""), "key `state.table`"),
+        (r("[state]", "[state]\nlock_lease = \"0s\""), "key `state.lock_lease`"),
+        (r("region = \"us-east-1\"", "region = 5"), "key `region`"),
+        (r("name = \"badmore\"", "name = \"bad_more\""), "key `name`"),
+        // [ecs] at depth, types, files.
+        (r("desired_count = 2", "desired_count = 0"), "key `ecs.desired_count`"),
+        (r("desired_count = 2", "desired_count = -1"), "key `ecs.desired_count`"),
+        (r("test_listener_port = 8080", "test_listener_port = 80"), "key `ecs.test_listener_port`"),
+        (r("health_check_path = \"/ping\"", "health_check_path = \"ping\""), "key `ecs.health_check_path`"),
+        (r("container_port = 8080", "container_port = \"8080\""), "key `ecs.container_port`"),
+        (r("container_port = 8080", "container_port = 8080\nbogus = 1"), "unknown field `bogus`"),
+        (r("task_definition = \"task.json.j2\"", "task_definition = \"missing.j2\""), "key `ecs.task_definition`"),
+        (r("deregistration_delay = \"2s\"", "deregistration_delay = \"2h\""), "key `ecs.deregistration_delay`"),
+        (r("deregistration_delay = \"2s\"", "deregistration_delay = \"soon\""), "key `ecs.deregistration_delay`"),
+        // [rollout].
+        (r("steps = [10, 50, 100]", "steps = [10, 50, 100]\nstrategy = \"canary\""), "not both"),
+        (r("steps = [10, 50, 100]", "strategy = \"yolo\""), "key `rollout.strategy`"),
+        (r("steps = [10, 50, 100]", "strategy = \"canary\"\ncanary_percent = 100"), "canary_percent"),
+        (r("steps = [10, 50, 100]", "steps = []"), "at least one step"),
+        (r("steps = [10, 50, 100]", "steps = [\"ten\", 100]"), "key `rollout.steps`"),
+        (r("poll_interval = \"1s\"", "poll_interval = \"0s\""), "key `rollout.poll_interval`"),
+        (r("poll_interval = \"1s\"", "poll_interval = \"1s\"\nprobe_interval = \"1s\""), "key `rollout.probe_interval`"),
+        (r("poll_interval = \"1s\"", "poll_interval = \"1s\"\nprobe_failures = 0"), "key `rollout.probe_failures`"),
+        (r("termination_wait = \"30m\"", "termination_wait = \"later\""), "key `rollout.termination_wait`"),
+        // [alarms].
+        (r("watch = [\"badmore-5xx\"]", "watch = \"badmore-5xx\""), "key `alarms.watch`"),
+        (w("[[alarms.create]]\nname = \"a-{{ color }}\"\nmetric = \"m\"\nthreshold = 1\ncomparison = \"Bigger\""), "key `alarms.create.comparison`"),
+        (w("[[alarms.create]]\nname = \"a-{{ color }}\"\nmetric = \"m\"\nthreshold = 1\nperiod = 45"), "key `alarms.create.period`"),
+        (w("[[alarms.create]]\nname = \"a-{{ color }}\"\nmetric = \"m\"\nthreshold = 1\nstatistic = \"Median\""), "key `alarms.create.statistic`"),
+        (w("[[alarms.create]]\nname = \"a-{{ colour }}\"\nmetric = \"m\"\nthreshold = 1"), "undefined variable colour"),
+        (w("[[alarms.create]]\nname = \"a\"\nmetric = \"m\""), "missing field `threshold`"),
+        // [validate].
+        (w("[validate]\ntimeout = \"3s\""), "key `validate.payload`"),
+        (w("[validate]\npayload = '{}'\nurl = \"ftp://x\""), "key `validate.url`"),
+        (w("[validate]\npayload = '{}'\nmethod = \"GE T\""), "key `validate.method`"),
+        (w("[validate]\npayload = '{}'\nexpect_json = { \"predictions\" = 0 }"), "not a JSON pointer"),
+        (w("[validate]\npayload_file = \"nope.json\""), "key `validate.payload_file`"),
+        (w("[validate]\npayload = '{}'\ntimeout = \"x\""), "key `validate.timeout`"),
+        (w("[validate]\npayload = '{}'\nca_file = \"nope.pem\""), "key `validate.ca_file`"),
+        (w("[validate]\npayload = '{}'\npath = \"invocations\""), "key `validate.path`"),
+        // [compare] and [judge].
+        (w("[compare]\nrequests = \"missing.jsonl\""), "key `compare.requests`"),
+        (w("[compare]\nrequests = \"bad.jsonl\""), "bad.jsonl:2: not JSON"),
+        (w("[compare]\nrequests = \"golden.jsonl\"\nmin_agreement = 2"), "key `compare.min_agreement`"),
+        (w("[compare]\nrequests = \"golden.jsonl\"\noutput = \"predictions\""), "key `compare.output`"),
+        (w("[compare]\nrequests = \"golden.jsonl\"\nrate = 0"), "key `compare.rate`"),
+        (w("[judge]\nmetrics = [\"cpu\"]"), "key `judge.metrics`"),
+        (w("[judge]\nconfidence = 1.5"), "key `judge.confidence`"),
+        (w("[judge]\nperiod = \"45s\""), "key `judge.period`"),
+        // TOML itself.
+        (r("name = \"badmore\"", "name = "), "cutover.toml:1"),
+        (r("name = \"badmore\"", "name = \"badmore\"\nname = \"again\""), "duplicate key"),
+    ];
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    for (edit, needle) in &cases {
+        let good = std::fs::read_to_string(s.config()).unwrap();
+        s.edit_config(|t| edit(t));
+        expect_invalid(&s, &["provision"], needle);
+        let err = String::from_utf8_lossy(&s.run(&["provision"]).stderr).to_string();
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        std::fs::write(s.config(), good).unwrap();
+    }
+    // Invalid UTF-8, and a folder with no configs.
+    let good = std::fs::read(s.config()).unwrap();
+    let mut bytes = good.clone();
+    bytes.extend_from_slice(b"\n# \xff\xfe\n");
+    std::fs::write(s.config(), bytes).unwrap();
+    expect_invalid(&s, &["provision"], "not UTF-8");
+    std::fs::write(s.config(), good).unwrap();
+    let empty = s.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    expect_invalid(
+        &s,
+        &["-c", empty.to_str().unwrap(), "promote"],
+        "no *.toml configs",
+    );
+    // Flags.
+    expect_invalid(&s, &["-o", "yaml", "status"], "yaml");
+    expect_invalid(&s, &["history", "--limit", "many"], "many");
+    expect_invalid(
+        &s,
+        &["deploy", "--version", "v1", "--timeout", "forever"],
+        "forever",
+    );
+    expect_invalid(&s, &["deploy", "--version", ""], "cannot be an image tag");
+    expect_invalid(&s, &["deploy", "--version", "  "], "cannot be an image tag");
+    expect_invalid(
+        &s,
+        &["-c", "a.toml", "-c", "b.toml", "status"],
+        "several configs",
+    );
+    // Commands against an unprovisioned stack, and a section that is not there.
+    expect_invalid(&s, &["status"], "unknown");
+    expect_invalid(&s, &["history"], "unknown");
+    expect_invalid(&s, &["deploy", "--version", "v1"], "not provisioned");
+    expect_invalid(&s, &["rollback"], "not provisioned");
+    expect_invalid(&s, &["compare"], "no [compare] section");
+    expect_invalid(&s, &["validate"], "no [validate] section");
+    assert!(
+        s.requests().iter().all(|(_, a)| is_read_only(a)),
+        "{:?}",
+        s.requests()
+    );
+}
