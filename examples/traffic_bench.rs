@@ -129,11 +129,12 @@ fn main() {
             .filter(|h| h.at >= first && h.at <= last)
             .count();
         rows.push(format!(
-            "    {label:<26} detect {:>5.1} s   blast radius {:>4} failed of {:>5} requests ({:.2}%)",
+            "    {label:<26} detect {:>5.1} s   blast radius {:>4} failed: {:.2}% of the {window} requests in that window, {:.2}% of the {} requests of the attempt",
             (last - first) as f64 / 1000.0,
             fails.len(),
-            window,
-            100.0 * fails.len() as f64 / window.max(1) as f64
+            100.0 * fails.len() as f64 / window.max(1) as f64,
+            100.0 * fails.len() as f64 / hits.len().max(1) as f64,
+            hits.len()
         ));
         // The stable colour is live again; wait until no alarm fires before the next setup.
         std::fs::write(&cfg, &base).unwrap();

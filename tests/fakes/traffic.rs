@@ -248,7 +248,11 @@ async fn the_production_listener_is_found_past_one_page() {
     // Relative ALB weights 3:1 on the listener of page 2.
     assert_eq!(ctx.p.weights().await.unwrap(), Some(w(75, 25)));
     assert!(page1.num_calls() >= 1);
-    assert_eq!(page1.num_calls(), page2.num_calls(), "every walk reached page 2");
+    assert_eq!(
+        page1.num_calls(),
+        page2.num_calls(),
+        "every walk reached page 2"
+    );
 }
 
 /// The endpoint with blue and green variants at these current weights;
@@ -431,7 +435,12 @@ async fn a_crash_after_the_write_ahead_record_is_repaired_by_what_aws_shows() {
     assert_eq!(saved, d);
     assert_eq!((saved_rev, r), (6, 6));
     assert_eq!(
-        (d.status.phase, d.status.step, d.weights, d.pending.is_none()),
+        (
+            d.status.phase,
+            d.status.step,
+            d.weights,
+            d.pending.is_none()
+        ),
         (Phase::Shifting, 1, Some(w(90, 10)), true)
     );
     assert_eq!(d.status, t.status);
