@@ -192,7 +192,7 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
     assert!(cases.len() >= 40, "{} cases", cases.len());
     for (edit, needle) in &cases {
         let good = std::fs::read_to_string(s.config()).unwrap();
-        s.edit_config(|t| edit(t));
+        s.edit_config(edit);
         expect_invalid(&s, &["provision"], needle);
         let err = String::from_utf8_lossy(&s.run(&["provision"]).stderr).to_string();
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
