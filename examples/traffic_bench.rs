@@ -123,10 +123,14 @@ fn main() {
         std::thread::sleep(Duration::from_secs(2));
         let hits = load.finish();
         let fails = failures(&hits);
-        let (first, last) = (fails.first().unwrap().at, fails.last().unwrap().at);
+        // No user-visible failure at all is possible: the gate was first.
+        let (first, last) = match (fails.first(), fails.last()) {
+            (Some(f), Some(l)) => (f.at, l.at),
+            _ => (0, 0),
+        };
         let window = hits
             .iter()
-            .filter(|h| h.at >= first && h.at <= last)
+            .filter(|h| !fails.is_empty() && h.at >= first && h.at <= last)
             .count();
         rows.push(format!(
             "    {label:<26} detect {:>5.1} s   blast radius {:>4} failed: {:.2}% of the {window} requests in that window, {:.2}% of the {} requests of the attempt",

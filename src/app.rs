@@ -116,6 +116,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Check = cli.command {
         return commands::check::run(&configs, &out);
     }
+    if let (Command::IamPolicy, [cfg]) = (&cli.command, configs.as_slice()) {
+        return commands::iam_policy::run(cfg);
+    }
     let aws = AwsOptions {
         region: cli.region.clone(),
         profile: cli.profile.clone(),

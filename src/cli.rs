@@ -115,6 +115,9 @@ pub enum Command {
     },
     /// Run [compare] now: the live colour against the candidate. Read-only; exits 0 or 3.
     Compare,
+    /// Print the least-privilege IAM policy for this config's features (JSON). No AWS call.
+    #[command(name = "iam-policy")]
+    IamPolicy,
     /// Write a starter cutover.toml (and its template) into the current folder.
     Init {
         #[arg(long, value_enum)]

@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub mod alarms;
+pub mod calls;
 pub mod managed;
 
 #[derive(Clone)]

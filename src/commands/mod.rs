@@ -5,6 +5,7 @@ pub mod compare;
 pub mod deploy;
 pub mod destroy;
 pub mod history;
+pub mod iam_policy;
 pub mod init;
 pub mod plan;
 pub mod promote;
@@ -67,6 +68,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         Command::Destroy { .. } => destroy::run(ctx).await,
         Command::Validate { color } => validate::run(ctx, *color).await,
         Command::Compare => compare::run(ctx).await,
-        Command::Check | Command::Init { .. } | Command::Completions { .. } => Ok(()),
+        Command::Check
+        | Command::IamPolicy
+        | Command::Init { .. }
+        | Command::Completions { .. } => Ok(()),
     }
 }
