@@ -3,6 +3,7 @@
 //! request log can be filtered per test).
 #![allow(dead_code)]
 
+pub mod soak;
 pub mod traffic;
 
 use std::io::{Read, Write};
