@@ -7,14 +7,17 @@
 #![allow(dead_code)] // the shared helpers carry more than this benchmark uses
 
 include!("support/bench.rs");
-include!("../tests/common/soak.rs");
+mod soak {
+    include!("../tests/common/soak.rs");
+}
+use soak::Soak;
 
 fn main() {
     let ticks: usize = std::env::var("TICKS")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(200);
-    let seed: u64 = std::env::var("SEED")
+    let faults_seed: u64 = std::env::var("SEED")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(7);
@@ -48,9 +51,9 @@ fn main() {
         sdk,
     };
     let start = std::time::Instant::now();
-    let r = soak.run_soak(ticks, 0.2, seed);
+    let r = soak.run_soak(ticks, 0.2, faults_seed);
     println!(
-        "soak: {} promote ticks at 20% injected faults (seed {seed}) in {:.0} s",
+        "soak: {} promote ticks at 20% injected faults (seed {faults_seed}) in {:.0} s",
         r.ticks,
         start.elapsed().as_secs_f64()
     );
