@@ -1,6 +1,6 @@
 //! Benchmark: an idle `promote` tick (whole process) against the emulator,
 //! compared with one `aws elbv2 describe-listeners` process (target <= 0.15x),
-//! and 100 stacks ticked in one run against 1 stack (target <= 3x).
+//! and 200 stacks (STACKS) ticked in one run against 1 stack (target <= 3x).
 //!
 //!     cargo build && cargo run --example promote_bench
 use std::time::Instant;
@@ -91,11 +91,15 @@ fn main() {
     let mut cli = cli;
     let cli_ms = median((0..5).map(|_| time_ms(&mut cli)).collect());
 
-    // 3. 100 stacks in one run (sharing the state table) against 1 stack.
+    // 3. Many stacks in one run (sharing the state table) against 1 stack.
+    let stacks: usize = std::env::var("STACKS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(200);
     let many = tempfile::tempdir().unwrap();
     let base = std::fs::read_to_string(d.join("cutover.toml")).unwrap();
     std::fs::copy(d.join("task.json.j2"), many.path().join("task.json.j2")).unwrap();
-    for i in 0..100 {
+    for i in 0..stacks {
         let text = base.replace("name = \"pbench\"", &format!("name = \"stack{i:03}\""));
         std::fs::write(many.path().join(format!("stack{i:03}.toml")), text).unwrap();
     }
@@ -126,9 +130,9 @@ fn main() {
         tick / cli_ms
     );
     println!("promote, 1 stack:                    {one_ms:>8.1} ms");
-    println!("promote, 100 stacks in one run:      {many_ms:>8.1} ms");
+    println!("promote, {stacks} stacks in one run:      {many_ms:>8.1} ms");
     println!(
-        "ratio 100 / 1:                       {:>8.2}  (target <= 3)",
+        "ratio {stacks} / 1:                       {:>8.2}  (target <= 3)",
         many_ms / one_ms
     );
 }

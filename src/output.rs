@@ -84,7 +84,7 @@ impl Out {
     pub fn warn(&self, msg: &str) {
         if self.json {
             self.event("warning", msg, Value::Null);
-        } else {
+        } else if !self.quiet {
             self.human(&format!("warning: {msg}"));
         }
     }

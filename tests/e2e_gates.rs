@@ -172,3 +172,72 @@ fn sagemaker_comparison_goes_through_target_variant() {
         "{variants:?}"
     );
 }
+
+#[test]
+fn sagemaker_probes_and_judge_work_through_the_endpoint() {
+    let s = Stack::new(
+        "smgate",
+        &["--provider", "sagemaker", "--bake", "60s", "--poll", "1s"],
+    );
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    // Probes: a model that fails half its invocations is rolled back within seconds.
+    deploy_with(&s, "v2", &[("ERROR_RATE", "0.5")], 0);
+    let good = std::fs::read_to_string(s.config()).unwrap();
+    s.edit_config(|t| {
+        t.replace("poll_interval = \"1s\"", "poll_interval = \"1s\"\nprobe_interval = \"1s\"\nprobe_failures = 2")
+            + "\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\nrepeat = 3\ntimeout = \"3s\"\n"
+    });
+    let start = Instant::now();
+    let err = String::from_utf8_lossy(&s.exits(&["shift"], 3).stderr).into_owned();
+    assert!(err.contains("probe"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+    let st = s.status_json();
+    assert_eq!(st["weights"]["green"], 0);
+    assert_eq!(st["rollout"]["state"], "rolled_back");
+    // The judge reads the variants' own metrics (EndpointName/VariantName).
+    std::fs::write(
+        s.config(),
+        good.replace("bake = \"60s\"", "bake = \"25s\"")
+            + "\n[judge]\nperiod = \"10s\"\nmin_points = 1\ndry_run = true\n",
+    )
+    .unwrap();
+    deploy_with(&s, "v3", &[], 0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, sdk) = (stop.clone(), s.sdk());
+    let load = std::thread::spawn(move || {
+        let rt = Stack::rt();
+        let client = aws_sdk_sagemakerruntime::Client::new(&sdk);
+        rt.block_on(async {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = client
+                    .invoke_endpoint()
+                    .endpoint_name("smgate")
+                    .content_type("application/json")
+                    .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
+                        common::traffic::BODY.as_bytes().to_vec(),
+                    ))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    });
+    s.ok(&["shift"], 0);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    load.join().unwrap();
+    let judge = &s.status_json()["judge"];
+    let metrics = judge["metrics"].as_array().unwrap();
+    for m in metrics {
+        let (c, b) = (
+            m["points"][0].as_u64().unwrap(),
+            m["points"][1].as_u64().unwrap(),
+        );
+        assert!(c >= 1 && b >= 1, "no SageMaker datapoints for {m}");
+    }
+    assert!(judge["dry_run"].as_bool().unwrap());
+}

@@ -100,17 +100,7 @@ fn a_model_that_fails_trips_its_own_alarm_and_is_rolled_back() {
     s.ok(&["deploy", "--version", "v1"], 0);
     let load = Load::start(&s.lb_host(), 80, 20);
     // A candidate that answers every prediction with a 500; no validation runs.
-    let out = s
-        .cmd()
-        .args(["deploy", "--version", "v2"])
-        .env("ERROR_RATE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.exits_with_env(&["deploy", "--version", "v2"], &[("ERROR_RATE", "1")], 0);
     let start = Instant::now();
     let out = s.exits(&["shift"], 3);
     let took = start.elapsed();
@@ -175,19 +165,8 @@ fn validation_goes_through_the_test_listener() {
     s.ok(&["deploy", "--version", "v2"], 0);
     assert_eq!(s.status_json()["rollout"]["state"], "ready");
     // A model whose outputs are off by one fails validation before any traffic.
-    let out = s
-        .cmd()
-        .args(["deploy", "--version", "v3"])
-        .env("OUTPUT_SHIFT", "1")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/predictions/0"));
+    let err = s.exits_with_env(&["deploy", "--version", "v3"], &[("OUTPUT_SHIFT", "1")], 3);
+    assert!(err.contains("/predictions/0"), "{err}");
     assert_eq!(s.elb_weights(), (100, 0));
     assert_eq!(s.status_json()["rollout"]["state"], "failed_validation");
 }

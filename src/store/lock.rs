@@ -41,7 +41,8 @@ impl Store {
                 if e.as_service_error()
                     .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
             {
-                let h = self.holder().await.unwrap_or_default();
+                // A failed read here is an AWS error, not someone else's lock.
+                let h = self.holder().await?.unwrap_or_default();
                 // The SDK retried a put that had landed: the lock is ours.
                 if h.token == token {
                     return Ok(Lock { token });
@@ -84,7 +85,8 @@ impl Store {
         Ok(Lock { token })
     }
 
-    async fn holder(&self) -> Option<Holder> {
+    /// The lock item as it stands (None when there is none).
+    async fn holder(&self) -> Result<Option<Holder>> {
         let out = self
             .client
             .get_item()
@@ -94,14 +96,19 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .ok()?;
-        let item = out.item()?;
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        Some(Holder {
-            who: text("holder").unwrap_or_default(),
-            token: text("token").unwrap_or_default(),
-            until: item.get("expires")?.as_n().ok()?.parse().ok()?,
-        })
+            .map_err(|e| aws("read lock", e))?;
+        Ok(out.item().map(|item| {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            Holder {
+                who: text("holder").unwrap_or_default(),
+                token: text("token").unwrap_or_default(),
+                until: item
+                    .get("expires")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            }
+        }))
     }
 
     /// Extends the lease; fails (`Error::Safety`) if someone (a rollback) took the lock.
@@ -125,7 +132,13 @@ impl Store {
                 if e.as_service_error()
                     .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
             {
-                let who = self.holder().await.unwrap_or_default().who;
+                let who = self
+                    .holder()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|h| h.who)
+                    .unwrap_or_else(|| "another run".into());
                 Err(safety(format!(
                     "lost the lock of stack {} to {who}; stopping",
                     self.stack
