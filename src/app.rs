@@ -107,12 +107,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         ));
     }
     // Validate every config (and its templates) before any AWS call.
-    let mut configs = Vec::new();
-    for p in &paths {
-        let cfg = config::load(p)?;
-        commands::check::templates(&cfg)?;
-        configs.push(cfg);
-    }
+    let mut configs = load_all(&paths)?;
     if let Command::Check = cli.command {
         return commands::check::run(&configs, &out);
     }
@@ -146,6 +141,35 @@ pub async fn run(cli: Cli) -> Result<()> {
         return Err(invalid("no config"));
     };
     run_one(&aws, &cfg, out, &cli.command).await
+}
+
+/// Loads and checks every config; many (a `promote -c dir/`) on every core.
+/// The first error in path order wins.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Config>> {
+    let one = |p: &PathBuf| -> Result<Config> {
+        let cfg = config::load(p)?;
+        commands::check::templates(&cfg)?;
+        Ok(cfg)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if paths.len() < 16 || cores < 2 {
+        return paths.iter().map(one).collect();
+    }
+    let chunk = paths.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            let done = w
+                .join()
+                .map_err(|_| Error::Failed("a config loader thread panicked".into()))?;
+            all.extend(done);
+        }
+        all.into_iter().collect()
+    })
 }
 
 async fn run_one(aws: &AwsOptions, cfg: &Config, out: Out, cmd: &Command) -> Result<()> {

@@ -35,21 +35,47 @@ fn env_lookup(name: String, default: Option<String>) -> Result<String, minijinja
     }
 }
 
-/// Renders `source`; `what` names the template in errors (e.g. "task.json.j2").
-pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
+thread_local! {
+    /// Compiled templates by (name, source): a batch `promote` renders the
+    /// same template for hundreds of stacks.
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<(String, String), Environment<'static>>> =
+        std::cell::RefCell::default();
+}
+
+fn environment(what: &str, source: &str) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.add_function("env", env_lookup);
+    env.add_template_owned(what.to_string(), source.to_string())
+        .map_err(|e| template_error(what, &e))?;
+    Ok(env)
+}
+
+/// Renders `source`; `what` names the template in errors (e.g. "task.json.j2").
+pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let key = (what.to_string(), source.to_string());
+        if !cache.contains_key(&key) {
+            let env = environment(what, source)?;
+            cache.insert(key.clone(), env);
+        }
+        let env = &cache[&key];
+        let tmpl = env
+            .get_template(what)
+            .map_err(|e| template_error(what, &e))?;
+        render_with(what, &tmpl, vars)
+    })
+}
+
+fn render_with(what: &str, tmpl: &minijinja::Template<'_, '_>, vars: &Vars) -> Result<String> {
     let ctx = minijinja::context! {
         name => vars.name,
         version => vars.version,
         color => vars.color,
         region => vars.region,
     };
-    let tmpl = env
-        .template_from_named_str(what, source)
-        .map_err(|e| template_error(what, &e))?;
     tmpl.render(Value::from_serialize(&ctx)).map_err(|e| {
         if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
             // Name what is undefined: minijinja only says "undefined value".
