@@ -28,7 +28,7 @@ pub async fn apply_weights(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
     ctx.p.set_weights(w).await?;
     let settle = ctx.p.settle_timeout();
     let mut seen = None;
-    let start = std::time::Instant::now();
+    let start = tokio::time::Instant::now();
     let mut rewritten = false;
     while start.elapsed() < settle {
         seen = ctx.p.weights().await?;
