@@ -2,7 +2,7 @@
 //!
 //! Layers, low to high (no module imports one above it):
 //! `error`, `output`, `rollout` (the pure machine), `config`, `template`,
-//! `probe`, `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
+//! `probe`, `registry` (MLflow over HTTP), `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
 pub mod aws;
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod error;
 pub mod output;
 pub mod probe;
 pub mod providers;
+pub mod registry;
 pub mod rollout;
 pub mod store;
 pub mod template;

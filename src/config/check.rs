@@ -93,6 +93,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .as_ref()
         .map(|v| validate_config(&loc, &dir, v))
         .transpose()?;
+    let registry = raw
+        .registry
+        .as_ref()
+        .map(|r| super::registry::registry_config(&loc, r))
+        .transpose()?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -104,6 +109,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         rollout,
         alarms,
         validate,
+        registry,
     })
 }
 

@@ -17,6 +17,7 @@ pub struct Raw {
     pub rollout: Option<RawRollout>,
     pub alarms: Option<RawAlarms>,
     pub validate: Option<RawValidate>,
+    pub registry: Option<RawRegistry>,
 }
 
 #[derive(Deserialize)]
@@ -152,4 +153,13 @@ pub struct RawRequest {
     pub expect_json: Option<BTreeMap<String, toml::Value>>,
     #[serde(default, with = "humantime_serde")]
     pub max_latency: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub mlflow_tracking_uri: Option<String>,
+    pub model: String,
+    pub alias: Option<String>,
+    pub follow: Option<String>,
 }

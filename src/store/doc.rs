@@ -30,6 +30,34 @@ pub struct StackDoc {
     /// `promote --auto-deploy` does not redeploy it.
     #[serde(default)]
     pub rejected: Option<String>,
+    /// Registered model of each colour deployed from the registry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<Color, String>,
+    /// A registry alias move that traffic already made due but MLflow has not
+    /// yet taken (it failed, or the run died); the next run retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_owed: Option<AliasMove>,
+}
+
+/// Point `alias` of registered `model` at `version`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AliasMove {
+    pub model: String,
+    pub alias: String,
+    pub version: String,
+    /// Why the last attempt failed, for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for AliasMove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MLflow alias {}@{} -> version {}",
+            self.model, self.alias, self.version
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -40,6 +68,9 @@ pub struct Pending {
     pub event: String,
     #[serde(default)]
     pub retire: Option<Color>,
+    /// The registry alias move this transition owes once its weights hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasMove>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -75,7 +75,7 @@ impl SageMaker<'_> {
             .inference_specification()
             .and_then(|i| i.containers().first())
             .ok_or_else(|| invalid(format!("model package {arn} has no inference container")))?;
-        let mut environment = self.render_environment(color, &version)?;
+        let mut environment = self.render_environment(color, &version, None)?;
         for (k, v) in container.environment().into_iter().flatten() {
             environment.entry(k.clone()).or_insert_with(|| v.clone());
         }
