@@ -86,7 +86,7 @@ pub enum Command {
         /// Accept weights found in AWS that differ from the recorded state.
         #[arg(long)]
         adopt: bool,
-        /// SageMaker: deploy a newer Approved model package by itself.
+        /// Deploy by itself what `[registry] follow` names, or (SageMaker) a newer Approved model package.
         #[arg(long = "auto-deploy")]
         auto_deploy: bool,
     },

@@ -126,12 +126,9 @@ impl Mlflow {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> std::result::Result<String, Fail> {
-        let resp = req.send().await.map_err(|e| Fail::Unreachable(chain(&e)))?;
+        let resp = req.send().await.map_err(|e| Fail::Unreachable(chain(e)))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| Fail::Unreachable(chain(&e)))?;
+        let body = resp.text().await.map_err(|e| Fail::Unreachable(chain(e)))?;
         if (200..300).contains(&status) {
             return Ok(body);
         }
@@ -158,7 +155,15 @@ impl Mlflow {
             ),
         };
         let req = self.request(reqwest::Method::GET, route).query(&query);
-        let body = self.send(req).await.map_err(|f| match f {
+        let answer = match self.send(req).await {
+            // A version lookup says "version not found" for a missing model too.
+            Err(Fail::Status(404, m)) if !self.model_exists(&r.model).await => Err(Fail::Status(
+                404,
+                format!("registered model {} does not exist ({m})", r.model),
+            )),
+            other => other,
+        };
+        let body = answer.map_err(|f| match f {
             Fail::Unreachable(e) => {
                 invalid(format!("{r}: MLflow at {} is unreachable: {e}", self.base))
             }
@@ -187,6 +192,13 @@ impl Mlflow {
         })
     }
 
+    async fn model_exists(&self, model: &str) -> bool {
+        let req = self
+            .request(reqwest::Method::GET, "registered-models/get")
+            .query(&[("name", model)]);
+        !matches!(self.send(req).await, Err(Fail::Status(404, _)))
+    }
+
     /// Points `alias` of `model` at `version` (MLflow moves an alias that is set).
     pub async fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<()> {
         let req = self
@@ -205,9 +217,10 @@ impl Mlflow {
 }
 
 /// An error with its sources on one line (reqwest hides the cause inside).
-fn chain(e: &reqwest::Error) -> String {
+fn chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg.push_str(&format!(": {s}"));
         src = s.source();
