@@ -299,8 +299,7 @@ fn mlflow_down_at_completion_keeps_traffic_and_is_repaired_next_run() {
     assert_eq!(s.elb_weights(), (0, 100));
     let last = history(&s)
         .into_iter()
-        .filter(|e| e["event"] == "registry")
-        .last()
+        .rfind(|e| e["event"] == "registry")
         .unwrap();
     assert_eq!(
         last["detail"],
