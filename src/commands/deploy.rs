@@ -9,7 +9,8 @@ use crate::engine::transition::{commit, repair};
 use crate::engine::validation;
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{failed, invalid, safety, Error, Result};
-use crate::providers::{Provider, Release, Stack};
+use crate::providers::sagemaker::ModelSpec;
+use crate::providers::{Artefact, Provider, Release, Stack};
 use crate::registry::{Mlflow, ModelRef, ModelVersion};
 use crate::rollout::{self, Event, Phase};
 
@@ -117,6 +118,13 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
         match &model {
             Some(mv) => doc.models.insert(color, mv.name.clone()),
             None => doc.models.remove(&color),
+        };
+        match &prepared.artefact {
+            Artefact::Model(ModelSpec {
+                package_arn: Some(arn),
+                ..
+            }) => doc.packages.insert(color, arn.clone()),
+            _ => doc.packages.remove(&color),
         };
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();

@@ -6,8 +6,9 @@
 use serde_json::json;
 
 use super::ctx::Ctx;
+use crate::providers::Provider;
 use crate::registry::Mlflow;
-use crate::rollout::Status;
+use crate::rollout::{Color, Status};
 use crate::store::{AliasMove, StackDoc};
 
 /// The alias move due when `doc` goes to `next`: a new live colour whose
@@ -69,4 +70,32 @@ pub async fn settle(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> crate::
         }
     }
     Ok(())
+}
+
+/// SageMaker Model Registry parity, best effort: the package that became live
+/// gets `cutover:live=<stack>`, the one that stopped being live loses it.
+/// A failure is a warning; traffic is already where it should be.
+pub async fn mark_packages(ctx: &Ctx<'_>, doc: &StackDoc, old_live: Option<Color>) {
+    let Provider::SageMaker(sm) = &ctx.p else {
+        return;
+    };
+    if old_live == doc.status.live {
+        return;
+    }
+    let gone = old_live.and_then(|c| doc.packages.get(&c));
+    let now = doc.status.live.and_then(|c| doc.packages.get(&c));
+    for (arn, live) in [(gone, false), (now, true)] {
+        let Some(arn) = arn.filter(|_| gone != now) else {
+            continue;
+        };
+        match sm.mark_package(arn, live).await {
+            Ok(()) => ctx.out.detail(&format!(
+                "model package {arn}: {} cutover:live",
+                if live { "set" } else { "cleared" }
+            )),
+            Err(e) => ctx
+                .out
+                .warn(&format!("could not mark model package {arn}: {e}")),
+        }
+    }
 }

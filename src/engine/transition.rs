@@ -144,6 +144,7 @@ pub async fn commit(
         ),
         extra,
     );
+    alias::mark_packages(ctx, doc, old_live).await;
     alias::settle(ctx, doc, rev).await
 }
 

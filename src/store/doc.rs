@@ -33,6 +33,9 @@ pub struct StackDoc {
     /// Registered model of each colour deployed from the registry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<Color, String>,
+    /// SageMaker model package ARN of each colour deployed from a package group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<Color, String>,
     /// A registry alias move that traffic already made due but MLflow has not
     /// yet taken (it failed, or the run died); the next run retries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
