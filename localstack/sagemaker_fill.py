@@ -7,6 +7,10 @@ Mirrors AWS's documented behaviour:
   * A variant weight of 0 is kept as 0.0 (moto drops falsy weights -> null).
   * UpdateEndpointWeightsAndCapacities keeps the fields a variant entry does
     not name (moto wipes them).
+  * UpdateModelPackage merges CustomerMetadataProperties, removes
+    CustomerMetadataPropertiesToRemove, and keeps the approval status and
+    description it does not name (moto replaces the properties, clears the
+    status and fails on a remove-only call).
 Test hook: POST /_emulator/sagemaker/fail-next-update makes the next
 UpdateEndpoint roll back silently (AWS keeps the old config, reports InService).
 """
@@ -70,7 +74,28 @@ class SageMakerFill:
             ep.endpoint_status = "InService"
             ep.last_modified_time = datetime.datetime.now(datetime.timezone.utc).isoformat()
 
+    def update_model_package(self, body, region):
+        req = json.loads(body or b"{}")
+        be = backend(region)
+        arn = req.get("ModelPackageArn", "")
+        pkg = be.model_packages.get(be.model_package_name_mapping.get(arn, arn))
+        if pkg is None:
+            return error("ValidationException", f"Model package {arn} not found")
+        props = dict(pkg.customer_metadata_properties or {})
+        props.update(req.get("CustomerMetadataProperties") or {})
+        for key in req.get("CustomerMetadataPropertiesToRemove") or []:
+            props.pop(key, None)
+        pkg.customer_metadata_properties = props
+        if req.get("ModelApprovalStatus"):
+            pkg.set_model_approval_status(req["ModelApprovalStatus"])
+        if "ApprovalDescription" in req:
+            pkg.approval_description = req["ApprovalDescription"]
+        pkg.modifications_done()
+        return json_response({"ModelPackageArn": pkg.arn})
+
     def before(self, environ, body, action, region):
+        if action == "UpdateModelPackage":
+            return self.update_model_package(body, region)
         if action != "UpdateEndpoint":
             return None
         req = json.loads(body or b"{}")

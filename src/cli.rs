@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::ProviderKind;
+use crate::registry::ModelRef;
 use crate::rollout::Color;
 
 #[derive(Parser, Debug)]
@@ -54,7 +55,8 @@ pub enum Command {
     Provision,
     /// Put a version on the idle colour, wait until healthy, validate. No production traffic.
     Deploy {
-        /// Version to deploy (rendered into the templates as {{ version }}).
+        /// Version to deploy (rendered into the templates as {{ version }}), or an
+        /// MLflow model: models:/<name>/<version> or models:/<name>@<alias>.
         #[arg(long, required_unless_present = "model_package_group", value_parser = parse_version)]
         version: Option<String>,
         /// SageMaker: deploy the latest Approved package of this model package group.
@@ -84,7 +86,7 @@ pub enum Command {
         /// Accept weights found in AWS that differ from the recorded state.
         #[arg(long)]
         adopt: bool,
-        /// SageMaker: deploy a newer Approved model package by itself.
+        /// Deploy by itself what `[registry] follow` names, or (SageMaker) a newer Approved model package.
         #[arg(long = "auto-deploy")]
         auto_deploy: bool,
     },
@@ -138,8 +140,12 @@ pub enum Command {
     },
 }
 
-/// A version becomes an image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// A version becomes an image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, or
+/// is a registry reference (`models:/<name>/<version>`, `models:/<name>@<alias>`).
 pub fn parse_version(s: &str) -> Result<String, String> {
+    if ModelRef::looks_like(s) {
+        return ModelRef::parse(s).map(|_| s.to_string());
+    }
     let ok = !s.is_empty()
         && s.len() <= 128
         && !s.starts_with(['.', '-'])
@@ -149,7 +155,7 @@ pub fn parse_version(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "\"{s}\" cannot be an image tag (1-128 of A-Z a-z 0-9 _ . -, not starting with . or -)"
+            "\"{s}\" cannot be an image tag (1-128 of A-Z a-z 0-9 _ . -, not starting with . or -) nor is it a models:/ reference"
         ))
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Layers, low to high (no module imports one above it):
 //! `error`, `output`, `rollout` (the pure machine), `probe`, `compare`,
-//! `judge` (pure checks), `config`, `template`, `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
+//! `judge` (pure checks), `config`, `template`, `registry` (MLflow over HTTP),
+//! `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
 pub mod aws;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod judge;
 pub mod output;
 pub mod probe;
 pub mod providers;
+pub mod registry;
 pub mod rollout;
 pub mod store;
 pub mod template;

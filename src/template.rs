@@ -1,5 +1,11 @@
 //! Template rendering (minijinja): {{ name }}, {{ version }}, {{ color }},
-//! {{ region }} and {{ env("VAR") }} / {{ env("VAR", "default") }}.
+//! {{ region }}, {{ env("VAR") }} / {{ env("VAR", "default") }}, and for a
+//! model from the registry {{ model.version }}, {{ model.source }},
+//! {{ model.run_id }} and {{ model.tags.<key> }}.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::Object;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::error::{invalid, Result};
@@ -9,6 +15,8 @@ pub struct Vars<'a> {
     pub version: &'a str,
     pub color: &'a str,
     pub region: &'a str,
+    /// The registry's model version; `{{ model }}` is undefined without one.
+    pub model: Option<&'a Model>,
 }
 
 impl<'a> Vars<'a> {
@@ -18,7 +26,60 @@ impl<'a> Vars<'a> {
             version,
             color,
             region,
+            model: None,
         }
+    }
+
+    pub fn with_model(self, model: Option<&'a Model>) -> Vars<'a> {
+        Vars { model, ..self }
+    }
+}
+
+/// A model version as templates see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Model {
+    pub version: String,
+    pub source: String,
+    pub run_id: String,
+    pub tags: BTreeMap<String, String>,
+    /// `check` and provision's bootstrap render: any tag key renders as `version`.
+    pub placeholder: bool,
+}
+
+impl Model {
+    /// A stand-in for rendering without a registry call.
+    pub fn placeholder(version: &str) -> Model {
+        Model {
+            version: version.into(),
+            source: version.into(),
+            run_id: version.into(),
+            tags: BTreeMap::new(),
+            placeholder: true,
+        }
+    }
+
+    fn value(&self) -> Value {
+        let tags = if self.placeholder {
+            Value::from_object(AnyTag(self.version.clone()))
+        } else {
+            Value::from_serialize(&self.tags)
+        };
+        minijinja::context! {
+            version => self.version,
+            source => self.source,
+            run_id => self.run_id,
+            tags => tags,
+        }
+    }
+}
+
+/// Tags of a placeholder model: every key is defined.
+#[derive(Debug)]
+struct AnyTag(String);
+
+impl Object for AnyTag {
+    fn get_value(self: &Arc<Self>, _key: &Value) -> Option<Value> {
+        Some(Value::from(self.0.clone()))
     }
 }
 
@@ -70,16 +131,23 @@ pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
 }
 
 fn render_with(what: &str, tmpl: &minijinja::Template<'_, '_>, vars: &Vars) -> Result<String> {
-    let ctx = minijinja::context! {
-        name => vars.name,
-        version => vars.version,
-        color => vars.color,
-        region => vars.region,
-    };
-    tmpl.render(Value::from_serialize(&ctx)).map_err(|e| {
+    let mut ctx: BTreeMap<&str, Value> = BTreeMap::from([
+        ("name", Value::from(vars.name)),
+        ("version", Value::from(vars.version)),
+        ("color", Value::from(vars.color)),
+        ("region", Value::from(vars.region)),
+    ]);
+    // Left out (not none) without a model, so strict mode names it undefined.
+    if let Some(m) = vars.model {
+        ctx.insert("model", m.value());
+    }
+    tmpl.render(Value::from(ctx)).map_err(|e| {
         if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
             // Name what is undefined: minijinja only says "undefined value".
-            let known = ["name", "version", "color", "region", "env"];
+            let mut known = vec!["name", "version", "color", "region", "env"];
+            if vars.model.is_some() {
+                known.push("model");
+            }
             let mut missing: Vec<String> = tmpl
                 .undeclared_variables(false)
                 .into_iter()
@@ -118,7 +186,29 @@ mod tests {
             version: "v2",
             color: "green",
             region: "us-east-1",
+            model: None,
         }
+    }
+
+    #[test]
+    fn model_vars_and_placeholder() {
+        let mut m = Model {
+            version: "3".into(),
+            source: "s3://m/3".into(),
+            run_id: "r1".into(),
+            ..Model::default()
+        };
+        m.tags.insert("image".into(), "repo/iris:v3".into());
+        let t = "{{ model.version }} {{ model.source }} {{ model.run_id }} {{ model.tags.image }}";
+        let out = render("t", t, &vars().with_model(Some(&m))).unwrap();
+        assert_eq!(out, "3 s3://m/3 r1 repo/iris:v3");
+        // A tag the version lacks is an error, as is model without a registry.
+        let e = render("t", "{{ model.tags.nope }}", &vars().with_model(Some(&m)));
+        assert!(e.is_err());
+        assert!(render("t", "{{ model.version }}", &vars()).is_err());
+        let p = Model::placeholder("check");
+        let out = render("t", t, &vars().with_model(Some(&p))).unwrap();
+        assert_eq!(out, "check check check check");
     }
 
     #[test]

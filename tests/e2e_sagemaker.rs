@@ -255,6 +255,43 @@ fn model_registry_picks_newest_approved() {
             Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:p2")
         );
     });
+    // The live package is marked on the registry, and unmarked once replaced.
+    let live_mark = || {
+        Stack::rt().block_on(async {
+            let list = c
+                .list_model_packages()
+                .model_package_group_name("fraud-models")
+                .send()
+                .await
+                .unwrap();
+            let arn = list
+                .model_package_summary_list()
+                .iter()
+                .find(|p| p.model_package_version() == Some(2))
+                .and_then(|p| p.model_package_arn())
+                .unwrap()
+                .to_string();
+            let d = c
+                .describe_model_package()
+                .model_package_name(arn)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                d.model_approval_status(),
+                Some(&st::ModelApprovalStatus::Approved)
+            );
+            d.customer_metadata_properties()
+                .and_then(|p| p.get("cutover:live").cloned())
+        })
+    };
+    assert_eq!(live_mark().as_deref(), Some("smreg"));
+    s.ok(&["deploy", "--version", "v9"], 0);
+    assert_eq!(live_mark().as_deref(), Some("smreg"));
+    s.ok(&["shift", "--to", "100"], 0);
+    assert_eq!(live_mark(), None);
+    s.ok(&["rollback"], 0);
+    assert_eq!(live_mark().as_deref(), Some("smreg"));
 }
 
 #[test]

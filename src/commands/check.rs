@@ -8,13 +8,15 @@ use crate::error::Result;
 use crate::output::Out;
 use crate::providers::ecs::taskdef;
 use crate::rollout::Color;
-use crate::template::{render, Vars};
+use crate::template::{render, Model, Vars};
 
 /// Renders every template with placeholder values, so errors surface before AWS.
+/// With a `[registry]`, `{{ model.* }}` renders as a placeholder too.
 pub fn templates(cfg: &Config) -> Result<()> {
     let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let model = cfg.registry.as_ref().map(|_| Model::placeholder("check"));
     for c in Color::BOTH {
-        let vars = Vars::new(&cfg.name, "check", c.as_str(), &region);
+        let vars = Vars::new(&cfg.name, "check", c.as_str(), &region).with_model(model.as_ref());
         match &cfg.backend {
             Backend::Ecs(e) => {
                 let what = e.task_definition.display().to_string();

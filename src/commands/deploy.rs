@@ -9,7 +9,9 @@ use crate::engine::transition::{commit, repair};
 use crate::engine::{compare, validation};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{failed, invalid, safety, Error, Result};
-use crate::providers::{Provider, Release, Stack};
+use crate::providers::sagemaker::ModelSpec;
+use crate::providers::{Artefact, Provider, Release, Stack};
+use crate::registry::{Mlflow, ModelRef, ModelVersion};
 use crate::rollout::{self, Color, Event, Phase};
 use crate::store::StackDoc;
 
@@ -17,6 +19,24 @@ use crate::store::StackDoc;
 pub enum Source<'s> {
     Version(&'s str),
     PackageGroup(&'s str),
+}
+
+/// Resolves a `models:/` reference through MLflow. Any failure is exit 2,
+/// and it runs before the lock and any AWS write.
+pub async fn resolve_model(ctx: &Ctx<'_>, reference: &str) -> Result<ModelVersion> {
+    let r = ModelRef::parse(reference).map_err(invalid)?;
+    let reg = ctx.cfg.registry.as_ref();
+    if let Some(reg) = reg.filter(|reg| reg.model != r.model) {
+        return Err(invalid(format!(
+            "{r} names model {} but [registry] model is {}",
+            r.model, reg.model
+        )));
+    }
+    let client = Mlflow::from_env(reg.and_then(|g| g.tracking_uri.as_deref()))?;
+    let mv = client.resolve(&r).await?;
+    ctx.out
+        .info(&format!("{r} is version {} ({})", mv.version, mv.source));
+    Ok(mv)
 }
 
 pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result<()> {
@@ -30,6 +50,10 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
         )));
     }
     let color = doc.status.idle_color();
+    let model = match source {
+        Source::Version(v) if ModelRef::looks_like(v) => Some(resolve_model(ctx, v).await?),
+        _ => None,
+    };
     let prepared = match (source, &ctx.p) {
         (Source::PackageGroup(g), Provider::SageMaker(sm)) => {
             sm.resolve_package(g, color, doc.status.live).await?
@@ -39,7 +63,13 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
                 "--model-package-group works only with provider = \"sagemaker\"",
             ))
         }
-        (Source::Version(v), _) => ctx.p.prepare(color, v, doc.status.live)?,
+        (Source::Version(_), _) if model.is_some() => {
+            let mv = model.as_ref().expect("resolved above");
+            let m = mv.template_model();
+            ctx.p
+                .prepare(color, &mv.version, doc.status.live, Some(&m))?
+        }
+        (Source::Version(v), _) => ctx.p.prepare(color, v, doc.status.live, None)?,
     };
     let version = prepared.version.as_str();
     ctx.p.ensure_provisioned().await?;
@@ -86,6 +116,17 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
             .await?;
         let artifact = ctx.p.deploy(&prepared, timeout, &ctx.out).await?;
         doc.versions.insert(color, prepared.version.clone());
+        match &model {
+            Some(mv) => doc.models.insert(color, mv.name.clone()),
+            None => doc.models.remove(&color),
+        };
+        match &prepared.artefact {
+            Artefact::Model(ModelSpec {
+                package_arn: Some(arn),
+                ..
+            }) => doc.packages.insert(color, arn.clone()),
+            _ => doc.packages.remove(&color),
+        };
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();
         // The gates before any production traffic: validation, then comparison.
@@ -111,7 +152,7 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
     .await?;
     ctx.out.result(
         &format!("deploy: {version} is on {color}"),
-        json!({"stack": ctx.cfg.name, "color": color, "version": version}),
+        json!({"stack": ctx.cfg.name, "color": color, "version": version, "model": model.as_ref().map(|m| &m.name)}),
     );
     Ok(())
 }

@@ -16,12 +16,44 @@ use crate::providers::Provider;
 use crate::rollout::{self, Outcome, Phase};
 use crate::store::{now_ms, StackDoc};
 
-/// `promote --auto-deploy` with no rollout under way: deploys the newest
-/// Approved model package when it is neither live nor the last rejected one.
+/// `promote --auto-deploy` following `[registry] follow`: deploys the version
+/// that alias names when it is neither live nor the last rejected one.
+async fn follow_tick(ctx: &Ctx<'_>, doc: &StackDoc, model: &str, follow: &str) -> Result<String> {
+    let mv = deploy::resolve_model(ctx, &format!("models:/{model}@{follow}")).await?;
+    let v = mv.version.as_str();
+    let live_version = doc
+        .status
+        .live
+        .filter(|c| doc.models.get(c).map(String::as_str) == Some(model))
+        .and_then(|c| doc.versions.get(&c));
+    let msg = if live_version.map(String::as_str) == Some(v) {
+        format!("nothing due ({model} version {v}, named by @{follow}, is live)")
+    } else if doc.rejected.as_deref() == Some(v) {
+        format!("nothing due ({model} version {v} was rolled back; waiting for @{follow} to move)")
+    } else {
+        let r = format!("models:/{model}/{v}");
+        deploy::run(ctx, Source::Version(&r), Duration::from_secs(1800)).await?;
+        format!("auto-deployed {model} version {v} (@{follow})")
+    };
+    ctx.out.result(
+        &format!("promote: {msg}"),
+        json!({"stack": ctx.cfg.name, "action": msg, "version": v}),
+    );
+    Ok(msg)
+}
+
+/// `promote --auto-deploy` with no rollout under way: follows the registry
+/// alias if one is configured, else deploys the newest Approved model
+/// package when it is neither live nor the last rejected one.
 async fn auto_deploy_tick(ctx: &Ctx<'_>, doc: &StackDoc) -> Result<String> {
+    if let Some(reg) = &ctx.cfg.registry {
+        if let Some(follow) = &reg.follow {
+            return follow_tick(ctx, doc, &reg.model, follow).await;
+        }
+    }
     let (Provider::SageMaker(sm), Backend::Sagemaker(s)) = (&ctx.p, &ctx.cfg.backend) else {
         return Err(invalid(
-            "--auto-deploy works only with provider = \"sagemaker\"",
+            "--auto-deploy needs `follow` in [registry], or provider = \"sagemaker\" with a model_package_group",
         ));
     };
     let group = s
@@ -61,11 +93,20 @@ pub struct Flags<'f> {
 /// One scheduled tick. Returns a one-line summary of what it did.
 pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> Result<String> {
     let ignore = f.ignore;
-    let doc = match preloaded {
+    let mut doc = match preloaded {
         Some(d) => d,
         None => ctx.load_provisioned().await?.0,
     };
     let active = doc.status.phase.is_active();
+    if !active && doc.pending.is_none() && doc.alias_owed.is_some() {
+        // No rollout, but a registry alias move is owed: retry it first.
+        doc = locked(ctx, "promote", async || {
+            let (mut d, mut rev) = ctx.load().await?;
+            repair(ctx, &mut d, &mut rev).await?;
+            Ok(d)
+        })
+        .await?;
+    }
     if !active && doc.pending.is_none() && f.auto_deploy {
         return auto_deploy_tick(ctx, &doc).await;
     }
@@ -80,8 +121,8 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
     let t = tick_now(ctx, &doc, ignore).await?;
     // Probes run once per tick during a bake, and count across ticks.
     let probing = ctx.cfg.rollout.probe_interval.is_some() && doc.status.phase == Phase::Shifting;
-    if let (Outcome::Wait(until), true, false) = (t.outcome.clone(), doc.pending.is_none(), probing)
-    {
+    let clean = doc.pending.is_none() && doc.alias_owed.is_none();
+    if let (Outcome::Wait(until), true, false) = (t.outcome.clone(), clean, probing) {
         let when = until
             .map(|u| {
                 format!(

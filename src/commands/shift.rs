@@ -57,6 +57,14 @@ pub async fn run(ctx: &Ctx<'_>, ignore: &[String], adopt: bool) -> Result<()> {
     match doc.status.phase {
         Phase::Ready | Phase::Shifting => {}
         Phase::Complete => {
+            if doc.alias_owed.is_some() {
+                // Nothing to shift, but a registry alias move is still owed.
+                locked(ctx, "shift", async || {
+                    let (mut doc, mut rev) = ctx.load().await?;
+                    repair(ctx, &mut doc, &mut rev).await.map(|_| ())
+                })
+                .await?;
+            }
             ctx.out.result(
                 "shift: the rollout is already complete",
                 json!({"state": "complete"}),

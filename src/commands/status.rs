@@ -54,6 +54,20 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         "pending": doc.pending.as_ref().map(|p| p.note.clone()),
         "compare": doc.compare,
         "judge": doc.judge,
+        "registry": ctx.cfg.registry.as_ref().map(|r| json!({
+            "model": r.model,
+            "alias": r.alias,
+            "follow": r.follow,
+            "live_version": doc.status.live.filter(|c| doc.models.get(c) == Some(&r.model)).and_then(|c| doc.versions.get(&c)),
+        })),
+        "pending_repair": doc.alias_owed.as_ref().map(|a| json!({
+            "kind": "registry-alias",
+            "model": a.model,
+            "alias": a.alias,
+            "version": a.version,
+            "error": a.error,
+            "note": a.to_string(),
+        })),
         "events": events,
     });
     let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider());
@@ -95,6 +109,12 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         t.push_str(&format!(
             "pending   {} (interrupted; the next shift/promote/rollback repairs it)\n",
             p.note
+        ));
+    }
+    if let Some(a) = &doc.alias_owed {
+        t.push_str(&format!(
+            "pending   {a} (not yet in MLflow{}; the next shift/promote/rollback/deploy retries it)\n",
+            a.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
         ));
     }
     for a in &alarms {

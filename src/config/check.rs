@@ -112,6 +112,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .as_ref()
         .map(|j| judge_config(&loc, j))
         .transpose()?;
+    let registry = raw
+        .registry
+        .as_ref()
+        .map(|r| super::registry::registry_config(&loc, r))
+        .transpose()?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -125,6 +130,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         validate,
         compare,
         judge,
+        registry,
     })
 }
 

@@ -3,6 +3,7 @@
 mod check;
 mod locate;
 mod raw;
+mod registry;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use crate::compare::{Golden, Thresholds};
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
+pub use registry::alias_ok;
 pub use steps::{check_steps, strategy_steps};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -47,6 +49,8 @@ pub struct Config {
     pub validate: Option<ValidateConfig>,
     pub compare: Option<CompareConfig>,
     pub judge: Option<JudgeConfig>,
+    /// `[registry]`: MLflow model registry.
+    pub registry: Option<RegistryConfig>,
 }
 
 impl Config {
@@ -98,6 +102,18 @@ pub struct SagemakerConfig {
     pub model_package_group: Option<String>,
     /// The model container's environment; values are templates.
     pub environment: BTreeMap<String, String>,
+}
+
+/// The MLflow model registry (`[registry]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// Wins over MLFLOW_TRACKING_URI.
+    pub tracking_uri: Option<String>,
+    pub model: String,
+    /// Moved to the live version after a rollout completes.
+    pub alias: Option<String>,
+    /// The alias `promote --auto-deploy` deploys from.
+    pub follow: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,6 +19,7 @@ pub struct Raw {
     pub validate: Option<RawValidate>,
     pub compare: Option<RawCompare>,
     pub judge: Option<RawJudge>,
+    pub registry: Option<RawRegistry>,
 }
 
 #[derive(Deserialize)]
@@ -187,4 +188,13 @@ pub struct RawJudge {
     pub period: Option<Duration>,
     pub min_points: Option<u32>,
     pub tolerance: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub mlflow_tracking_uri: Option<String>,
+    pub model: String,
+    pub alias: Option<String>,
+    pub follow: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! What the commands share: the run's context, transitions against AWS
 //! (commit, repair, read-back), the stack lease, the alarm watch, validation
 //! and the provisioning plan. Commands sit above; nothing here imports them.
+pub mod alias;
 pub mod compare;
 pub mod ctx;
 pub mod gates;

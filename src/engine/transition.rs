@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::alias;
 use super::ctx::Ctx;
 use crate::error::{failed, safety, Result};
 use crate::providers::{Release, Router};
@@ -98,12 +99,14 @@ pub async fn commit(
         check_healthy(ctx, w).await?;
     }
     let target = set.or(doc.weights);
+    let alias = alias::owed_by(ctx, doc, &t.status);
     doc.pending = Some(Pending {
         status: t.status.clone(),
         weights: target,
         note: t.note.clone(),
         event: event.into(),
         retire,
+        alias: alias.clone(),
     });
     *rev = ctx.store.save(doc, *rev).await?;
     for a in &t.actions {
@@ -120,6 +123,9 @@ pub async fn commit(
         }
     }
     doc.status = t.status.clone();
+    if alias.is_some() {
+        doc.alias_owed = alias;
+    }
     if let Outcome::AutoRolledBack(names) = &t.outcome {
         doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
     }
@@ -138,12 +144,20 @@ pub async fn commit(
         ),
         extra,
     );
-    Ok(())
+    alias::mark_packages(ctx, doc, old_live).await;
+    alias::settle(ctx, doc, rev).await
 }
 
 /// Finishes or drops a transition an earlier run left pending (it was killed
-/// between recording and completing it). Returns true if something changed.
+/// between recording and completing it), then makes an owed registry alias
+/// move. Returns true if a pending transition was finished or dropped.
 pub async fn repair(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Result<bool> {
+    let changed = repair_pending(ctx, doc, rev).await?;
+    alias::settle(ctx, doc, rev).await?;
+    Ok(changed)
+}
+
+async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Result<bool> {
     let Some(pending) = doc.pending.clone() else {
         return Ok(false);
     };
@@ -155,6 +169,9 @@ pub async fn repair(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Result<
             }
             doc.status = pending.status.clone();
             doc.weights = pending.weights;
+            if pending.alias.is_some() {
+                doc.alias_owed = pending.alias.clone();
+            }
             format!("finished an interrupted transition: {}", pending.note)
         }
         Repair::Drop => format!(

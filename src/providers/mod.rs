@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::output::Out;
 use crate::probe::Outcome;
 use crate::rollout::{Color, Weights};
+use crate::template::Model;
 
 /// What `deploy` rendered and checked before any AWS call.
 #[derive(Clone, Debug)]
@@ -52,7 +53,14 @@ pub trait Router {
 #[allow(async_fn_in_trait)]
 pub trait Release {
     /// Renders and checks everything `deploy` needs; makes no AWS call.
-    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared>;
+    /// `model` is the registry's model version, for `{{ model.* }}`.
+    fn prepare(
+        &self,
+        color: Color,
+        version: &str,
+        live: Option<Color>,
+        model: Option<&Model>,
+    ) -> Result<Prepared>;
     /// Puts the prepared version on its colour and waits until it is healthy.
     /// Returns the artefact's name (task definition ARN, model). No production traffic.
     async fn deploy(&self, p: &Prepared, timeout: Duration, out: &Out) -> Result<String>;
@@ -118,8 +126,14 @@ impl Router for Provider<'_> {
 }
 
 impl Release for Provider<'_> {
-    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared> {
-        each!(self, p => p.prepare(color, version, live))
+    fn prepare(
+        &self,
+        color: Color,
+        version: &str,
+        live: Option<Color>,
+        model: Option<&Model>,
+    ) -> Result<Prepared> {
+        each!(self, p => p.prepare(color, version, live, model))
     }
     async fn deploy(&self, prep: &Prepared, timeout: Duration, out: &Out) -> Result<String> {
         each!(self, p => p.deploy(prep, timeout, out).await)

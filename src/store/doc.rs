@@ -39,6 +39,37 @@ pub struct StackDoc {
     /// Probe rounds that failed in a row (kept across `promote` ticks).
     #[serde(default)]
     pub probe_streak: u32,
+    /// Registered model of each colour deployed from the registry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<Color, String>,
+    /// SageMaker model package ARN of each colour deployed from a package group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<Color, String>,
+    /// A registry alias move that traffic already made due but MLflow has not
+    /// yet taken (it failed, or the run died); the next run retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_owed: Option<AliasMove>,
+}
+
+/// Point `alias` of registered `model` at `version`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AliasMove {
+    pub model: String,
+    pub alias: String,
+    pub version: String,
+    /// Why the last attempt failed, for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for AliasMove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MLflow alias {}@{} -> version {}",
+            self.model, self.alias, self.version
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -49,6 +80,9 @@ pub struct Pending {
     pub event: String,
     #[serde(default)]
     pub retire: Option<Color>,
+    /// The registry alias move this transition owes once its weights hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasMove>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-pub use doc::{JournalEntry, Pending, StackDoc};
+pub use doc::{AliasMove, JournalEntry, Pending, StackDoc};
 pub use lock::Lock;
 
 /// Journal entries are kept this many days (DynamoDB TTL on `expires_at`).

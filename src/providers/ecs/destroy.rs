@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types as et;
 
-use super::{service_name, Ecs, BOOTSTRAP_VERSION};
+use super::{service_name, Ecs};
 use crate::error::{aws, invalid, Result};
 use crate::output::Out;
 use crate::providers::Stack;
@@ -16,7 +16,7 @@ impl Ecs<'_> {
     async fn deregister_task_definitions(&self, out: &Out) -> Result<Vec<String>> {
         let mut families = Vec::new();
         for c in Color::BOTH {
-            let td = self.render_taskdef(c, BOOTSTRAP_VERSION)?;
+            let td = self.bootstrap_taskdef(c)?;
             if !families.contains(&td.family) {
                 families.push(td.family);
             }

@@ -18,7 +18,7 @@ use crate::aws::{tags, Clients};
 use crate::config::EcsConfig;
 use crate::error::{aws, invalid, Error, Result};
 use crate::rollout::Color;
-use crate::template::{render, Vars};
+use crate::template::{render, Model, Vars};
 
 pub use traffic::weights_of;
 
@@ -78,10 +78,22 @@ impl<'a> Ecs<'a> {
         format!("{}-{c}", self.name)
     }
 
+    /// The never-run task definition that lets services exist before a deploy
+    /// (a placeholder model, so templates using `{{ model.* }}` render too).
+    fn bootstrap_taskdef(&self, c: Color) -> Result<taskdef::TaskDef> {
+        let model = Model::placeholder(BOOTSTRAP_VERSION);
+        self.render_taskdef(c, BOOTSTRAP_VERSION, Some(&model))
+    }
+
     /// Renders and checks the task definition for `c` at `version`.
-    fn render_taskdef(&self, c: Color, version: &str) -> Result<taskdef::TaskDef> {
+    fn render_taskdef(
+        &self,
+        c: Color,
+        version: &str,
+        model: Option<&Model>,
+    ) -> Result<taskdef::TaskDef> {
         let what = self.cfg.task_definition.display().to_string();
-        let vars = Vars::new(&self.name, version, c.as_str(), &self.c.region);
+        let vars = Vars::new(&self.name, version, c.as_str(), &self.c.region).with_model(model);
         let body = render(&what, &self.cfg.task_definition_source, &vars)?;
         taskdef::parse(
             &what,

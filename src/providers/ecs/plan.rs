@@ -7,7 +7,7 @@ use aws_sdk_ecs::types as et;
 use aws_sdk_elasticloadbalancingv2::types as lt;
 
 use super::traffic::{forward, weights_of};
-use super::{ecs_tags, elb_tags, service_name, Ecs, BOOTSTRAP_VERSION, COLOR_HEADER};
+use super::{ecs_tags, elb_tags, service_name, Ecs, COLOR_HEADER};
 use crate::config::EcsConfig;
 use crate::error::{aws, failed, invalid, Result};
 use crate::rollout::Color;
@@ -399,7 +399,7 @@ impl Ecs<'_> {
                     .map_err(|e| aws("create test route rule", e))?;
             }
             Step::CreateService(c) => {
-                let td = self.render_taskdef(*c, BOOTSTRAP_VERSION)?;
+                let td = self.bootstrap_taskdef(*c)?;
                 let td = self.register_taskdef(*c, &td).await?;
                 let tg = need("target group", known.tg.get(c))?;
                 self.create_service(*c, &tg, &td).await?;

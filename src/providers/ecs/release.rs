@@ -10,6 +10,7 @@ use crate::output::Out;
 use crate::probe::{self, Outcome};
 use crate::providers::{Artefact, Prepared, Release};
 use crate::rollout::Color;
+use crate::template::Model;
 
 impl Ecs<'_> {
     pub(super) async fn register_taskdef(&self, c: Color, td: &TaskDef) -> Result<String> {
@@ -83,12 +84,18 @@ impl Ecs<'_> {
 }
 
 impl Release for Ecs<'_> {
-    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        color: Color,
+        version: &str,
+        live: Option<Color>,
+        model: Option<&Model>,
+    ) -> Result<Prepared> {
         Ok(Prepared {
             color,
             version: version.into(),
             live,
-            artefact: Artefact::TaskDefinition(self.render_taskdef(color, version)?),
+            artefact: Artefact::TaskDefinition(self.render_taskdef(color, version, model)?),
         })
     }
 

@@ -1,5 +1,5 @@
 //! SageMaker Model Registry: the newest Approved package of a group, resolved
-//! into a model to deploy (read-only).
+//! into a model to deploy; the live package marked `cutover:live=<stack>`.
 use aws_sdk_sagemaker::types as st;
 
 use super::{is_not_found, ModelSpec, SageMaker};
@@ -7,7 +7,28 @@ use crate::error::{aws, invalid, Result};
 use crate::providers::{Artefact, Prepared};
 use crate::rollout::Color;
 
+/// Customer metadata key on the package that serves a stack's production.
+pub const LIVE_KEY: &str = "cutover:live";
+
 impl SageMaker<'_> {
+    /// Sets (`live`) or removes `cutover:live=<stack>` on a model package.
+    pub async fn mark_package(&self, arn: &str, live: bool) -> Result<()> {
+        let req = self
+            .c
+            .sagemaker
+            .update_model_package()
+            .model_package_arn(arn);
+        let req = if live {
+            req.customer_metadata_properties(LIVE_KEY, &self.name)
+        } else {
+            req.customer_metadata_properties_to_remove(LIVE_KEY)
+        };
+        req.send()
+            .await
+            .map_err(|e| aws(&format!("update model package {arn}"), e))?;
+        Ok(())
+    }
+
     /// The newest Approved package of a model package group.
     pub async fn latest_approved(&self, group: &str) -> Result<(String, String)> {
         self.c
@@ -75,7 +96,7 @@ impl SageMaker<'_> {
             .inference_specification()
             .and_then(|i| i.containers().first())
             .ok_or_else(|| invalid(format!("model package {arn} has no inference container")))?;
-        let mut environment = self.render_environment(color, &version)?;
+        let mut environment = self.render_environment(color, &version, None)?;
         for (k, v) in container.environment().into_iter().flatten() {
             environment.entry(k.clone()).or_insert_with(|| v.clone());
         }

@@ -13,7 +13,7 @@ use crate::output::Out;
 use crate::probe::{Answer, Outcome};
 use crate::providers::{Artefact, Prepared, Release, Stack};
 use crate::rollout::Color;
-use crate::template::{render, Vars};
+use crate::template::{render, Model, Vars};
 
 impl SageMaker<'_> {
     /// The configured model environment, rendered for `color` at `version`.
@@ -21,8 +21,9 @@ impl SageMaker<'_> {
         &self,
         color: Color,
         version: &str,
+        model: Option<&Model>,
     ) -> Result<BTreeMap<String, String>> {
-        let vars = Vars::new(&self.name, version, color.as_str(), &self.c.region);
+        let vars = Vars::new(&self.name, version, color.as_str(), &self.c.region).with_model(model);
         self.cfg
             .environment
             .iter()
@@ -37,8 +38,14 @@ impl SageMaker<'_> {
 }
 
 impl Release for SageMaker<'_> {
-    fn prepare(&self, color: Color, version: &str, live: Option<Color>) -> Result<Prepared> {
-        let vars = Vars::new(&self.name, version, color.as_str(), &self.c.region);
+    fn prepare(
+        &self,
+        color: Color,
+        version: &str,
+        live: Option<Color>,
+        model: Option<&Model>,
+    ) -> Result<Prepared> {
+        let vars = Vars::new(&self.name, version, color.as_str(), &self.c.region).with_model(model);
         let spec = ModelSpec {
             image: render("sagemaker.image", &self.cfg.image, &vars)?,
             model_data: self
@@ -47,7 +54,7 @@ impl Release for SageMaker<'_> {
                 .as_ref()
                 .map(|m| render("sagemaker.model_data", m, &vars))
                 .transpose()?,
-            environment: self.render_environment(color, version)?,
+            environment: self.render_environment(color, version, model)?,
             package_arn: None,
         };
         Ok(Prepared {
