@@ -251,6 +251,11 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
         Feature::ModelRegistry,
         Scope::Any,
     ),
+    (
+        "sagemaker:UpdateModelPackage",
+        Feature::ModelRegistry,
+        Scope::Any,
+    ),
 ];
 
 fn enabled(cfg: &Config, f: Feature) -> bool {
