@@ -14,8 +14,8 @@ pub async fn probe_round(ctx: &Ctx<'_>, candidate: Color) -> Result<Option<Strin
     let Some(v) = &ctx.cfg.validate else {
         return Ok(None);
     };
-    let quiet = Ctx::new(ctx.cfg, ctx.clients, crate::output::Out::silent());
-    let checks = validation::run(&quiet, v, candidate).await?;
+    // The run's own context: its provider has the stack's ARNs cached already.
+    let checks = validation::run_quiet(ctx, v, candidate).await?;
     Ok(checks
         .iter()
         .find(|c| !c.passed)

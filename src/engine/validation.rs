@@ -88,13 +88,27 @@ pub fn http_client(v: &ValidateConfig) -> Result<reqwest::Client> {
 /// Sends every request `repeat` times to colour `color`: to `validate.url`
 /// when set, otherwise through the provider's route to that colour.
 pub async fn run(ctx: &Ctx<'_>, v: &ValidateConfig, color: Color) -> Result<Vec<Check>> {
-    let http = http_client(v)?;
     match &v.url {
         Some(u) => ctx.out.info(&format!("validating {color} through {u}")),
         None => ctx
             .out
             .info(&format!("validating {color} through its test route")),
     }
+    send_all(ctx, v, color, true).await
+}
+
+/// The same requests without progress lines (a probe round during a bake).
+pub async fn run_quiet(ctx: &Ctx<'_>, v: &ValidateConfig, color: Color) -> Result<Vec<Check>> {
+    send_all(ctx, v, color, false).await
+}
+
+async fn send_all(
+    ctx: &Ctx<'_>,
+    v: &ValidateConfig,
+    color: Color,
+    verbose: bool,
+) -> Result<Vec<Check>> {
+    let http = http_client(v)?;
     let mut checks = Vec::new();
     for r in &v.requests {
         for _ in 0..v.repeat {
@@ -110,10 +124,12 @@ pub async fn run(ctx: &Ctx<'_>, v: &ValidateConfig, color: Color) -> Result<Vec<
                 ),
             };
             let c = check_of(r, label, res, start.elapsed());
-            ctx.out.detail(&format!(
-                "  {} -> {:?} in {} ms: {}",
-                c.request, c.status, c.latency_ms, c.reason
-            ));
+            if verbose {
+                ctx.out.detail(&format!(
+                    "  {} -> {:?} in {} ms: {}",
+                    c.request, c.status, c.latency_ms, c.reason
+                ));
+            }
             checks.push(c);
         }
     }

@@ -48,10 +48,6 @@ impl Store {
             stack: stack.into(),
         }
     }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
