@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
-pub use steps::{check_steps, strategy_steps};
+pub use steps::{check_step_items, check_steps, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +100,8 @@ pub struct SagemakerConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutConfig {
     pub steps: Vec<u8>,
+    /// Pauses, as the number of steps applied before each (0: before traffic).
+    pub pauses: Vec<usize>,
     pub bake: Duration,
     pub poll_interval: Duration,
     pub termination_wait: Duration,

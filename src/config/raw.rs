@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::steps::StepItem;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
@@ -65,8 +67,10 @@ pub struct RawSagemaker {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRollout {
-    pub steps: Option<Spanned<Vec<i64>>>,
+    pub steps: Option<Spanned<Vec<StepItem>>>,
     pub strategy: Option<Spanned<String>>,
+    /// With `strategy`: "none" | "before" | "after-first" | "each".
+    pub pause: Option<Spanned<String>>,
     pub canary_percent: Option<i64>,
     pub linear_step: Option<i64>,
     #[serde(default, with = "humantime_serde")]

@@ -60,6 +60,7 @@ impl<'a> Ctx<'a> {
 pub fn spec(cfg: &Config) -> Spec {
     Spec {
         steps: cfg.rollout.steps.clone(),
+        pauses: cfg.rollout.pauses.clone(),
         bake_ms: cfg.rollout.bake.as_millis() as u64,
         termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
     }

@@ -2,6 +2,7 @@
 //! actions to run. Never produces weights that do not sum to 100, never panics
 //! on a bad stored state (that is a `Refusal::Corrupt`).
 use super::colors::{Color, Weights};
+use super::pause;
 use super::status::{Phase, Spec, Status};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +34,16 @@ pub enum Event {
     /// Manual rollback.
     Rollback {
         now: u64,
+    },
+    /// `cutover continue`: pass the pause and apply the next step now.
+    Continue {
+        now: u64,
+        firing: Vec<String>,
+    },
+    /// A gating hook failed: before traffic the candidate fails validation,
+    /// after traffic the rollout rolls back.
+    GateFailed {
+        reason: String,
     },
 }
 
@@ -78,7 +89,7 @@ pub enum Refusal {
     Corrupt(String),
 }
 
-fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
+pub(super) fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
     Transition {
         status,
         actions,
@@ -88,7 +99,7 @@ fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
     }
 }
 
-fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
+pub(super) fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
     Transition {
         status: status.clone(),
         actions: vec![],
@@ -113,6 +124,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             n.step_at = None;
             n.complete_at = None;
             n.steps = spec.steps.clone();
+            n.pauses = spec.pauses.clone();
             let mut t = changed(
                 n,
                 vec![],
@@ -128,6 +140,8 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             firing,
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
+        Event::Continue { now, firing } => pause::resume(s, now, firing),
+        Event::GateFailed { reason } => pause::gate_failed(s, &reason),
     }
 }
 
@@ -136,6 +150,11 @@ fn deploy_guard(s: &Status, color: Color) -> Result<(), Refusal> {
     if s.phase == Phase::Shifting {
         return Err(Refusal::Invalid(
             "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
+        ));
+    }
+    if s.phase == Phase::Paused {
+        return Err(Refusal::Invalid(
+            "a rollout is paused; `cutover continue` it or roll back before deploying".into(),
         ));
     }
     if s.live == Some(color) {
@@ -177,6 +196,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     deploy_guard(s, color)?;
     let mut n = s.clone();
     n.steps = spec.steps.clone();
+    n.pauses = spec.pauses.clone();
     n.step = 0;
     n.step_at = None;
     n.complete_at = None;
@@ -201,7 +221,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     ))
 }
 
-fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
+pub(super) fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
     n.weight = weight;
     n.step = step;
@@ -217,7 +237,7 @@ fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Act
 }
 
 /// The candidate of a status that must have one; a stored state without it is corrupt.
-fn candidate(s: &Status) -> Result<Color, Refusal> {
+pub(super) fn candidate(s: &Status) -> Result<Color, Refusal> {
     s.candidate.ok_or_else(|| {
         Refusal::Corrupt(format!(
             "the stored rollout is {} but names no candidate colour",
@@ -226,7 +246,7 @@ fn candidate(s: &Status) -> Result<Color, Refusal> {
     })
 }
 
-fn alarm_refusal(firing: &[String]) -> Refusal {
+pub(super) fn alarm_refusal(firing: &[String]) -> Refusal {
     Refusal::Safety(format!(
         "alarm {} is in ALARM; refusing to start the rollout (use --ignore-alarm NAME to override)",
         firing.join(", ")
@@ -245,6 +265,10 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             };
             let mut n = s.clone();
             n.steps = spec.steps.clone();
+            n.pauses = spec.pauses.clone();
+            if n.pauses.contains(&0) {
+                return Ok(pause::hold(n));
+            }
             let actions = set_step(&mut n, first, 1, now)?;
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
             Ok(changed(n, actions, note))
@@ -258,6 +282,9 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             let due = s.step_at.unwrap_or(0).saturating_add(spec.bake_ms);
             if now < due {
                 return Ok(wait(s, Some(due), "baking"));
+            }
+            if s.pauses.contains(&s.step) {
+                return Ok(pause::hold(s.clone()));
             }
             let Some(&next) = s.steps.get(s.step) else {
                 // Steps exhausted without 100 cannot happen with validated steps; finish safely.
@@ -297,6 +324,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 format!("retire {old} after termination_wait"),
             ))
         }
+        Phase::Paused => pause::paused_tick(s, firing),
         Phase::FailedValidation => Err(not_validated(s)),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
@@ -318,7 +346,7 @@ fn shift_to(
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
     match s.phase {
-        Phase::Ready | Phase::Shifting => {}
+        Phase::Ready | Phase::Shifting | Phase::Paused => {}
         Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
@@ -344,21 +372,25 @@ fn shift_to(
     let mut n = s.clone();
     if s.phase == Phase::Ready {
         n.steps = spec.steps.clone();
+        n.pauses = spec.pauses.clone();
     }
     let step = n.steps.iter().filter(|w| **w <= percent).count();
+    // An explicit move passes the pauses below it, and the one it was held at.
+    n.pauses
+        .retain(|p| *p >= step && !(s.phase == Phase::Paused && *p == s.step));
     let actions = set_step(&mut n, percent, step, now)?;
     let note = format!("shift --to {percent}: {} at {percent}%", candidate(s)?);
     Ok(changed(n, actions, note))
 }
 
-fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal> {
+pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal> {
     let why = match firing {
         Some(f) => format!(" (alarm {} in ALARM)", f.join(", ")),
         None => String::new(),
     };
     let mut n = s.clone();
     match s.phase {
-        Phase::Ready | Phase::Shifting | Phase::FailedValidation => {
+        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation => {
             let Some(stable) = s.live else {
                 return Err(Refusal::Invalid("nothing to roll back to".into()));
             };
@@ -399,6 +431,7 @@ mod tests {
     fn spec() -> Spec {
         Spec {
             steps: vec![10, 50, 100],
+            pauses: vec![],
             bake_ms: 1000,
             termination_wait_ms: 5000,
         }
@@ -730,17 +763,23 @@ mod tests {
                 PlannedStep {
                     step: 1,
                     weight: 10,
-                    at_ms: 0
+                    at_ms: 0,
+                    pause: false,
+                    after_pauses: 0
                 },
                 PlannedStep {
                     step: 2,
                     weight: 50,
-                    at_ms: 1000
+                    at_ms: 1000,
+                    pause: false,
+                    after_pauses: 0
                 },
                 PlannedStep {
                     step: 3,
                     weight: 100,
-                    at_ms: 2000
+                    at_ms: 2000,
+                    pause: false,
+                    after_pauses: 0
                 },
             ]
         );
@@ -751,8 +790,32 @@ mod tests {
             PlannedStep {
                 step: 2,
                 weight: 50,
-                at_ms: 600
+                at_ms: 600,
+                pause: false,
+                after_pauses: 0
             }
+        );
+    }
+
+    #[test]
+    fn schedule_shows_pauses() {
+        use super::super::schedule;
+        let mut sp = spec();
+        sp.pauses = vec![1];
+        let s = deployed_stack();
+        let plan = schedule(&sp, &s, 0);
+        let got: Vec<(usize, u8, u64, bool, usize)> = plan
+            .iter()
+            .map(|p| (p.step, p.weight, p.at_ms, p.pause, p.after_pauses))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 10, 0, false, 0),
+                (1, 10, 1000, true, 0),
+                (2, 50, 0, false, 1),
+                (3, 100, 1000, false, 1)
+            ]
         );
     }
 
@@ -765,13 +828,14 @@ mod tests {
             phase,
             candidate: Some(Color::Green),
             steps: vec![10, 50, 100],
+            pauses: if phase == Phase::Paused { vec![1] } else { vec![] },
             step: match phase {
-                Phase::Shifting => 1,
+                Phase::Shifting | Phase::Paused => 1,
                 Phase::Complete => 3,
                 _ => 0,
             },
             weight: match phase {
-                Phase::Shifting => 10,
+                Phase::Shifting | Phase::Paused => 10,
                 Phase::Complete => 100,
                 _ => 0,
             },
@@ -836,6 +900,24 @@ mod tests {
                 },
             ),
             ("rollback", Event::Rollback { now: 10 }),
+            (
+                "continue",
+                Event::Continue {
+                    now: 10,
+                    firing: vec![],
+                },
+            ),
+            (
+                "continue-firing",
+                Event::Continue {
+                    now: 10,
+                    firing: fire(),
+                },
+            ),
+            (
+                "gate-failed",
+                Event::GateFailed { reason: "x".into() },
+            ),
         ];
         let mut out = String::new();
         for phase in Phase::ALL {
@@ -871,6 +953,7 @@ mod tests {
             phase: Phase::Shifting,
             candidate: None,
             steps: vec![10, 100],
+            pauses: vec![],
             step: 1,
             weight: 10,
             step_at: Some(0),

@@ -2,6 +2,7 @@
 //! No tokio, no SDK, no clock: time comes in with the event (ms since epoch).
 mod colors;
 mod machine;
+mod pause;
 mod repair;
 mod schedule;
 mod status;
