@@ -93,6 +93,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .as_ref()
         .map(|v| validate_config(&loc, &dir, v))
         .transpose()?;
+    let hooks = super::hooks::check_hooks(&loc, &raw.hooks)?;
+    let notify = super::hooks::check_notify(&loc, raw.notify.as_ref())?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -104,6 +106,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         rollout,
         alarms,
         validate,
+        hooks,
+        notify,
     })
 }
 

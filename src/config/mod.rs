@@ -1,6 +1,7 @@
 //! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
 //! Every error names the file, the line and the key (`locate`).
 mod check;
+mod hooks;
 mod locate;
 mod raw;
 mod steps;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
+pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use steps::{check_step_items, check_steps, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -44,6 +46,9 @@ pub struct Config {
     pub rollout: RolloutConfig,
     pub alarms: AlarmsConfig,
     pub validate: Option<ValidateConfig>,
+    /// `[[hooks]]`, in file order.
+    pub hooks: Vec<Hook>,
+    pub notify: NotifyConfig,
 }
 
 impl Config {

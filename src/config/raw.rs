@@ -19,6 +19,26 @@ pub struct Raw {
     pub rollout: Option<RawRollout>,
     pub alarms: Option<RawAlarms>,
     pub validate: Option<RawValidate>,
+    #[serde(default)]
+    pub hooks: Vec<RawHook>,
+    pub notify: Option<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub on: Spanned<String>,
+    pub run: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub url: Option<Spanned<String>>,
+    pub eventbridge_bus: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
