@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::config::HookStage;
+use crate::engine::flow::{advance, repair};
+use crate::engine::hooks::run_stage;
 use crate::engine::lease::locked;
-use crate::engine::transition::{commit, repair};
 use crate::engine::validation;
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{failed, invalid, safety, Error, Result};
@@ -76,22 +78,22 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
             doc.last_error = Some(format!("deploy of {version} to {color} started"));
             rev = ctx.store.save(&doc, rev).await?;
         }
-        ctx.store
-            .journal(
-                "deploy-start",
-                &format!("{version} -> {color}: {}", start.note),
-                &doc,
-            )
-            .await?;
+        ctx.journal(
+            "deploy-start",
+            &format!("{version} -> {color}: {}", start.note),
+            &doc,
+        )
+        .await?;
         let artifact = ctx.p.deploy(&prepared, timeout, &ctx.out).await?;
         doc.versions.insert(color, prepared.version.clone());
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();
-        // Validation gate: before any production traffic.
+        // Validation gate, then post-deploy hooks: before any production traffic.
+        let mut failure = None;
         if let Some(v) = &ctx.cfg.validate {
             let checks = validation::run(ctx, v, color).await?;
             if let Some(bad) = checks.iter().find(|c| !c.passed) {
-                let detail = format!(
+                failure = Some(format!(
                     "validation of {version} on {color} failed: {} -> {} ({}); body: {}",
                     bad.request,
                     bad.status
@@ -99,26 +101,37 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
                         .unwrap_or_else(|| "no response".into()),
                     bad.reason,
                     bad.body
-                );
-                let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
-                    .map_err(refusal)?;
-                doc.last_error = Some(detail.clone());
-                if t.rejects {
-                    doc.rejected = Some(prepared.version.clone());
-                }
-                doc.status = t.status;
-                ctx.store.save(&doc, rev).await?;
-                ctx.store
-                    .journal("validation-failed", &detail, &doc)
-                    .await?;
-                return Err(safety(detail));
+                ));
+            } else {
+                ctx.out
+                    .info(&format!("validation passed ({} request(s))", checks.len()));
             }
-            ctx.out
-                .info(&format!("validation passed ({} request(s))", checks.len()));
+        }
+        if failure.is_none() {
+            // The hooks see the new version on its colour, at 0%.
+            let mut seen = doc.clone();
+            seen.status.candidate = Some(color);
+            seen.status.weight = 0;
+            seen.status.step = 0;
+            failure = run_stage(ctx, HookStage::PostDeploy, &seen)
+                .await?
+                .map(|why| format!("post-deploy hook failed for {version} on {color}: {why}"));
+        }
+        if let Some(detail) = failure {
+            let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
+                .map_err(refusal)?;
+            doc.last_error = Some(detail.clone());
+            if t.rejects {
+                doc.rejected = Some(prepared.version.clone());
+            }
+            doc.status = t.status;
+            ctx.store.save(&doc, rev).await?;
+            ctx.journal("validation-failed", &detail, &doc).await?;
+            return Err(safety(detail));
         }
         let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
         doc.last_error = None;
-        commit(ctx, &mut doc, &mut rev, &t, "deployed").await?;
+        advance(ctx, &mut doc, &mut rev, &t, "deployed").await?;
         Ok::<(), Error>(())
     })
     .await?;

@@ -5,8 +5,9 @@ use serde_json::json;
 
 use super::deploy::{self, Source};
 use crate::config::Backend;
+use crate::engine::flow::{advance, repair};
 use crate::engine::lease::locked;
-use crate::engine::transition::{check_drift, commit, repair};
+use crate::engine::transition::check_drift;
 use crate::engine::watch::tick_now;
 use crate::engine::Ctx;
 use crate::error::{invalid, safety, Result};
@@ -85,8 +86,13 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
                 )
             })
             .unwrap_or_default();
+        let hint = if doc.status.phase == crate::rollout::Phase::Paused {
+            "; paused until `cutover continue`"
+        } else {
+            ""
+        };
         let msg = format!(
-            "nothing due (state {}, step {}{when})",
+            "nothing due (state {}, step {}{when}{hint})",
             doc.status.phase.as_str(),
             doc.status.step
         );
@@ -101,11 +107,11 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         match &t.outcome {
             Outcome::Wait(_) => Ok("nothing due".to_string()),
             Outcome::Changed => {
-                commit(ctx, &mut doc, &mut rev, &t, "promote").await?;
+                advance(ctx, &mut doc, &mut rev, &t, "promote").await?;
                 Ok(t.note.clone())
             }
             Outcome::AutoRolledBack(names) => {
-                commit(ctx, &mut doc, &mut rev, &t, "auto-rollback").await?;
+                advance(ctx, &mut doc, &mut rev, &t, "auto-rollback").await?;
                 Err(safety(format!(
                     "alarm {} in ALARM: rolled back",
                     names.join(", ")

@@ -5,13 +5,14 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::aws::alarms;
+use crate::engine::flow::{advance, repair};
 use crate::engine::lease::{locked, take_lock, Held};
-use crate::engine::transition::{check_drift, commit, repair};
+use crate::engine::transition::check_drift;
 use crate::engine::watch::{read_alarms, tick_with, warn_insufficient};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{invalid, safety, Error, Result};
 use crate::rollout::{self, Event, Outcome, Phase};
-use crate::store::now_ms;
+use crate::store::{now_ms, StackDoc};
 
 /// `shift --to P`: the alarm pre-flight, the weights, the read-back; no bake.
 pub async fn to(ctx: &Ctx<'_>, pct: u8, ignore: &[String], adopt: bool) -> Result<()> {
@@ -45,9 +46,22 @@ pub async fn to(ctx: &Ctx<'_>, pct: u8, ignore: &[String], adopt: bool) -> Resul
             },
         )
         .map_err(refusal)?;
-        commit(ctx, &mut doc, &mut rev, &t, "shift").await
+        advance(ctx, &mut doc, &mut rev, &t, "shift").await
     })
     .await
+}
+
+/// Says where the rollout is held and how to go on.
+fn paused(ctx: &Ctx<'_>, doc: &StackDoc) {
+    ctx.out.result(
+        &format!(
+            "shift: paused at step {}/{} ({}); run `cutover continue` to apply the next step, then `cutover shift` for the rest",
+            doc.status.step,
+            doc.status.steps.len(),
+            doc.weights.map(|w| w.to_string()).unwrap_or_default()
+        ),
+        json!({"state": "paused", "step": doc.status.step, "weights": doc.weights}),
+    );
 }
 
 /// `shift`: the whole rollout in the foreground.
@@ -55,6 +69,10 @@ pub async fn run(ctx: &Ctx<'_>, ignore: &[String], adopt: bool) -> Result<()> {
     let (doc, _) = ctx.load().await?;
     match doc.status.phase {
         Phase::Ready | Phase::Shifting => {}
+        Phase::Paused => {
+            paused(ctx, &doc);
+            return Ok(());
+        }
         Phase::Complete => {
             ctx.out.result(
                 "shift: the rollout is already complete",
@@ -96,13 +114,18 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
                 } else {
                     "step"
                 };
-                commit(ctx, &mut doc, &mut rev, &t, event).await?;
+                advance(ctx, &mut doc, &mut rev, &t, event).await?;
                 if let Outcome::AutoRolledBack(names) = &t.outcome {
                     return Err(safety(format!(
                         "alarm {} in ALARM: rolled back, {} at 100%",
                         names.join(", "),
                         doc.status.live.map(|c| c.as_str()).unwrap_or("?")
                     )));
+                }
+                if doc.status.phase == Phase::Paused {
+                    ctx.out.ticker_done();
+                    paused(ctx, &doc);
+                    return Ok(());
                 }
                 if doc.status.phase == Phase::Complete {
                     ctx.out.result(
@@ -132,7 +155,7 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
                     _ = tokio::time::sleep(nap) => {}
                     _ = &mut ctrl_c => {
                         ctx.out.ticker_done();
-                        ctx.store.journal("interrupted", &format!("shift stopped by the user at step {}; weights stay {}", doc.status.step, doc.weights.map(|w| w.to_string()).unwrap_or_default()), &doc).await?;
+                        ctx.journal("interrupted", &format!("shift stopped by the user at step {}; weights stay {}", doc.status.step, doc.weights.map(|w| w.to_string()).unwrap_or_default()), &doc).await?;
                         ctx.out.info("interrupted: weights stay where they are; run `cutover shift` or `promote` to resume");
                         return Err(Error::Interrupted);
                     }

@@ -93,11 +93,16 @@ pub fn check_hooks(loc: &Locator, raw: &[RawHook]) -> Result<Vec<Hook>> {
             return Err(loc.at(
                 &h.on,
                 "hooks.on",
-                format!("unknown stage \"{name}\" (expected one of {})", all.join(", ")),
+                format!(
+                    "unknown stage \"{name}\" (expected one of {})",
+                    all.join(", ")
+                ),
             ));
         };
         let target = match (&h.run, &h.url) {
-            (Some(r), None) if !r.get_ref().trim().is_empty() => HookTarget::Run(r.get_ref().clone()),
+            (Some(r), None) if !r.get_ref().trim().is_empty() => {
+                HookTarget::Run(r.get_ref().clone())
+            }
             (Some(r), None) => return Err(loc.at(r, "hooks.run", "is empty".into())),
             (None, Some(u)) if http_url(u.get_ref()) => HookTarget::Url(u.get_ref().clone()),
             (None, Some(u)) => {
@@ -190,7 +195,10 @@ mod tests {
         let m = err("\n[[hooks]]\non = \"pre-flight\"\nrun = \"x\"\n");
         assert!(m.starts_with("cutover.toml:10: key `hooks.on`"), "{m}");
         let m = err("\n[[hooks]]\non = \"post-step\"\nrun = \"x\"\nurl = \"http://a/b\"\n");
-        assert!(m.contains("key `hooks.url`") && m.contains("not both"), "{m}");
+        assert!(
+            m.contains("key `hooks.url`") && m.contains("not both"),
+            "{m}"
+        );
         let m = err("\n[[hooks]]\non = \"post-step\"\n");
         assert!(m.contains("key `hooks.run`"), "{m}");
         let m = err("\n[[hooks]]\non = \"post-step\"\nrun = \"x\"\ntimeout = \"soon\"\n");
@@ -198,7 +206,10 @@ mod tests {
         let m = err("\n[notify]\nurl = \"ftp://x\"\n");
         assert!(m.starts_with("cutover.toml:10: key `notify.url`"), "{m}");
         let m = err("\n[rollout]\nsteps = [10, \"wait\", 100]\n");
-        assert!(m.contains("key `rollout.steps`") && m.contains("unknown step"), "{m}");
+        assert!(
+            m.contains("key `rollout.steps`") && m.contains("unknown step"),
+            "{m}"
+        );
         let m = err("\n[rollout]\nstrategy = \"canary\"\npause = \"later\"\n");
         assert!(m.contains("key `rollout.pause`"), "{m}");
     }

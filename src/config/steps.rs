@@ -134,8 +134,14 @@ mod tests {
         let ok = |v: &[&str]| check_step_items(&items(v)).unwrap();
         assert_eq!(ok(&["10", "50", "100"]), (vec![10, 50, 100], vec![]));
         assert_eq!(ok(&["pause", "10", "100"]), (vec![10, 100], vec![0]));
-        assert_eq!(ok(&["10", "pause", "50", "100"]), (vec![10, 50, 100], vec![1]));
-        assert_eq!(ok(&["10", "50", "pause", "100"]), (vec![10, 50, 100], vec![2]));
+        assert_eq!(
+            ok(&["10", "pause", "50", "100"]),
+            (vec![10, 50, 100], vec![1])
+        );
+        assert_eq!(
+            ok(&["10", "50", "pause", "100"]),
+            (vec![10, 50, 100], vec![2])
+        );
         assert_eq!(
             ok(&["pause", "10", "pause", "50", "pause", "100"]),
             (vec![10, 50, 100], vec![0, 1, 2])
@@ -151,7 +157,10 @@ mod tests {
     #[test]
     fn strategy_pause_positions() {
         assert_eq!(strategy_pauses("after-first", &[10, 100]), Ok(vec![1]));
-        assert_eq!(strategy_pauses("each", &[25, 50, 75, 100]), Ok(vec![1, 2, 3]));
+        assert_eq!(
+            strategy_pauses("each", &[25, 50, 75, 100]),
+            Ok(vec![1, 2, 3])
+        );
         assert_eq!(strategy_pauses("before", &[100]), Ok(vec![0]));
         assert!(strategy_pauses("after-first", &[100]).is_err());
         assert!(strategy_pauses("sometimes", &[10, 100]).is_err());

@@ -2,7 +2,10 @@
 //! (commit, repair, read-back), the stack lease, the alarm watch, validation
 //! and the provisioning plan. Commands sit above; nothing here imports them.
 pub mod ctx;
+pub mod flow;
+pub mod hooks;
 pub mod lease;
+pub mod notify;
 pub mod provision;
 pub mod transition;
 pub mod validation;

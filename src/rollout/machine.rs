@@ -221,7 +221,12 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     ))
 }
 
-pub(super) fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
+pub(super) fn set_step(
+    n: &mut Status,
+    weight: u8,
+    step: usize,
+    now: u64,
+) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
     n.weight = weight;
     n.step = step;
@@ -828,7 +833,11 @@ mod tests {
             phase,
             candidate: Some(Color::Green),
             steps: vec![10, 50, 100],
-            pauses: if phase == Phase::Paused { vec![1] } else { vec![] },
+            pauses: if phase == Phase::Paused {
+                vec![1]
+            } else {
+                vec![]
+            },
             step: match phase {
                 Phase::Shifting | Phase::Paused => 1,
                 Phase::Complete => 3,
@@ -914,10 +923,7 @@ mod tests {
                     firing: fire(),
                 },
             ),
-            (
-                "gate-failed",
-                Event::GateFailed { reason: "x".into() },
-            ),
+            ("gate-failed", Event::GateFailed { reason: "x".into() }),
         ];
         let mut out = String::new();
         for phase in Phase::ALL {

@@ -1,8 +1,7 @@
 //! Pauses and gates: holding a rollout at a `"pause"` step, `continue`, and
 //! what a failed gating hook does to the rollout.
 use super::machine::{
-    alarm_refusal, candidate, changed, rollback, set_step, wait, Outcome, Refusal,
-    Transition,
+    alarm_refusal, candidate, changed, rollback, set_step, wait, Outcome, Refusal, Transition,
 };
 use super::status::{Phase, Status};
 
@@ -67,7 +66,11 @@ pub(super) fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusa
             n.phase = Phase::FailedValidation;
             n.step = 0;
             n.step_at = None;
-            let mut t = changed(n, vec![], format!("{cand} failed a gate: {reason}; it stays at 0%"));
+            let mut t = changed(
+                n,
+                vec![],
+                format!("{cand} failed a gate: {reason}; it stays at 0%"),
+            );
             t.rejects = true;
             Ok(t)
         }
@@ -100,7 +103,12 @@ mod tests {
     }
 
     fn ready(sp: &Spec) -> Status {
-        let s = apply(sp, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap();
+        let s = apply(
+            sp,
+            &Status::default(),
+            Event::Deployed { color: Color::Blue },
+        )
+        .unwrap();
         let c = Event::Deployed {
             color: Color::Green,
         };
@@ -184,7 +192,10 @@ mod tests {
         .unwrap()
         .status;
         assert_eq!(failed.phase, Phase::FailedValidation);
-        assert!(matches!(cont(&sp, &failed, false), Err(Refusal::Invalid(_))));
+        assert!(matches!(
+            cont(&sp, &failed, false),
+            Err(Refusal::Invalid(_))
+        ));
     }
 
     #[test]
@@ -222,7 +233,13 @@ mod tests {
         let g = apply(&sp, &p, Event::GateFailed { reason: "x".into() }).unwrap();
         assert_eq!(g.status.phase, Phase::RolledBack);
         // A deploy is refused while paused.
-        let d = apply(&sp, &p, Event::DeployStarted { color: Color::Green });
+        let d = apply(
+            &sp,
+            &p,
+            Event::DeployStarted {
+                color: Color::Green,
+            },
+        );
         assert!(matches!(d, Err(Refusal::Invalid(_))));
         // Before traffic, a failed gate is a failed validation at 0%.
         let sp0 = spec(vec![0]);
@@ -247,7 +264,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!((t.status.phase, t.status.pauses.clone()), (Phase::Shifting, vec![2]));
+        assert_eq!(
+            (t.status.phase, t.status.pauses.clone()),
+            (Phase::Shifting, vec![2])
+        );
         // The pause after step 2 still holds.
         let s = tick(&sp, &t.status, now + 1000, false).unwrap().status;
         assert_eq!(s.weight, 50);

@@ -34,7 +34,11 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
     };
     let mut out = Vec::new();
     let mut after = 0;
-    let mut weight = if s.phase == Phase::Paused { s.weight } else { 0 };
+    let mut weight = if s.phase == Phase::Paused {
+        s.weight
+    } else {
+        0
+    };
     for (i, w) in steps.iter().enumerate().skip(first_idx) {
         if pauses.contains(&i) {
             out.push(PlannedStep {

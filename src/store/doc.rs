@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::HookStage;
 use crate::rollout::{Color, Status, Weights};
 
 /// Everything cutover remembers about a stack.
@@ -30,6 +31,12 @@ pub struct StackDoc {
     /// `promote --auto-deploy` does not redeploy it.
     #[serde(default)]
     pub rejected: Option<String>,
+    /// Hook stages still to run (write-ahead, like `pending`): post-* stages
+    /// are recorded with the transition that makes them due and run again by
+    /// the next run if this one dies before they finish; pre-* stages are
+    /// recorded while they run and simply run again before what they guard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_due: Vec<HookStage>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -40,6 +47,9 @@ pub struct Pending {
     pub event: String,
     #[serde(default)]
     pub retire: Option<Color>,
+    /// Hook stages due once this transition has taken effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_after: Vec<HookStage>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
