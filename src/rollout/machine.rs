@@ -2,7 +2,6 @@
 //! actions to run. Never produces weights that do not sum to 100, never panics
 //! on a bad stored state (that is a `Refusal::Corrupt`).
 use super::colors::{Color, Weights};
-use super::pause;
 use super::status::{Phase, Spec, Status};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -140,8 +139,8 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             firing,
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
-        Event::Continue { now, firing } => pause::resume(s, now, firing),
-        Event::GateFailed { reason } => pause::gate_failed(s, &reason),
+        Event::Continue { now, firing } => resume(s, now, firing),
+        Event::GateFailed { reason } => gate_failed(s, &reason),
     }
 }
 
@@ -272,7 +271,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             n.steps = spec.steps.clone();
             n.pauses = spec.pauses.clone();
             if n.pauses.contains(&0) {
-                return Ok(pause::hold(n));
+                return Ok(hold(n));
             }
             let actions = set_step(&mut n, first, 1, now)?;
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
@@ -289,7 +288,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 return Ok(wait(s, Some(due), "baking"));
             }
             if s.pauses.contains(&s.step) {
-                return Ok(pause::hold(s.clone()));
+                return Ok(hold(s.clone()));
             }
             let Some(&next) = s.steps.get(s.step) else {
                 // Steps exhausted without 100 cannot happen with validated steps; finish safely.
@@ -329,7 +328,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 format!("retire {old} after termination_wait"),
             ))
         }
-        Phase::Paused => pause::paused_tick(s, firing),
+        Phase::Paused => paused_tick(s, firing),
         Phase::FailedValidation => Err(not_validated(s)),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
@@ -425,6 +424,90 @@ pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transiti
         Phase::Idle | Phase::RolledBack | Phase::Retired => Err(Refusal::Invalid(format!(
             "nothing to roll back to (rollout state is {})",
             s.phase.as_str()
+        ))),
+    }
+}
+
+// Pauses and gates: holding a rollout at a `"pause"` step, `continue`,
+// and what a failed gating hook does to the rollout.
+
+/// Holds the rollout at its current step; no action, weights unchanged.
+fn hold(mut n: Status) -> Transition {
+    n.phase = Phase::Paused;
+    let note = format!(
+        "paused at step {}/{} ({}% on the candidate); run `cutover continue` to go on",
+        n.step,
+        n.steps.len(),
+        n.weight
+    );
+    changed(n, vec![], note)
+}
+
+/// A tick while paused: nothing, except a rollback when an alarm fires and
+/// the candidate has traffic to take back.
+fn paused_tick(s: &Status, firing: Vec<String>) -> Result<Transition, Refusal> {
+    if !firing.is_empty() && s.weight > 0 {
+        let mut t = rollback(s, Some(&firing))?;
+        t.outcome = Outcome::AutoRolledBack(firing);
+        return Ok(t);
+    }
+    Ok(wait(s, None, "paused; waiting for `cutover continue`"))
+}
+
+/// `cutover continue`: passes the pause and applies the next step now (with
+/// the alarm pre-flight, like `shift --to`); the rest is left to shift/promote.
+fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
+    match s.phase {
+        Phase::Paused => {}
+        other => {
+            return Err(Refusal::Invalid(format!(
+                "nothing is paused (rollout state is {}); `continue` resumes only a paused rollout",
+                other.as_str()
+            )))
+        }
+    }
+    if !firing.is_empty() {
+        return Err(alarm_refusal(&firing));
+    }
+    let cand = candidate(s)?;
+    let mut n = s.clone();
+    n.pauses.retain(|p| *p != s.step);
+    let next = s.steps.get(s.step).copied().unwrap_or(100).max(s.weight);
+    let actions = set_step(&mut n, next, s.step + 1, now)?;
+    let note = format!(
+        "continued: step {}/{}: {cand} at {next}%",
+        s.step + 1,
+        s.steps.len()
+    );
+    Ok(changed(n, actions, note))
+}
+
+/// A gating hook failed. With no traffic on the candidate it fails validation
+/// and stays at 0%; with traffic (or after 100%) the rollout rolls back.
+fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusal> {
+    match s.phase {
+        Phase::Ready | Phase::Paused | Phase::FailedValidation if s.weight == 0 => {
+            let cand = candidate(s)?;
+            let mut n = s.clone();
+            n.phase = Phase::FailedValidation;
+            n.step = 0;
+            n.step_at = None;
+            let mut t = changed(
+                n,
+                vec![],
+                format!("{cand} failed a gate: {reason}; it stays at 0%"),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
+        Phase::Shifting | Phase::Paused | Phase::Complete => {
+            let mut t = rollback(s, None)?;
+            t.note = format!("{} (gate failed: {reason})", t.note);
+            Ok(t)
+        }
+        other => Err(Refusal::Invalid(format!(
+            "no rollout to stop (rollout state is {})",
+            other.as_str()
         ))),
     }
 }
