@@ -327,3 +327,43 @@ fn eventbridge_events_reach_sqs_through_a_rule() {
     assert_eq!(deployed["detail"]["event"], "deployed");
     assert!(got.iter().any(|e| e["detail-type"] == "provision"));
 }
+
+#[test]
+fn a_hook_interrupted_by_a_crash_runs_again() {
+    let hook = "[[hooks]]\non = \"post-step\"\nrun = \"echo $CUTOVER_STEP >> ran.log; sleep 3\"\n";
+    let s = Stack::new(
+        "crash",
+        &["--steps", "10, 100", "--bake", "60s", "--poll", "200ms"],
+    );
+    s.edit_config(|t| {
+        format!(
+            "{}\n{hook}\n",
+            t.replace("[state]\n", "[state]\nlock_lease = \"1s\"\n")
+        )
+    });
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    let mut shift = s.spawn_shift();
+    let log = s.dir.path().join("ran.log");
+    let start = Instant::now();
+    while !log.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "hook never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shift.kill().unwrap(); // SIGKILL while the hook runs
+    shift.wait().unwrap();
+    let st = s.status_json();
+    assert_eq!(st["hooks_due"], serde_json::json!(["post-step"]), "{st}");
+    assert_eq!(s.elb_weights(), (90, 10));
+    std::thread::sleep(Duration::from_millis(1500)); // the dead run's lease expires
+    s.ok(&["promote"], 0);
+    let st = s.status_json();
+    assert_eq!(st["hooks_due"], serde_json::json!([]), "{st}");
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(ran.lines().filter(|l| *l == "1").count(), 2, "{ran}");
+    assert_eq!(st["rollout"]["state"], "shifting");
+}

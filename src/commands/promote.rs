@@ -65,10 +65,12 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         None => ctx.load_provisioned().await?.0,
     };
     let active = doc.status.phase.is_active();
-    if !active && doc.pending.is_none() && f.auto_deploy {
+    // Something a killed run left (a transition or hooks) is repaired under the lock.
+    let left = doc.pending.is_some() || !doc.hooks_due.is_empty();
+    if !active && !left && f.auto_deploy {
         return auto_deploy_tick(ctx, &doc).await;
     }
-    if !active && doc.pending.is_none() {
+    if !active && !left {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());
         ctx.out.result(
             &format!("promote: {msg}"),
@@ -77,7 +79,7 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         return Ok(msg);
     }
     let t = tick_now(ctx, &doc, ignore).await?;
-    if let (Outcome::Wait(until), true) = (t.outcome.clone(), doc.pending.is_none()) {
+    if let (Outcome::Wait(until), true) = (t.outcome.clone(), !left) {
         let when = until
             .map(|u| {
                 format!(
