@@ -179,5 +179,7 @@ async fn run_one(aws: &AwsOptions, cfg: &Config, out: Out, cmd: &Command) -> Res
     };
     let clients = Clients::new(&opts).await?;
     let ctx = Ctx::new(cfg, &clients, out);
-    commands::dispatch(&ctx, cmd).await
+    let res = commands::dispatch(&ctx, cmd).await;
+    ctx.finish().await;
+    res
 }

@@ -90,6 +90,15 @@ pub enum Command {
         #[arg(long = "auto-deploy")]
         auto_deploy: bool,
     },
+    /// Resume a paused rollout: apply the next step now (no bake); shift/promote carry on.
+    Continue {
+        /// Continue even though this alarm is in ALARM (repeatable).
+        #[arg(long = "ignore-alarm")]
+        ignore_alarm: Vec<String>,
+        /// Accept weights found in AWS that differ from the recorded state.
+        #[arg(long)]
+        adopt: bool,
+    },
     /// Send 100% to the stable colour at once and mark the rollout rolled back.
     Rollback {
         /// Why, for the journal.

@@ -66,7 +66,7 @@ fn the_policy_allows_every_call_of_an_ecs_lifecycle() {
         ],
     );
     s.edit_config(|t| {
-        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 5\n\n[judge]\nperiod = \"10s\"\nmin_points = 2\ndry_run = true\n\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\n"
+        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 5\n\n[judge]\nperiod = \"10s\"\nmin_points = 2\ndry_run = true\n\n[notify]\neventbridge_bus = \"default\"\n\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\n"
     });
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
@@ -86,12 +86,14 @@ fn the_policy_allows_every_call_of_an_ecs_lifecycle() {
         "{calls:?}"
     );
     assert!(calls.contains("cloudwatch:GetMetricData"), "{calls:?}");
+    assert!(calls.contains("events:PutEvents"), "{calls:?}");
     assert_eq!(denied(&s), Vec::<String>::new());
     // Scoped: the table, the stack's names, the alarms it creates.
     let out = s.ok(&["iam-policy"], 0);
     assert!(out.contains("table/cutover-iamecs"), "{out}");
     assert!(out.contains("targetgroup/iamecs-blue/*"), "{out}");
     assert!(out.contains("alarm:iamecs-green-5xx"), "{out}");
+    assert!(out.contains("event-bus/default"), "{out}");
     assert!(
         !out.contains("iam:PassRole"),
         "no role in the task definition: {out}"
@@ -117,4 +119,5 @@ fn the_policy_allows_every_call_of_a_sagemaker_lifecycle() {
     assert!(out.contains("\"iam:PassRole\""), "{out}");
     assert!(out.contains("sagemaker.amazonaws.com"), "{out}");
     assert!(out.contains("endpoint/iamsm"), "{out}");
+    assert!(!out.contains("events:PutEvents"), "no [notify] bus: {out}");
 }

@@ -20,6 +20,20 @@ enum Ev {
     Tick { dt: u64, fire: bool },
     ShiftTo(u8, bool),
     Rollback,
+    Continue(bool),
+    GateFailed,
+}
+
+/// Pauses for `steps`: any subset of the allowed positions (0..len).
+fn pauses_strategy(len: usize) -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::btree_set(0..len, 0..=len).prop_map(|s| s.into_iter().collect())
+}
+
+fn spec_strategy() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+    steps_strategy().prop_flat_map(|steps| {
+        let n = steps.len();
+        (Just(steps), pauses_strategy(n))
+    })
 }
 
 fn ev_strategy() -> impl Strategy<Value = Ev> {
@@ -30,19 +44,21 @@ fn ev_strategy() -> impl Strategy<Value = Ev> {
         1 => Just(Ev::DeployStart),
         2 => (0u8..=100, proptest::bool::weighted(0.2)).prop_map(|(p, f)| Ev::ShiftTo(p, f)),
         1 => Just(Ev::Rollback),
+        2 => proptest::bool::weighted(0.2).prop_map(Ev::Continue),
+        1 => Just(Ev::GateFailed),
     ]
 }
 
 fn in_rollout(s: &Status) -> bool {
-    matches!(s.phase, Phase::Ready | Phase::Shifting)
+    matches!(s.phase, Phase::Ready | Phase::Shifting | Phase::Paused)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn invariants_hold(steps in steps_strategy(), bake in 0u64..2000, events in proptest::collection::vec(ev_strategy(), 1..40)) {
-        let spec = Spec { steps, bake_ms: bake, termination_wait_ms: 1500 };
+    fn invariants_hold((steps, pauses) in spec_strategy(), bake in 0u64..2000, events in proptest::collection::vec(ev_strategy(), 1..40)) {
+        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500 };
         let mut s = Status::default();
         let mut now = 1_000_000u64;
         for ev in events {
@@ -60,11 +76,13 @@ proptest! {
                     firing: if *fire { vec!["a".into()] } else { vec![] },
                 },
                 Ev::Rollback => Event::Rollback { now },
+                Ev::Continue(fire) => Event::Continue { now, firing: if *fire { vec!["a".into()] } else { vec![] } },
+                Ev::GateFailed => Event::GateFailed { reason: "hook".into() },
             };
             // Rollback is reachable from every state that has something to roll back to.
             let rb = apply(&spec, &s, Event::Rollback { now });
             match s.phase {
-                Phase::Ready | Phase::Shifting | Phase::FailedValidation | Phase::Complete if s.live.is_some() => {
+                Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation | Phase::Complete if s.live.is_some() => {
                     let t = rb.expect("rollback must be possible");
                     prop_assert_eq!(t.status.phase, Phase::RolledBack);
                     let w = t.status.weights().unwrap();
@@ -73,6 +91,21 @@ proptest! {
                 _ => prop_assert!(matches!(rb, Err(Refusal::Invalid(_)))),
             }
             let res = apply(&spec, &s, event);
+            // `continue` works only on a paused rollout, and never under a firing alarm.
+            if let Ev::Continue(fire) = ev {
+                match (s.phase, fire) {
+                    (Phase::Paused, false) => prop_assert!(res.is_ok()),
+                    (Phase::Paused, true) => prop_assert!(matches!(res, Err(Refusal::Safety(_)))),
+                    _ => prop_assert!(matches!(res, Err(Refusal::Invalid(_)))),
+                }
+            }
+            // A failed gate never leaves traffic on the candidate.
+            if let (Ev::GateFailed, Ok(t)) = (&ev, &res) {
+                prop_assert!(matches!(t.status.phase, Phase::FailedValidation | Phase::RolledBack));
+                if let Some(live) = t.status.live {
+                    prop_assert_eq!(t.status.weights(), Some(Weights::all(live)));
+                }
+            }
             // A firing alarm never lets `shift --to` move traffic.
             if let Ev::ShiftTo(_, true) = ev {
                 prop_assert!(res.is_err(), "shift --to moved traffic under a firing alarm");
@@ -98,9 +131,19 @@ proptest! {
             if in_rollout(&s) && (in_rollout(&t.status) || t.status.phase == Phase::Complete) {
                 prop_assert!(t.status.weight >= s.weight, "weight fell from {} to {}", s.weight, t.status.weight);
             }
-            // No step is skipped by a tick.
+            // A pause never moves traffic: ticks while paused change nothing
+            // (unless an alarm rolls back), and entering a pause keeps the weights.
+            if let (Ev::Tick { fire: false, .. }, Phase::Paused) = (&ev, s.phase) {
+                prop_assert_eq!(&t.status, &s);
+                prop_assert!(t.actions.is_empty());
+            }
+            if t.status.phase == Phase::Paused && s.phase != Phase::Paused {
+                prop_assert!(t.actions.is_empty());
+                prop_assert_eq!(t.status.weights(), s.weights());
+            }
+            // No step is skipped by a tick (a tick that pauses applies none).
             if let (Ev::Tick { .. }, Outcome::Changed) = (&ev, &t.outcome) {
-                if matches!(s.phase, Phase::Ready | Phase::Shifting) {
+                if matches!(s.phase, Phase::Ready | Phase::Shifting) && t.status.phase != Phase::Paused {
                     prop_assert_eq!(t.status.step, s.step + 1);
                     prop_assert_eq!(t.status.weight, s.steps[s.step]);
                 }
@@ -115,6 +158,13 @@ proptest! {
                 prop_assert_eq!(t.status.phase, Phase::RolledBack);
                 prop_assert_eq!(t.status.live, s.live);
             }
+            // ... also while paused with traffic on the candidate.
+            if let (Ev::Tick { fire: true, .. }, Phase::Paused) = (&ev, s.phase) {
+                if s.weight > 0 {
+                prop_assert_eq!(t.status.phase, Phase::RolledBack);
+                prop_assert_eq!(t.status.live, s.live);
+            }
+            }
             // ... and after 100%, before retirement, it brings the old colour back.
             if let (Ev::Tick { fire: true, .. }, Phase::Complete) = (&ev, s.phase) {
                 prop_assert_eq!(t.status.phase, Phase::RolledBack);
@@ -126,14 +176,22 @@ proptest! {
     }
 
     #[test]
-    fn full_run_reaches_live_without_skipping(steps in steps_strategy(), bake in 1u64..5000) {
-        let spec = Spec { steps: steps.clone(), bake_ms: bake, termination_wait_ms: 10 };
+    fn full_run_reaches_live_without_skipping((steps, pauses) in spec_strategy(), bake in 1u64..5000) {
+        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10 };
+        let mut held = Vec::new();
         let mut s = apply(&spec, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap().status;
         s = apply(&spec, &s, Event::Deployed { color: Color::Green }).unwrap().status;
         let mut seen = Vec::new();
         let mut now = 0;
         while s.phase != Phase::Complete {
-            let t = apply(&spec, &s, Event::Tick { now, firing: vec![] }).unwrap();
+            let mut t = apply(&spec, &s, Event::Tick { now, firing: vec![] }).unwrap();
+            if t.status.phase == Phase::Paused {
+                held.push(t.status.step);
+                // Held until continue, which applies the next step itself.
+                let again = apply(&spec, &t.status, Event::Tick { now: now + 1_000_000, firing: vec![] }).unwrap();
+                prop_assert_eq!(again.outcome, Outcome::Wait(None));
+                t = apply(&spec, &t.status, Event::Continue { now, firing: vec![] }).unwrap();
+            }
             if t.outcome == Outcome::Changed {
                 seen.push(t.status.weight);
             }
@@ -141,6 +199,7 @@ proptest! {
             now += bake / 3 + 1;
         }
         prop_assert_eq!(seen, steps);
+        prop_assert_eq!(held, pauses, "each pause held once, in order");
         prop_assert_eq!(s.live, Some(Color::Green));
     }
 }

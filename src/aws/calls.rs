@@ -20,6 +20,8 @@ pub enum Feature {
     Judge,
     /// SageMaker model packages (`--model-package-group`, `promote --auto-deploy`).
     ModelRegistry,
+    /// `[notify] eventbridge_bus`.
+    EventBus,
 }
 
 /// What a call can be scoped to.
@@ -35,6 +37,8 @@ pub enum Scope {
     Endpoint,
     EndpointConfigs,
     Models,
+    /// The `[notify]` EventBridge bus.
+    EventBus,
     /// The API takes no resource (describe/list calls, task definitions).
     Any,
 }
@@ -256,6 +260,8 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
         Feature::ModelRegistry,
         Scope::Any,
     ),
+    // Events.
+    ("events:PutEvents", Feature::EventBus, Scope::EventBus),
 ];
 
 fn enabled(cfg: &Config, f: Feature) -> bool {
@@ -265,6 +271,7 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
         Feature::SageMaker | Feature::ModelRegistry => matches!(cfg.backend, Backend::Sagemaker(_)),
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::Judge => cfg.judge.is_some(),
+        Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
     }
 }
 
@@ -299,6 +306,11 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String]) -> Vec<String> {
         (Scope::Endpoint, _) => vec![format!("{sm}:endpoint/{n}")],
         (Scope::EndpointConfigs, _) => vec![format!("{sm}:endpoint-config/{n}-*")],
         (Scope::Models, _) => vec![format!("{sm}:model/{n}-*")],
+        (Scope::EventBus, _) => match cfg.notify.eventbridge_bus.as_deref() {
+            Some(arn) if arn.starts_with("arn:") => vec![arn.to_string()],
+            Some(bus) => vec![format!("arn:aws:events:*:*:event-bus/{bus}")],
+            None => vec![],
+        },
         _ => vec!["*".to_string()],
     }
 }

@@ -20,6 +20,7 @@ pub struct Clients {
     pub runtime: aws_sdk_sagemakerruntime::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
 }
 
 impl std::fmt::Debug for Clients {
@@ -81,6 +82,7 @@ impl Clients {
             runtime: aws_sdk_sagemakerruntime::Client::new(&conf),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
+            eventbridge: aws_sdk_eventbridge::Client::new(&conf),
         }
     }
 }

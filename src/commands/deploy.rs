@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::config::HookStage;
+use crate::engine::flow::{advance, repair};
+use crate::engine::hooks::run_stage;
 use crate::engine::lease::locked;
-use crate::engine::transition::{commit, repair};
 use crate::engine::{compare, validation};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{failed, invalid, safety, Error, Result};
@@ -107,13 +109,12 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
             doc.last_error = Some(format!("deploy of {version} to {color} started"));
             rev = ctx.store.save(&doc, rev).await?;
         }
-        ctx.store
-            .journal(
-                "deploy-start",
-                &format!("{version} -> {color}: {}", start.note),
-                &doc,
-            )
-            .await?;
+        ctx.journal(
+            "deploy-start",
+            &format!("{version} -> {color}: {}", start.note),
+            &doc,
+        )
+        .await?;
         let artifact = ctx.p.deploy(&prepared, timeout, &ctx.out).await?;
         doc.versions.insert(color, prepared.version.clone());
         match &model {
@@ -129,8 +130,19 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
         };
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();
-        // The gates before any production traffic: validation, then comparison.
-        if let Some(detail) = pre_traffic_gates(ctx, &mut doc, color, version).await? {
+        // The gates before any production traffic: validation, comparison,
+        // then post-deploy hooks (they see the new version on its colour, at 0%).
+        let mut failure = pre_traffic_gates(ctx, &mut doc, color, version).await?;
+        if failure.is_none() {
+            let mut seen = doc.clone();
+            seen.status.candidate = Some(color);
+            seen.status.weight = 0;
+            seen.status.step = 0;
+            failure = run_stage(ctx, HookStage::PostDeploy, &seen)
+                .await?
+                .map(|why| format!("post-deploy hook failed for {version} on {color}: {why}"));
+        }
+        if let Some(detail) = failure {
             let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
                 .map_err(refusal)?;
             doc.last_error = Some(detail.clone());
@@ -139,14 +151,12 @@ pub async fn run(ctx: &Ctx<'_>, source: Source<'_>, timeout: Duration) -> Result
             }
             doc.status = t.status;
             ctx.store.save(&doc, rev).await?;
-            ctx.store
-                .journal("validation-failed", &detail, &doc)
-                .await?;
+            ctx.journal("validation-failed", &detail, &doc).await?;
             return Err(safety(detail));
         }
         let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
         doc.last_error = None;
-        commit(ctx, &mut doc, &mut rev, &t, "deployed").await?;
+        advance(ctx, &mut doc, &mut rev, &t, "deployed").await?;
         Ok::<(), Error>(())
     })
     .await?;
@@ -190,7 +200,7 @@ async fn pre_traffic_gates(
                 report.summary()
             )
         });
-        ctx.store.journal("compare", &report.summary(), doc).await?;
+        ctx.journal("compare", &report.summary(), doc).await?;
         doc.compare = Some(report);
         return Ok(failed);
     }

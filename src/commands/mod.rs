@@ -11,6 +11,7 @@ pub mod plan;
 pub mod promote;
 pub mod promote_many;
 pub mod provision;
+pub mod resume;
 pub mod rollback;
 pub mod shift;
 pub mod status;
@@ -62,6 +63,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
             };
             promote::tick(ctx, flags, None).await.map(|_| ())
         }
+        Command::Continue {
+            ignore_alarm,
+            adopt,
+        } => resume::run(ctx, ignore_alarm, *adopt).await,
         Command::Rollback { reason } => rollback::run(ctx, reason.as_deref()).await,
         Command::Status => status::run(ctx).await,
         Command::History { limit } => history::run(ctx, *limit).await,

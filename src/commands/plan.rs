@@ -32,7 +32,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             text.push_str(&format!("  {} {}\n", c.action, c.resource));
         }
     }
-    let in_rollout = matches!(doc.status.phase, Phase::Ready | Phase::Shifting);
+    let in_rollout = matches!(
+        doc.status.phase,
+        Phase::Ready | Phase::Shifting | Phase::Paused
+    );
     text.push_str(&format!(
         "\nrollout {}: state {}, step {}/{}\n",
         if in_rollout {
@@ -49,6 +52,27 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         }
     ));
     for s in &schedule {
+        if s.pause {
+            text.push_str(&format!(
+                "  pause: held at {:>3}% after {} until `cutover continue`\n",
+                s.weight,
+                if s.step == 0 {
+                    "deploy, before any traffic".to_string()
+                } else {
+                    format!("step {} and its bake", s.step)
+                }
+            ));
+            continue;
+        }
+        if s.after_pauses > 0 {
+            text.push_str(&format!(
+                "  step {}: candidate at {:>3}%  at +{} after the continue\n",
+                s.step,
+                s.weight,
+                humantime::format_duration(Duration::from_secs(s.at_ms / 1000))
+            ));
+            continue;
+        }
         let at = std::time::UNIX_EPOCH + Duration::from_millis(now + s.at_ms);
         text.push_str(&format!(
             "  step {}: candidate at {:>3}%  at +{} ({}{})\n",
@@ -59,10 +83,23 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             humantime::format_rfc3339_seconds(at)
         ));
     }
-    let total = schedule.last().map(|s| s.at_ms).unwrap_or(0);
+    // Total time spent baking, whatever the pauses add.
+    let total = schedule
+        .iter()
+        .filter(|s| !s.pause)
+        .map(|s| s.at_ms)
+        .max()
+        .unwrap_or(0)
+        .max(schedule.iter().filter(|s| s.pause).map(|s| s.at_ms).sum());
+    let pauses = schedule.iter().filter(|s| s.pause).count();
     text.push_str(&format!(
-        "  total: {} until 100%, then {} before the old colour is retired\n",
+        "  total: {} until 100%{}, then {} before the old colour is retired\n",
         humantime::format_duration(Duration::from_secs(total / 1000)),
+        if pauses > 0 {
+            format!(" plus {pauses} pause(s) waiting for `cutover continue`")
+        } else {
+            String::new()
+        },
         humantime::format_duration(ctx.cfg.rollout.termination_wait)
     ));
     let mut warnings = Vec::new();

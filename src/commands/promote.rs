@@ -6,9 +6,10 @@ use serde_json::json;
 use super::deploy::{self, Source};
 use crate::config::Backend;
 use crate::engine::ctx::refusal;
+use crate::engine::flow::{advance, repair};
 use crate::engine::gates;
 use crate::engine::lease::locked;
-use crate::engine::transition::{check_drift, commit, repair};
+use crate::engine::transition::check_drift;
 use crate::engine::watch::tick_now;
 use crate::engine::Ctx;
 use crate::error::{invalid, Result};
@@ -98,7 +99,9 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         None => ctx.load_provisioned().await?.0,
     };
     let active = doc.status.phase.is_active();
-    if !active && doc.pending.is_none() && doc.alias_owed.is_some() {
+    // Something a killed run left (a transition or hooks) is repaired under the lock.
+    let left = doc.pending.is_some() || !doc.hooks_due.is_empty();
+    if !active && !left && doc.alias_owed.is_some() {
         // No rollout, but a registry alias move is owed: retry it first.
         doc = locked(ctx, "promote", async || {
             let (mut d, mut rev) = ctx.load().await?;
@@ -107,10 +110,10 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         })
         .await?;
     }
-    if !active && doc.pending.is_none() && f.auto_deploy {
+    if !active && !left && f.auto_deploy {
         return auto_deploy_tick(ctx, &doc).await;
     }
-    if !active && doc.pending.is_none() {
+    if !active && !left {
         let msg = format!("nothing due (state {})", doc.status.phase.as_str());
         ctx.out.result(
             &format!("promote: {msg}"),
@@ -121,7 +124,7 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
     let t = tick_now(ctx, &doc, ignore).await?;
     // Probes run once per tick during a bake, and count across ticks.
     let probing = ctx.cfg.rollout.probe_interval.is_some() && doc.status.phase == Phase::Shifting;
-    let clean = doc.pending.is_none() && doc.alias_owed.is_none();
+    let clean = !left && doc.alias_owed.is_none();
     if let (Outcome::Wait(until), true, false) = (t.outcome.clone(), clean, probing) {
         let when = until
             .map(|u| {
@@ -131,8 +134,13 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
                 )
             })
             .unwrap_or_default();
+        let hint = if doc.status.phase == crate::rollout::Phase::Paused {
+            "; paused until `cutover continue`"
+        } else {
+            ""
+        };
         let msg = format!(
-            "nothing due (state {}, step {}{when})",
+            "nothing due (state {}, step {}{when}{hint})",
             doc.status.phase.as_str(),
             doc.status.step
         );
@@ -160,7 +168,7 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         match &t.outcome {
             Outcome::Wait(_) => Ok("nothing due".to_string()),
             _ => {
-                commit(
+                advance(
                     ctx,
                     &mut doc,
                     &mut rev,

@@ -29,7 +29,9 @@ fn severity(code: u8) -> u8 {
 
 async fn one(cfg: &Config, clients: &Clients, doc: Option<StackDoc>, f: Flags<'_>) -> (u8, String) {
     let ctx = Ctx::new(cfg, clients, Out::silent());
-    match tick(&ctx, f, doc).await {
+    let res = tick(&ctx, f, doc).await;
+    ctx.finish().await;
+    match res {
         Ok(msg) => (0, msg),
         Err(e) => (e.exit_code(), e.to_string()),
     }

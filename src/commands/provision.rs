@@ -39,8 +39,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             provision::apply(ctx, &mut plan, s).await?;
         }
         let (doc, _) = ctx.load().await?;
-        ctx.store
-            .journal("provision", &format!("{} change(s)", changes.len()), &doc)
+        ctx.journal("provision", &format!("{} change(s)", changes.len()), &doc)
             .await?;
         Ok::<(), Error>(())
     })

@@ -2,7 +2,7 @@
 //! holds it; the holder notices and stops.
 use serde_json::json;
 
-use crate::engine::transition::{commit, repair};
+use crate::engine::flow::{advance, repair};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{invalid, Error, Result};
 use crate::rollout::{self, Event};
@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx<'_>, reason: Option<&str>) -> Result<()> {
                 t.note = format!("{} — {r}", t.note);
                 doc.last_error = Some(format!("rolled back by hand: {r}"));
             }
-            match commit(ctx, &mut doc, &mut rev, &t, "rollback").await {
+            match advance(ctx, &mut doc, &mut rev, &t, "rollback").await {
                 Ok(()) => return Ok(doc),
                 Err(Error::Conflict(m)) => last = Some(m),
                 Err(e) => return Err(e),

@@ -5,14 +5,15 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::aws::alarms;
+use crate::engine::flow::{advance, repair};
 use crate::engine::gates;
 use crate::engine::lease::{locked, take_lock, Held};
-use crate::engine::transition::{check_drift, commit, repair};
+use crate::engine::transition::check_drift;
 use crate::engine::watch::{read_alarms, tick_with, warn_insufficient};
 use crate::engine::{ctx::refusal, Ctx};
 use crate::error::{invalid, safety, Error, Result};
 use crate::rollout::{self, Event, Outcome, Phase};
-use crate::store::now_ms;
+use crate::store::{now_ms, StackDoc};
 
 /// `shift --to P`: the alarm pre-flight, the weights, the read-back; no bake.
 pub async fn to(ctx: &Ctx<'_>, pct: u8, ignore: &[String], adopt: bool) -> Result<()> {
@@ -46,9 +47,22 @@ pub async fn to(ctx: &Ctx<'_>, pct: u8, ignore: &[String], adopt: bool) -> Resul
             },
         )
         .map_err(refusal)?;
-        commit(ctx, &mut doc, &mut rev, &t, "shift").await
+        advance(ctx, &mut doc, &mut rev, &t, "shift").await
     })
     .await
+}
+
+/// Says where the rollout is held and how to go on.
+fn paused(ctx: &Ctx<'_>, doc: &StackDoc) {
+    ctx.out.result(
+        &format!(
+            "shift: paused at step {}/{} ({}); run `cutover continue` to apply the next step, then `cutover shift` for the rest",
+            doc.status.step,
+            doc.status.steps.len(),
+            doc.weights.map(|w| w.to_string()).unwrap_or_default()
+        ),
+        json!({"state": "paused", "step": doc.status.step, "weights": doc.weights}),
+    );
 }
 
 /// `shift`: the whole rollout in the foreground.
@@ -56,6 +70,10 @@ pub async fn run(ctx: &Ctx<'_>, ignore: &[String], adopt: bool) -> Result<()> {
     let (doc, _) = ctx.load().await?;
     match doc.status.phase {
         Phase::Ready | Phase::Shifting => {}
+        Phase::Paused => {
+            paused(ctx, &doc);
+            return Ok(());
+        }
         Phase::Complete => {
             if doc.alias_owed.is_some() {
                 // Nothing to shift, but a registry alias move is still owed.
@@ -118,9 +136,14 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
         }
         match &t.outcome {
             Outcome::Changed | Outcome::AutoRolledBack(_) | Outcome::Stopped(_) => {
-                commit(ctx, &mut doc, &mut rev, &t, gates::event_name(&t, "step")).await?;
+                advance(ctx, &mut doc, &mut rev, &t, gates::event_name(&t, "step")).await?;
                 if let Some(e) = gates::stopped_error(&t, &doc) {
                     return Err(e);
+                }
+                if doc.status.phase == Phase::Paused {
+                    ctx.out.ticker_done();
+                    paused(ctx, &doc);
+                    return Ok(());
                 }
                 if doc.status.phase == Phase::Complete {
                     ctx.out.result(
@@ -155,7 +178,7 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
                     _ = tokio::time::sleep(nap) => {}
                     _ = &mut ctrl_c => {
                         ctx.out.ticker_done();
-                        ctx.store.journal("interrupted", &format!("shift stopped by the user at step {}; weights stay {}", doc.status.step, doc.weights.map(|w| w.to_string()).unwrap_or_default()), &doc).await?;
+                        ctx.journal("interrupted", &format!("shift stopped by the user at step {}; weights stay {}", doc.status.step, doc.weights.map(|w| w.to_string()).unwrap_or_default()), &doc).await?;
                         ctx.out.info("interrupted: weights stay where they are; run `cutover shift` or `promote` to resume");
                         return Err(Error::Interrupted);
                     }

@@ -46,6 +46,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "state": doc.status.phase.as_str(),
             "step": doc.status.step,
             "steps": if doc.status.steps.is_empty() { ctx.cfg.rollout.steps.clone() } else { doc.status.steps.clone() },
+            "pauses": if doc.status.steps.is_empty() { ctx.cfg.rollout.pauses.clone() } else { doc.status.pauses.clone() },
             "step_started_at": doc.status.step_at,
             "completed_at": doc.status.complete_at,
         },
@@ -68,6 +69,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "error": a.error,
             "note": a.to_string(),
         })),
+        "hooks_due": doc.hooks_due,
         "events": events,
     });
     let mut t = format!("stack     {} ({})\n", ctx.cfg.name, ctx.cfg.provider());
@@ -95,6 +97,9 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             doc.status.steps.len()
         }
     ));
+    if doc.status.phase == crate::rollout::Phase::Paused {
+        t.push_str("          paused: `cutover continue` applies the next step\n");
+    }
     if drift {
         t.push_str(&format!(
             "DRIFT     AWS routes {} but cutover recorded {}\n",

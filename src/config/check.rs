@@ -6,7 +6,7 @@ use super::locate::Locator;
 use super::raw::{
     Raw, RawAlarms, RawCompare, RawEcs, RawJudge, RawRequest, RawRollout, RawSagemaker, RawValidate,
 };
-use super::steps::{check_steps, strategy_steps};
+use super::steps::{check_step_items, strategy_pauses, strategy_steps};
 use super::{
     AlarmsConfig, Backend, CompareConfig, Config, EcsConfig, JudgeConfig, JudgeMetric,
     ManagedAlarm, RolloutConfig, SagemakerConfig, ValidateConfig, ValidateRequest,
@@ -117,6 +117,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .as_ref()
         .map(|r| super::registry::registry_config(&loc, r))
         .transpose()?;
+    let hooks = super::hooks::check_hooks(&loc, &raw.hooks)?;
+    let notify = super::hooks::check_notify(&loc, raw.notify.as_ref())?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -131,6 +133,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         compare,
         judge,
         registry,
+        hooks,
+        notify,
     })
 }
 
@@ -462,6 +466,7 @@ fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> 
 fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig> {
     let mut cfg = RolloutConfig {
         steps: vec![10, 50, 100],
+        pauses: vec![],
         bake: Duration::from_secs(300),
         poll_interval: Duration::from_secs(5),
         termination_wait: Duration::from_secs(1800),
@@ -478,13 +483,25 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
             ));
         }
         (Some(s), None) => {
-            cfg.steps = check_steps(s.get_ref()).map_err(|m| loc.at(s, "rollout.steps", m))?;
+            (cfg.steps, cfg.pauses) =
+                check_step_items(s.get_ref()).map_err(|m| loc.at(s, "rollout.steps", m))?;
         }
         (None, Some(st)) => {
             cfg.steps = strategy_steps(st.get_ref(), r.canary_percent, r.linear_step)
                 .map_err(|m| loc.at(st, "rollout.strategy", m))?;
         }
         (None, None) => {}
+    }
+    if let Some(p) = &r.pause {
+        if r.strategy.is_none() {
+            return Err(loc.at(
+                p,
+                "rollout.pause",
+                "`pause` goes with `strategy`; with `steps`, write \"pause\" into the list".into(),
+            ));
+        }
+        cfg.pauses =
+            strategy_pauses(p.get_ref(), &cfg.steps).map_err(|m| loc.at(p, "rollout.pause", m))?;
     }
     cfg.bake = r.bake.unwrap_or(cfg.bake);
     cfg.poll_interval = r.poll_interval.unwrap_or(cfg.poll_interval);

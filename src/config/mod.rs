@@ -1,6 +1,7 @@
 //! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
 //! Every error names the file, the line and the key (`locate`).
 mod check;
+mod hooks;
 mod locate;
 mod raw;
 mod registry;
@@ -14,8 +15,9 @@ use crate::compare::{Golden, Thresholds};
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
+pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
-pub use steps::{check_steps, strategy_steps};
+pub use steps::{check_step_items, check_steps, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +53,9 @@ pub struct Config {
     pub judge: Option<JudgeConfig>,
     /// `[registry]`: MLflow model registry.
     pub registry: Option<RegistryConfig>,
+    /// `[[hooks]]`, in file order.
+    pub hooks: Vec<Hook>,
+    pub notify: NotifyConfig,
 }
 
 impl Config {
@@ -119,6 +124,8 @@ pub struct RegistryConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutConfig {
     pub steps: Vec<u8>,
+    /// Pauses, as the number of steps applied before each (0: before traffic).
+    pub pauses: Vec<usize>,
     pub bake: Duration,
     pub poll_interval: Duration,
     pub termination_wait: Duration,

@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::steps::StepItem;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
@@ -20,6 +22,26 @@ pub struct Raw {
     pub compare: Option<RawCompare>,
     pub judge: Option<RawJudge>,
     pub registry: Option<RawRegistry>,
+    #[serde(default)]
+    pub hooks: Vec<RawHook>,
+    pub notify: Option<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub on: Spanned<String>,
+    pub run: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub url: Option<Spanned<String>>,
+    pub eventbridge_bus: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -68,8 +90,10 @@ pub struct RawSagemaker {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRollout {
-    pub steps: Option<Spanned<Vec<i64>>>,
+    pub steps: Option<Spanned<Vec<StepItem>>>,
     pub strategy: Option<Spanned<String>>,
+    /// With `strategy`: "none" | "before" | "after-first" | "each".
+    pub pause: Option<Spanned<String>>,
     pub canary_percent: Option<i64>,
     pub linear_step: Option<i64>,
     #[serde(default, with = "humantime_serde")]

@@ -34,6 +34,66 @@ pub fn strategy_steps(
     }
 }
 
+/// Weights with the pauses between them: pause `p` holds the rollout after
+/// `p` steps (0: before any traffic).
+pub type Steps = (Vec<u8>, Vec<usize>);
+
+/// A `steps` entry as written: a weight or the word "pause".
+#[derive(serde::Deserialize, Clone, Debug)]
+#[serde(untagged)]
+pub enum StepItem {
+    Weight(i64),
+    Word(String),
+}
+
+/// Splits `[10, "pause", 50, 100]` into weights and pauses and checks both:
+/// weights follow `check_steps`; a pause may come first (an approval before
+/// any traffic) or between weights, never last nor twice in a row.
+pub fn check_step_items(items: &[StepItem]) -> Result<Steps, String> {
+    let mut weights = Vec::new();
+    let mut pauses: Vec<usize> = Vec::new();
+    for it in items {
+        match it {
+            StepItem::Weight(w) => weights.push(*w),
+            StepItem::Word(w) if w == "pause" => {
+                if pauses.last() == Some(&weights.len()) {
+                    return Err("two \"pause\" steps in a row; one is enough".into());
+                }
+                pauses.push(weights.len());
+            }
+            StepItem::Word(w) => {
+                return Err(format!(
+                    "unknown step \"{w}\" (a step is a weight in 1..=100 or \"pause\")"
+                ))
+            }
+        }
+    }
+    let weights = check_steps(&weights)?;
+    if pauses.last() == Some(&weights.len()) {
+        return Err("a \"pause\" cannot come after the last step (100)".into());
+    }
+    Ok((weights, pauses))
+}
+
+/// Where a strategy's `pause` key puts pauses: "before" (before any
+/// traffic), "after-first" (after the first step), "each" (after every step
+/// below 100), "none".
+pub fn strategy_pauses(pause: &str, steps: &[u8]) -> Result<Vec<usize>, String> {
+    let below = steps.len().saturating_sub(1);
+    match pause {
+        "none" => Ok(vec![]),
+        "before" => Ok(vec![0]),
+        "after-first" | "each" if below == 0 => Err(format!(
+            "pause = \"{pause}\" needs a step below 100; this strategy has none (use \"before\")"
+        )),
+        "after-first" => Ok(vec![1]),
+        "each" => Ok((1..=below).collect()),
+        other => Err(format!(
+            "unknown pause \"{other}\" (expected \"none\", \"before\", \"after-first\" or \"each\")"
+        )),
+    }
+}
+
 /// Steps rise strictly, each within 1..=100, and the last is 100.
 pub fn check_steps(steps: &[i64]) -> Result<Vec<u8>, String> {
     let Some(&last) = steps.last() else {
@@ -54,4 +114,55 @@ pub fn check_steps(steps: &[i64]) -> Result<Vec<u8>, String> {
         return Err(format!("the last step must be 100, not {last}"));
     }
     Ok(steps.iter().map(|s| *s as u8).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(v: &[&str]) -> Vec<StepItem> {
+        v.iter()
+            .map(|s| match s.parse::<i64>() {
+                Ok(n) => StepItem::Weight(n),
+                Err(_) => StepItem::Word(s.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pauses_in_every_allowed_position() {
+        let ok = |v: &[&str]| check_step_items(&items(v)).unwrap();
+        assert_eq!(ok(&["10", "50", "100"]), (vec![10, 50, 100], vec![]));
+        assert_eq!(ok(&["pause", "10", "100"]), (vec![10, 100], vec![0]));
+        assert_eq!(
+            ok(&["10", "pause", "50", "100"]),
+            (vec![10, 50, 100], vec![1])
+        );
+        assert_eq!(
+            ok(&["10", "50", "pause", "100"]),
+            (vec![10, 50, 100], vec![2])
+        );
+        assert_eq!(
+            ok(&["pause", "10", "pause", "50", "pause", "100"]),
+            (vec![10, 50, 100], vec![0, 1, 2])
+        );
+        let err = |v: &[&str]| check_step_items(&items(v)).unwrap_err();
+        assert!(err(&["10", "100", "pause"]).contains("after the last"));
+        assert!(err(&["10", "pause", "pause", "100"]).contains("in a row"));
+        assert!(err(&["10", "wait", "100"]).contains("unknown step"));
+        assert!(err(&["pause"]).contains("at least one"));
+        assert!(err(&["50", "pause", "10", "100"]).contains("rise strictly"));
+    }
+
+    #[test]
+    fn strategy_pause_positions() {
+        assert_eq!(strategy_pauses("after-first", &[10, 100]), Ok(vec![1]));
+        assert_eq!(
+            strategy_pauses("each", &[25, 50, 75, 100]),
+            Ok(vec![1, 2, 3])
+        );
+        assert_eq!(strategy_pauses("before", &[100]), Ok(vec![0]));
+        assert!(strategy_pauses("after-first", &[100]).is_err());
+        assert!(strategy_pauses("sometimes", &[10, 100]).is_err());
+    }
 }

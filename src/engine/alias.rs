@@ -48,7 +48,7 @@ pub async fn settle(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> crate::
             doc.alias_owed = None;
             *rev = ctx.store.save(doc, *rev).await?;
             let note = format!("{owed}");
-            ctx.store.journal("registry", &note, doc).await?;
+            ctx.journal("registry", &note, doc).await?;
             ctx.out.event(
                 "registry",
                 &note,

@@ -5,7 +5,9 @@ use crate::error::{invalid, Error, Result};
 use crate::output::Out;
 use crate::providers::Provider;
 use crate::rollout::{Refusal, Spec};
-use crate::store::{StackDoc, Store};
+use crate::store::{JournalEntry, StackDoc, Store};
+
+use super::notify::{event_json, Notifier};
 
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
@@ -13,6 +15,8 @@ pub struct Ctx<'a> {
     pub store: Store,
     pub out: Out,
     pub p: Provider<'a>,
+    /// Where journal entries go besides the journal (`[notify]`).
+    pub notifier: Notifier,
 }
 
 impl<'a> Ctx<'a> {
@@ -21,9 +25,26 @@ impl<'a> Ctx<'a> {
             cfg,
             clients,
             store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name),
-            out,
             p: Provider::new(clients, cfg),
+            notifier: Notifier::new(cfg, clients, &out),
+            out,
         }
+    }
+
+    /// Writes a journal entry and sends it to the `[notify]` sinks: every
+    /// journal write goes through here.
+    pub async fn journal(&self, event: &str, detail: &str, doc: &StackDoc) -> Result<JournalEntry> {
+        let entry = self.store.journal(event, detail, doc).await?;
+        self.notifier
+            .send(event_json(&self.cfg.name, &entry, doc.status.step));
+        Ok(entry)
+    }
+
+    /// Waits briefly for queued notifications at the end of the run.
+    pub async fn finish(&self) {
+        self.notifier
+            .drain(std::time::Duration::from_secs(10))
+            .await;
     }
 
     /// The rollout rules the config gives.
@@ -60,6 +81,7 @@ impl<'a> Ctx<'a> {
 pub fn spec(cfg: &Config) -> Spec {
     Spec {
         steps: cfg.rollout.steps.clone(),
+        pauses: cfg.rollout.pauses.clone(),
         bake_ms: cfg.rollout.bake.as_millis() as u64,
         termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
     }

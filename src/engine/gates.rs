@@ -84,11 +84,13 @@ pub async fn bake_end(ctx: &Ctx<'_>, doc: &mut StackDoc) -> Result<Option<Event>
 }
 
 /// Whether `t` is the next step of a rollout under way (the end of a bake).
+/// A pause at the end of a bake counts too: the gates judge the bake first.
 pub fn is_next_step(doc: &StackDoc, t: &Transition) -> bool {
     t.outcome == Outcome::Changed
         && doc.status.phase == Phase::Shifting
-        && t.actions.iter().any(|a| matches!(a, Action::SetWeights(_)))
-        && t.status.weight > doc.status.weight
+        && (t.status.phase == Phase::Paused
+            || (t.actions.iter().any(|a| matches!(a, Action::SetWeights(_)))
+                && t.status.weight > doc.status.weight))
 }
 
 /// Runs the end-of-bake gates when `t` is the next step; returns the

@@ -4,9 +4,12 @@
 pub mod alias;
 pub mod compare;
 pub mod ctx;
+pub mod flow;
 pub mod gates;
+pub mod hooks;
 pub mod judge;
 pub mod lease;
+pub mod notify;
 pub mod provision;
 pub mod transition;
 pub mod validation;

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::alias;
 use super::ctx::Ctx;
+use crate::config::HookStage;
 use crate::error::{failed, safety, Result};
 use crate::providers::{Release, Router};
 use crate::rollout::{self, Action, Color, Outcome, Repair, Transition, Weights};
@@ -85,6 +86,7 @@ pub async fn commit(
     rev: &mut u64,
     t: &Transition,
     event: &str,
+    due_after: &[HookStage],
 ) -> Result<()> {
     let old_live = doc.status.live;
     let set = t.actions.iter().find_map(|a| match a {
@@ -107,7 +109,10 @@ pub async fn commit(
         event: event.into(),
         retire,
         alias: alias.clone(),
+        hooks_after: due_after.to_vec(),
     });
+    // A new transition supersedes hook stages that were due before it.
+    doc.hooks_due.clear();
     *rev = ctx.store.save(doc, *rev).await?;
     for a in &t.actions {
         match a {
@@ -129,8 +134,10 @@ pub async fn commit(
     if let Outcome::AutoRolledBack(names) = &t.outcome {
         doc.last_error = Some(format!("rolled back: alarm {} in ALARM", names.join(", ")));
     }
+    // Hooks due after this transition are recorded with it (write-ahead).
+    doc.hooks_due = due_after.to_vec();
     *rev = ctx.store.save(doc, *rev).await?;
-    ctx.store.journal(event, &t.note, doc).await?;
+    ctx.journal(event, &t.note, doc).await?;
     let mut extra = json!({"state": doc.status.phase.as_str(), "step": doc.status.step, "weights": doc.weights});
     if old_live != doc.status.live {
         extra["live"] = json!(doc.status.live);
@@ -172,6 +179,7 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
             if pending.alias.is_some() {
                 doc.alias_owed = pending.alias.clone();
             }
+            doc.hooks_due = pending.hooks_after.clone();
             format!("finished an interrupted transition: {}", pending.note)
         }
         Repair::Drop => format!(
@@ -182,7 +190,7 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
     };
     doc.pending = None;
     *rev = ctx.store.save(doc, *rev).await?;
-    ctx.store.journal("repair", &detail, doc).await?;
+    ctx.journal("repair", &detail, doc).await?;
     ctx.out.warn(&detail);
     Ok(true)
 }

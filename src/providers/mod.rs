@@ -99,6 +99,15 @@ impl<'a> Provider<'a> {
             }
         }
     }
+
+    /// Base URL that reaches the candidate before it has production traffic
+    /// (the ECS test listener); None where there is no such URL (SageMaker).
+    pub async fn test_url(&self) -> Option<String> {
+        match self {
+            Provider::Ecs(e) => e.test_url().await.ok().flatten(),
+            Provider::SageMaker(_) => None,
+        }
+    }
 }
 
 macro_rules! each {

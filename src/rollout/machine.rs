@@ -44,6 +44,16 @@ pub enum Event {
         reason: String,
         now: u64,
     },
+    /// `cutover continue`: pass the pause and apply the next step now.
+    Continue {
+        now: u64,
+        firing: Vec<String>,
+    },
+    /// A gating hook failed: before traffic the candidate fails validation,
+    /// after traffic the rollout rolls back.
+    GateFailed {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +100,7 @@ pub enum Refusal {
     Corrupt(String),
 }
 
-fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
+pub(super) fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
     Transition {
         status,
         actions,
@@ -100,7 +110,7 @@ fn changed(status: Status, actions: Vec<Action>, note: String) -> Transition {
     }
 }
 
-fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
+pub(super) fn wait(status: &Status, until: Option<u64>, note: &str) -> Transition {
     Transition {
         status: status.clone(),
         actions: vec![],
@@ -125,6 +135,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             n.step_at = None;
             n.complete_at = None;
             n.steps = spec.steps.clone();
+            n.pauses = spec.pauses.clone();
             let mut t = changed(
                 n,
                 vec![],
@@ -142,6 +153,8 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         Event::Rollback { now: _ } => rollback(s, None),
         Event::Stop { reason } => stop(s, reason),
         Event::Hold { reason, now } => hold(s, reason, now),
+        Event::Continue { now, firing } => resume(s, now, firing),
+        Event::GateFailed { reason } => gate_failed(s, &reason),
     }
 }
 
@@ -187,6 +200,11 @@ fn deploy_guard(s: &Status, color: Color) -> Result<(), Refusal> {
             "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
         ));
     }
+    if s.phase == Phase::Paused {
+        return Err(Refusal::Invalid(
+            "a rollout is paused; `cutover continue` it or roll back before deploying".into(),
+        ));
+    }
     if s.live == Some(color) {
         return Err(Refusal::Invalid(format!(
             "{color} is live; deploy goes onto the idle colour"
@@ -226,6 +244,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     deploy_guard(s, color)?;
     let mut n = s.clone();
     n.steps = spec.steps.clone();
+    n.pauses = spec.pauses.clone();
     n.step = 0;
     n.step_at = None;
     n.complete_at = None;
@@ -250,7 +269,12 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     ))
 }
 
-fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
+pub(super) fn set_step(
+    n: &mut Status,
+    weight: u8,
+    step: usize,
+    now: u64,
+) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
     n.held = false;
     n.weight = weight;
@@ -267,7 +291,7 @@ fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Act
 }
 
 /// The candidate of a status that must have one; a stored state without it is corrupt.
-fn candidate(s: &Status) -> Result<Color, Refusal> {
+pub(super) fn candidate(s: &Status) -> Result<Color, Refusal> {
     s.candidate.ok_or_else(|| {
         Refusal::Corrupt(format!(
             "the stored rollout is {} but names no candidate colour",
@@ -276,7 +300,7 @@ fn candidate(s: &Status) -> Result<Color, Refusal> {
     })
 }
 
-fn alarm_refusal(firing: &[String]) -> Refusal {
+pub(super) fn alarm_refusal(firing: &[String]) -> Refusal {
     Refusal::Safety(format!(
         "alarm {} is in ALARM; refusing to start the rollout (use --ignore-alarm NAME to override)",
         firing.join(", ")
@@ -295,6 +319,10 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             };
             let mut n = s.clone();
             n.steps = spec.steps.clone();
+            n.pauses = spec.pauses.clone();
+            if n.pauses.contains(&0) {
+                return Ok(pause_at(n));
+            }
             let actions = set_step(&mut n, first, 1, now)?;
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
             Ok(changed(n, actions, note))
@@ -308,6 +336,9 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             let due = s.step_at.unwrap_or(0).saturating_add(spec.bake_ms);
             if now < due {
                 return Ok(wait(s, Some(due), "baking"));
+            }
+            if s.pauses.contains(&s.step) {
+                return Ok(pause_at(s.clone()));
             }
             let Some(&next) = s.steps.get(s.step) else {
                 // Steps exhausted without 100 cannot happen with validated steps; finish safely.
@@ -347,6 +378,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 format!("retire {old} after termination_wait"),
             ))
         }
+        Phase::Paused => paused_tick(s, firing),
         Phase::FailedValidation => Err(not_validated(s)),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
@@ -368,7 +400,7 @@ fn shift_to(
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
     match s.phase {
-        Phase::Ready | Phase::Shifting => {}
+        Phase::Ready | Phase::Shifting | Phase::Paused => {}
         Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
@@ -394,21 +426,25 @@ fn shift_to(
     let mut n = s.clone();
     if s.phase == Phase::Ready {
         n.steps = spec.steps.clone();
+        n.pauses = spec.pauses.clone();
     }
     let step = n.steps.iter().filter(|w| **w <= percent).count();
+    // An explicit move passes the pauses below it, and the one it was held at.
+    n.pauses
+        .retain(|p| *p >= step && !(s.phase == Phase::Paused && *p == s.step));
     let actions = set_step(&mut n, percent, step, now)?;
     let note = format!("shift --to {percent}: {} at {percent}%", candidate(s)?);
     Ok(changed(n, actions, note))
 }
 
-fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal> {
+pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal> {
     let why = match firing {
         Some(f) => format!(" (alarm {} in ALARM)", f.join(", ")),
         None => String::new(),
     };
     let mut n = s.clone();
     match s.phase {
-        Phase::Ready | Phase::Shifting | Phase::FailedValidation => {
+        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation => {
             let Some(stable) = s.live else {
                 return Err(Refusal::Invalid("nothing to roll back to".into()));
             };
@@ -442,6 +478,90 @@ fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transition, Refusal
     }
 }
 
+// Pauses and gates: holding a rollout at a `"pause"` step, `continue`,
+// and what a failed gating hook does to the rollout.
+
+/// Holds the rollout at its current step; no action, weights unchanged.
+fn pause_at(mut n: Status) -> Transition {
+    n.phase = Phase::Paused;
+    let note = format!(
+        "paused at step {}/{} ({}% on the candidate); run `cutover continue` to go on",
+        n.step,
+        n.steps.len(),
+        n.weight
+    );
+    changed(n, vec![], note)
+}
+
+/// A tick while paused: nothing, except a rollback when an alarm fires and
+/// the candidate has traffic to take back.
+fn paused_tick(s: &Status, firing: Vec<String>) -> Result<Transition, Refusal> {
+    if !firing.is_empty() && s.weight > 0 {
+        let mut t = rollback(s, Some(&firing))?;
+        t.outcome = Outcome::AutoRolledBack(firing);
+        return Ok(t);
+    }
+    Ok(wait(s, None, "paused; waiting for `cutover continue`"))
+}
+
+/// `cutover continue`: passes the pause and applies the next step now (with
+/// the alarm pre-flight, like `shift --to`); the rest is left to shift/promote.
+fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
+    match s.phase {
+        Phase::Paused => {}
+        other => {
+            return Err(Refusal::Invalid(format!(
+                "nothing is paused (rollout state is {}); `continue` resumes only a paused rollout",
+                other.as_str()
+            )))
+        }
+    }
+    if !firing.is_empty() {
+        return Err(alarm_refusal(&firing));
+    }
+    let cand = candidate(s)?;
+    let mut n = s.clone();
+    n.pauses.retain(|p| *p != s.step);
+    let next = s.steps.get(s.step).copied().unwrap_or(100).max(s.weight);
+    let actions = set_step(&mut n, next, s.step + 1, now)?;
+    let note = format!(
+        "continued: step {}/{}: {cand} at {next}%",
+        s.step + 1,
+        s.steps.len()
+    );
+    Ok(changed(n, actions, note))
+}
+
+/// A gating hook failed. With no traffic on the candidate it fails validation
+/// and stays at 0%; with traffic (or after 100%) the rollout rolls back.
+fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusal> {
+    match s.phase {
+        Phase::Ready | Phase::Paused | Phase::FailedValidation if s.weight == 0 => {
+            let cand = candidate(s)?;
+            let mut n = s.clone();
+            n.phase = Phase::FailedValidation;
+            n.step = 0;
+            n.step_at = None;
+            let mut t = changed(
+                n,
+                vec![],
+                format!("{cand} failed a gate: {reason}; it stays at 0%"),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
+        Phase::Shifting | Phase::Paused | Phase::Complete => {
+            let mut t = rollback(s, None)?;
+            t.note = format!("{} (gate failed: {reason})", t.note);
+            Ok(t)
+        }
+        other => Err(Refusal::Invalid(format!(
+            "no rollout to stop (rollout state is {})",
+            other.as_str()
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +569,7 @@ mod tests {
     fn spec() -> Spec {
         Spec {
             steps: vec![10, 50, 100],
+            pauses: vec![],
             bake_ms: 1000,
             termination_wait_ms: 5000,
         }
@@ -780,17 +901,23 @@ mod tests {
                 PlannedStep {
                     step: 1,
                     weight: 10,
-                    at_ms: 0
+                    at_ms: 0,
+                    pause: false,
+                    after_pauses: 0
                 },
                 PlannedStep {
                     step: 2,
                     weight: 50,
-                    at_ms: 1000
+                    at_ms: 1000,
+                    pause: false,
+                    after_pauses: 0
                 },
                 PlannedStep {
                     step: 3,
                     weight: 100,
-                    at_ms: 2000
+                    at_ms: 2000,
+                    pause: false,
+                    after_pauses: 0
                 },
             ]
         );
@@ -801,8 +928,32 @@ mod tests {
             PlannedStep {
                 step: 2,
                 weight: 50,
-                at_ms: 600
+                at_ms: 600,
+                pause: false,
+                after_pauses: 0
             }
+        );
+    }
+
+    #[test]
+    fn schedule_shows_pauses() {
+        use super::super::schedule;
+        let mut sp = spec();
+        sp.pauses = vec![1];
+        let s = deployed_stack();
+        let plan = schedule(&sp, &s, 0);
+        let got: Vec<(usize, u8, u64, bool, usize)> = plan
+            .iter()
+            .map(|p| (p.step, p.weight, p.at_ms, p.pause, p.after_pauses))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 10, 0, false, 0),
+                (1, 10, 1000, true, 0),
+                (2, 50, 0, false, 1),
+                (3, 100, 1000, false, 1)
+            ]
         );
     }
 
@@ -815,13 +966,18 @@ mod tests {
             phase,
             candidate: Some(Color::Green),
             steps: vec![10, 50, 100],
+            pauses: if phase == Phase::Paused {
+                vec![1]
+            } else {
+                vec![]
+            },
             step: match phase {
-                Phase::Shifting => 1,
+                Phase::Shifting | Phase::Paused => 1,
                 Phase::Complete => 3,
                 _ => 0,
             },
             weight: match phase {
-                Phase::Shifting => 10,
+                Phase::Shifting | Phase::Paused => 10,
                 Phase::Complete => 100,
                 _ => 0,
             },
@@ -900,6 +1056,21 @@ mod tests {
                     now: 10,
                 },
             ),
+            (
+                "continue",
+                Event::Continue {
+                    now: 10,
+                    firing: vec![],
+                },
+            ),
+            (
+                "continue-firing",
+                Event::Continue {
+                    now: 10,
+                    firing: fire(),
+                },
+            ),
+            ("gate-failed", Event::GateFailed { reason: "x".into() }),
         ];
         let mut out = String::new();
         for phase in Phase::ALL {
@@ -935,6 +1106,7 @@ mod tests {
             phase: Phase::Shifting,
             candidate: None,
             steps: vec![10, 100],
+            pauses: vec![],
             step: 1,
             weight: 10,
             step_at: Some(0),

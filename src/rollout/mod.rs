@@ -2,6 +2,8 @@
 //! No tokio, no SDK, no clock: time comes in with the event (ms since epoch).
 mod colors;
 mod machine;
+#[cfg(test)]
+mod pause_tests;
 mod repair;
 mod schedule;
 mod status;

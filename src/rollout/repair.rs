@@ -35,10 +35,13 @@ pub fn repair_decision(
 pub fn adopt(s: &Status, seen: Weights, now: u64) -> Status {
     let mut n = s.clone();
     if let Some(c) = s.candidate {
-        if matches!(s.phase, Phase::Ready | Phase::Shifting) {
+        if matches!(s.phase, Phase::Ready | Phase::Shifting | Phase::Paused) {
             n.weight = seen.of(c);
             if n.weight > 0 {
-                n.phase = Phase::Shifting;
+                // A paused rollout stays paused at the adopted weight.
+                if s.phase != Phase::Paused {
+                    n.phase = Phase::Shifting;
+                }
                 n.step = n.steps.iter().filter(|w| **w <= seen.of(c)).count();
                 n.step_at = Some(now);
             }

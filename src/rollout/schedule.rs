@@ -3,30 +3,62 @@ use serde::Serialize;
 
 use super::status::{Phase, Spec, Status};
 
-/// One planned step: (1-based step, candidate weight, start offset from now in ms).
+/// One planned step: (1-based step, candidate weight, start offset in ms).
+/// A pause is an entry with `pause: true` holding the weight before it; the
+/// offsets of the entries after a pause count from the `continue`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlannedStep {
     pub step: usize,
     pub weight: u8,
     pub at_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pause: bool,
+    /// Pauses before this entry: its offset counts from the last `continue`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub after_pauses: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The remaining schedule from `s` at `now`, assuming no alarm fires.
 pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
-    let (steps, first_idx, mut at): (&[u8], usize, u64) = match s.phase {
+    let (steps, pauses, first_idx, mut at): (&[u8], &[usize], usize, u64) = match s.phase {
         Phase::Shifting => {
             let due = s.step_at.unwrap_or(now).saturating_add(spec.bake_ms);
-            (&s.steps, s.step, due.saturating_sub(now))
+            (&s.steps, &s.pauses, s.step, due.saturating_sub(now))
         }
-        _ => (&spec.steps, 0, 0),
+        Phase::Paused => (&s.steps, &s.pauses, s.step, 0),
+        _ => (&spec.steps, &spec.pauses, 0, 0),
     };
     let mut out = Vec::new();
+    let mut after = 0;
+    let mut weight = if s.phase == Phase::Paused {
+        s.weight
+    } else {
+        0
+    };
     for (i, w) in steps.iter().enumerate().skip(first_idx) {
+        if pauses.contains(&i) {
+            out.push(PlannedStep {
+                step: i,
+                weight,
+                at_ms: at,
+                pause: true,
+                after_pauses: after,
+            });
+            after += 1;
+            at = 0;
+        }
         out.push(PlannedStep {
             step: i + 1,
             weight: *w,
             at_ms: at,
+            pause: false,
+            after_pauses: after,
         });
+        weight = *w;
         at += spec.bake_ms;
     }
     out

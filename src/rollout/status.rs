@@ -11,17 +11,20 @@ pub enum Phase {
     Ready,
     FailedValidation,
     Shifting,
+    /// Held at a `"pause"` step until `cutover continue`; weights unchanged.
+    Paused,
     Complete,
     RolledBack,
     Retired,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::Idle,
         Phase::Ready,
         Phase::FailedValidation,
         Phase::Shifting,
+        Phase::Paused,
         Phase::Complete,
         Phase::RolledBack,
         Phase::Retired,
@@ -33,6 +36,7 @@ impl Phase {
             Phase::Ready => "ready",
             Phase::FailedValidation => "failed_validation",
             Phase::Shifting => "shifting",
+            Phase::Paused => "paused",
             Phase::Complete => "complete",
             Phase::RolledBack => "rolled_back",
             Phase::Retired => "retired",
@@ -43,7 +47,11 @@ impl Phase {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Phase::Ready | Phase::Shifting | Phase::Complete | Phase::FailedValidation
+            Phase::Ready
+                | Phase::Shifting
+                | Phase::Paused
+                | Phase::Complete
+                | Phase::FailedValidation
         )
     }
 
@@ -51,7 +59,7 @@ impl Phase {
     fn candidate_weighted(self) -> bool {
         matches!(
             self,
-            Phase::Ready | Phase::Shifting | Phase::FailedValidation
+            Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation
         )
     }
 }
@@ -60,6 +68,9 @@ impl Phase {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
     pub steps: Vec<u8>,
+    /// Pauses, each given as the number of steps applied before it
+    /// (0: before any traffic). `[10, "pause", 50, 100]` has pauses `[1]`.
+    pub pauses: Vec<usize>,
     pub bake_ms: u64,
     pub termination_wait_ms: u64,
 }
@@ -74,6 +85,9 @@ pub struct Status {
     pub candidate: Option<Color>,
     /// Steps of this rollout, taken from the config when it starts.
     pub steps: Vec<u8>,
+    /// Pauses of this rollout not yet passed (see `Spec::pauses`).
+    #[serde(default)]
+    pub pauses: Vec<usize>,
     /// Steps applied so far (0 before the first).
     pub step: usize,
     /// Candidate weight now.

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::HookStage;
 use crate::rollout::{Color, Status, Weights};
 
 /// Everything cutover remembers about a stack.
@@ -49,6 +50,12 @@ pub struct StackDoc {
     /// yet taken (it failed, or the run died); the next run retries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_owed: Option<AliasMove>,
+    /// Hook stages still to run (write-ahead, like `pending`): post-* stages
+    /// are recorded with the transition that makes them due and run again by
+    /// the next run if this one dies before they finish; pre-* stages are
+    /// recorded while they run and simply run again before what they guard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_due: Vec<HookStage>,
 }
 
 /// Point `alias` of registered `model` at `version`.
@@ -83,6 +90,9 @@ pub struct Pending {
     /// The registry alias move this transition owes once its weights hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<AliasMove>,
+    /// Hook stages due once this transition has taken effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_after: Vec<HookStage>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

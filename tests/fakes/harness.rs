@@ -67,6 +67,12 @@ pub fn clients(r: Rules<'_>) -> Clients {
             .retry_config(retry())),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, r.dynamodb, |c| c
             .retry_config(retry())),
+        eventbridge: mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            Vec::<&Rule>::new(),
+            |c| c.retry_config(retry())
+        ),
     }
 }
 

@@ -348,6 +348,7 @@ fn spec() -> rollout::Spec {
         steps: vec![10, 50, 100],
         bake_ms: 1000,
         termination_wait_ms: 1000,
+        pauses: vec![],
     }
 }
 
@@ -407,7 +408,7 @@ async fn a_crash_after_the_write_ahead_record_is_repaired_by_what_aws_shows() {
         vec![rollout::Action::SetWeights(w(90, 10))],
         "the first step"
     );
-    let e = commit(&ctx, &mut doc, &mut rev, &t, "step")
+    let e = commit(&ctx, &mut doc, &mut rev, &t, "step", &[])
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Aws { .. }), "{e:?}");

@@ -325,7 +325,7 @@ impl<'a> Ecs<'a> {
     }
 
     /// Base URL of the test listener, which reaches one colour by header.
-    async fn test_url(&self) -> Result<Option<String>> {
+    pub async fn test_url(&self) -> Result<Option<String>> {
         let arns = self.arns().await?;
         Ok(arns
             .test

@@ -1,0 +1,155 @@
+//! Events: every journal entry goes to `[notify] url` (an HTTP POST with
+//! retries and a short timeout) and `[notify] eventbridge_bus` (PutEvents),
+//! from a background task, so a slow or failing sink never blocks a rollout.
+//! The run waits a few seconds at its end for what is still queued.
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::aws::Clients;
+use crate::config::Config;
+use crate::output::Out;
+use crate::store::JournalEntry;
+
+const ATTEMPTS: u32 = 3;
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Sinks {
+    stack: String,
+    url: Option<String>,
+    bus: Option<String>,
+    eventbridge: aws_sdk_eventbridge::Client,
+    out: Out,
+}
+
+pub struct Notifier {
+    sinks: Option<std::sync::Arc<Sinks>>,
+    worker: Mutex<Option<(mpsc::UnboundedSender<Value>, tokio::task::JoinHandle<()>)>>,
+}
+
+/// The JSON of one journal entry, as sinks receive it.
+pub fn event_json(stack: &str, e: &JournalEntry, step: usize) -> Value {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(e.at);
+    json!({
+        "stack": stack,
+        "event": e.event,
+        "at": e.at,
+        "time": humantime::format_rfc3339_millis(time).to_string(),
+        "phase": e.phase,
+        "step": step,
+        "weights": e.weights,
+        "detail": e.detail,
+    })
+}
+
+impl Notifier {
+    pub fn new(cfg: &Config, clients: &Clients, out: &Out) -> Notifier {
+        let n = &cfg.notify;
+        let sinks = (n.url.is_some() || n.eventbridge_bus.is_some()).then(|| {
+            std::sync::Arc::new(Sinks {
+                stack: cfg.name.clone(),
+                url: n.url.clone(),
+                bus: n.eventbridge_bus.clone(),
+                eventbridge: clients.eventbridge.clone(),
+                out: out.clone(),
+            })
+        });
+        Notifier {
+            sinks,
+            worker: Mutex::new(None),
+        }
+    }
+
+    /// Queues one event; the background task is started on first use.
+    pub fn send(&self, event: Value) {
+        let Some(sinks) = &self.sinks else { return };
+        let Ok(mut w) = self.worker.lock() else {
+            return;
+        };
+        let (tx, _) = w.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+            let sinks = sinks.clone();
+            let task = tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(TIMEOUT)
+                    .connect_timeout(TIMEOUT)
+                    .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
+                    .build();
+                while let Some(ev) = rx.recv().await {
+                    if let (Some(url), Ok(http)) = (&sinks.url, &http) {
+                        if let Err(e) = post(http, url, &ev).await {
+                            sinks.out.warn(&format!("notify: POST {url} failed: {e}"));
+                        }
+                    }
+                    if let Some(bus) = &sinks.bus {
+                        if let Err(e) = put_event(&sinks, bus, &ev).await {
+                            sinks
+                                .out
+                                .warn(&format!("notify: PutEvents on {bus} failed: {e}"));
+                        }
+                    }
+                }
+            });
+            (tx, task)
+        });
+        let _ = tx.send(event);
+    }
+
+    /// Closes the queue and waits up to `limit` for the queued events.
+    pub async fn drain(&self, limit: Duration) {
+        let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some((tx, task)) = worker {
+            drop(tx);
+            let _ = tokio::time::timeout(limit, task).await;
+        }
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, ev: &Value) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        match http.post(url).json(ev).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("status {}", r.status().as_u16()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+async fn put_event(s: &Sinks, bus: &str, ev: &Value) -> Result<(), String> {
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source("cutover")
+        .detail_type(ev["event"].as_str().unwrap_or("event"))
+        .resources(&s.stack)
+        .detail(ev.to_string())
+        .build();
+    let out = tokio::time::timeout(
+        TIMEOUT * ATTEMPTS,
+        s.eventbridge.put_events().entries(entry).send(),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| {
+        format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        )
+    })?;
+    if out.failed_entry_count() > 0 {
+        let why = out
+            .entries()
+            .iter()
+            .filter_map(|e| e.error_message())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(format!("rejected: {why}"));
+    }
+    Ok(())
+}
