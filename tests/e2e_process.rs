@@ -247,16 +247,16 @@ fn webhook_receives_every_journal_entry() {
     assert_eq!(hooks[0]["weight"], 100);
 }
 
-#[test]
-fn eventbridge_events_reach_sqs_through_a_rule() {
-    let s = Stack::new("eb", &["--steps", "100", "--bake", "1s"]);
+/// An SQS queue that an EventBridge rule on the default bus feeds with the
+/// stack's cutover events.
+fn eventbridge_queue(s: &Stack, stack: &str) -> (aws_sdk_sqs::Client, String) {
     let conf = s.sdk();
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let eb = aws_sdk_eventbridge::Client::new(&conf);
-    let queue_url = Stack::rt().block_on(async {
+    let url = Stack::rt().block_on(async {
         let q = sqs
             .create_queue()
-            .queue_name("eb-events")
+            .queue_name(format!("{stack}-events"))
             .send()
             .await
             .unwrap();
@@ -270,14 +270,17 @@ fn eventbridge_events_reach_sqs_through_a_rule() {
             .unwrap();
         let arn =
             attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        let rule = format!("{stack}-cutover");
         eb.put_rule()
-            .name("eb-cutover")
-            .event_pattern(r#"{"source": ["cutover"], "resources": ["eb"]}"#)
+            .name(&rule)
+            .event_pattern(format!(
+                r#"{{"source": ["cutover"], "resources": ["{stack}"]}}"#
+            ))
             .send()
             .await
             .unwrap();
         eb.put_targets()
-            .rule("eb-cutover")
+            .rule(&rule)
             .targets(
                 aws_sdk_eventbridge::types::Target::builder()
                     .id("q")
@@ -290,16 +293,18 @@ fn eventbridge_events_reach_sqs_through_a_rule() {
             .unwrap();
         url
     });
-    s.edit_config(|t| format!("{t}\n[notify]\neventbridge_bus = \"default\"\n"));
-    s.ok(&["provision"], 0);
-    s.ok(&["deploy", "--version", "v1"], 0);
-    let got: Vec<serde_json::Value> = Stack::rt().block_on(async {
+    (sqs, url)
+}
+
+/// Receives the queue's events until one has detail-type `until` (or 15 s).
+fn receive_until(sqs: &aws_sdk_sqs::Client, url: &str, until: &str) -> Vec<serde_json::Value> {
+    Stack::rt().block_on(async {
         let mut got = Vec::new();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(15) {
             let r = sqs
                 .receive_message()
-                .queue_url(&queue_url)
+                .queue_url(url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
                 .send()
@@ -310,13 +315,23 @@ fn eventbridge_events_reach_sqs_through_a_rule() {
             }
             if got
                 .iter()
-                .any(|e: &serde_json::Value| e["detail-type"] == "deployed")
+                .any(|e: &serde_json::Value| e["detail-type"] == until)
             {
                 break;
             }
         }
         got
-    });
+    })
+}
+
+#[test]
+fn eventbridge_events_reach_sqs_through_a_rule() {
+    let s = Stack::new("eb", &["--steps", "100", "--bake", "1s"]);
+    let (sqs, queue_url) = eventbridge_queue(&s, "eb");
+    s.edit_config(|t| format!("{t}\n[notify]\neventbridge_bus = \"default\"\n"));
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    let got = receive_until(&sqs, &queue_url, "deployed");
     let deployed = got
         .iter()
         .find(|e| e["detail-type"] == "deployed")
@@ -326,6 +341,100 @@ fn eventbridge_events_reach_sqs_through_a_rule() {
     assert_eq!(deployed["detail"]["stack"], "eb");
     assert_eq!(deployed["detail"]["event"], "deployed");
     assert!(got.iter().any(|e| e["detail-type"] == "provision"));
+}
+
+/// The whole process at once: a pause, a command hook at each of the six
+/// stages, and both event sinks, through deploy, promote ticks, `continue`,
+/// retirement, `shift --to` and `rollback`.
+#[test]
+fn a_rollout_with_a_pause_hooks_at_every_stage_and_both_sinks() {
+    let (port, rx) = webhook_server();
+    let s = Stack::new(
+        "full",
+        &[
+            "--steps",
+            r#"50, "pause", 100"#,
+            "--bake",
+            "1s",
+            "--poll",
+            "200ms",
+            "--termination-wait",
+            "1s",
+        ],
+    );
+    let (sqs, queue_url) = eventbridge_queue(&s, "full");
+    let mut extra = String::new();
+    for stage in [
+        "post-deploy",
+        "pre-traffic",
+        "post-step",
+        "post-complete",
+        "post-rollback",
+        "post-retire",
+    ] {
+        extra += &format!(
+            "[[hooks]]\non = \"{stage}\"\nrun = \"echo $CUTOVER_EVENT $CUTOVER_VERSION $CUTOVER_WEIGHT >> stages.log\"\n\n"
+        );
+    }
+    extra += &format!(
+        "[notify]\nurl = \"http://127.0.0.1:{port}/events\"\neventbridge_bus = \"default\"\n"
+    );
+    s.edit_config(|t| format!("{t}\n{extra}"));
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    assert!(s.ok(&["promote"], 0).contains("step 1/2"));
+    std::thread::sleep(Duration::from_millis(1200));
+    s.ok(&["promote"], 0);
+    assert_eq!(state(&s), "paused");
+    assert_eq!(s.elb_weights(), (50, 50));
+    s.ok(&["continue"], 0);
+    assert_eq!(state(&s), "complete");
+    std::thread::sleep(Duration::from_millis(1200));
+    s.ok(&["promote"], 0);
+    assert_eq!(state(&s), "retired");
+    s.ok(&["deploy", "--version", "v3"], 0);
+    s.ok(&["shift", "--to", "50"], 0);
+    s.ok(&["rollback"], 0);
+    assert_eq!(s.elb_weights(), (0, 100));
+
+    let log = std::fs::read_to_string(s.config().parent().unwrap().join("stages.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "post-deploy v1 0",
+            "post-deploy v2 0",
+            "pre-traffic v2 0",
+            "post-step v2 50",
+            "post-step v2 100",
+            "post-complete v2 100",
+            "post-retire v2 100",
+            "post-deploy v3 0",
+            "pre-traffic v3 0",
+            "post-step v3 50",
+            "post-rollback v3 0",
+        ],
+        "{log}"
+    );
+    let mut names = Vec::new();
+    while let Ok((_, v)) = rx.recv_timeout(Duration::from_secs(2)) {
+        names.push(v["event"].as_str().unwrap_or("").to_string());
+    }
+    let bus = receive_until(&sqs, &queue_url, "rollback");
+    let bus_names: Vec<&str> = bus
+        .iter()
+        .filter_map(|e| e["detail-type"].as_str())
+        .collect();
+    for want in [
+        "deployed", "promote", "continue", "shift", "hook", "rollback",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "webhook: {want} in {names:?}"
+        );
+        assert!(bus_names.contains(&want), "bus: {want} in {bus_names:?}");
+    }
 }
 
 #[test]
