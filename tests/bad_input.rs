@@ -185,6 +185,15 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (w("[judge]\nmetrics = [\"cpu\"]"), "key `judge.metrics`"),
         (w("[judge]\nconfidence = 1.5"), "key `judge.confidence`"),
         (w("[judge]\nperiod = \"45s\""), "key `judge.period`"),
+        // Pauses, [[hooks]] and [notify].
+        (r("steps = [10, 50, 100]", "steps = [10, \"wait\", 100]"), "key `rollout.steps`"),
+        (r("steps = [10, 50, 100]", "steps = [10, \"pause\", \"pause\", 100]"), "key `rollout.steps`"),
+        (w("[[hooks]]\non = \"pre-deploy\"\nrun = \"true\""), "key `hooks.on`"),
+        (w("[[hooks]]\non = \"post-step\""), "key `hooks.run`"),
+        (w("[[hooks]]\non = \"post-step\"\nrun = \"true\"\nurl = \"http://x\""), "key `hooks.url`"),
+        (w("[[hooks]]\non = \"post-step\"\nurl = \"ftp://x\""), "key `hooks.url`"),
+        (w("[[hooks]]\non = \"post-step\"\nrun = \"true\"\ntimeout = \"0s\""), "key `hooks.timeout`"),
+        (w("[notify]\nurl = \"slack\""), "key `notify.url`"),
         // TOML itself.
         (r("name = \"badmore\"", "name = "), "cutover.toml:1"),
         (r("name = \"badmore\"", "name = \"badmore\"\nname = \"again\""), "duplicate key"),
