@@ -4,6 +4,7 @@ mod check;
 mod locate;
 mod raw;
 mod registry;
+mod scaling;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use crate::error::{invalid, Result};
 
 pub use check::name_ok;
 pub use registry::alias_ok;
+pub use scaling::{Autoscaling, ScalingMetric};
 pub use steps::{check_steps, strategy_steps};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -89,6 +91,8 @@ pub struct EcsConfig {
     pub internal: bool,
     /// Target groups' deregistration delay (connection draining).
     pub deregistration_delay: Duration,
+    /// `[ecs.autoscaling]`: both services scale with a target-tracking policy.
+    pub autoscaling: Option<Autoscaling>,
 }
 
 #[derive(Debug, Clone)]

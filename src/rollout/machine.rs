@@ -1,6 +1,7 @@
 //! `apply`: one event against the stored status gives the new status and the
 //! actions to run. Never produces weights that do not sum to 100, never panics
 //! on a bad stored state (that is a `Refusal::Corrupt`).
+use super::capacity::retire_due;
 use super::colors::{Color, Weights};
 use super::status::{Phase, Spec, Status};
 
@@ -50,6 +51,9 @@ pub enum Event {
 pub enum Action {
     /// Set these weights, then read them back.
     SetWeights(Weights),
+    /// Before the candidate's first traffic: bring it to the live colour's
+    /// current capacity and wait until that capacity is healthy.
+    MatchCapacity(Color),
     /// Retire the old colour (ECS: scale to 0; SageMaker: remove the variant).
     Retire(Color),
 }
@@ -252,6 +256,11 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
 
 fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
+    // The first weight above 0 needs the candidate at the live colour's capacity.
+    let mut actions = Vec::new();
+    if n.weight == 0 && weight > 0 {
+        actions.push(Action::MatchCapacity(cand));
+    }
     n.held = false;
     n.weight = weight;
     n.step = step;
@@ -263,7 +272,8 @@ fn set_step(n: &mut Status, weight: u8, step: usize, now: u64) -> Result<Vec<Act
     } else {
         n.phase = Phase::Shifting;
     }
-    Ok(vec![Action::SetWeights(Weights::split(cand, weight))])
+    actions.push(Action::SetWeights(Weights::split(cand, weight)));
+    Ok(actions)
 }
 
 /// The candidate of a status that must have one; a stored state without it is corrupt.
@@ -331,10 +341,8 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 t.outcome = Outcome::AutoRolledBack(firing);
                 return Ok(t);
             }
-            let due = s
-                .complete_at
-                .unwrap_or(0)
-                .saturating_add(spec.termination_wait_ms);
+            // The old colour's weight has been 0 since complete_at; it drains first.
+            let due = retire_due(spec, s).unwrap_or(0);
             if now < due {
                 return Ok(wait(s, Some(due), "waiting to retire the old colour"));
             }
@@ -344,7 +352,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             Ok(changed(
                 n,
                 vec![Action::Retire(old)],
-                format!("retire {old} after termination_wait"),
+                format!("retire {old} after termination_wait and draining"),
             ))
         }
         Phase::FailedValidation => Err(not_validated(s)),
@@ -451,6 +459,7 @@ mod tests {
             steps: vec![10, 50, 100],
             bake_ms: 1000,
             termination_wait_ms: 5000,
+            drain_ms: 0,
         }
     }
 

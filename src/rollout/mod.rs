@@ -1,11 +1,13 @@
 //! The rollout state machine. Pure: status + event -> new status + actions.
 //! No tokio, no SDK, no clock: time comes in with the event (ms since epoch).
+mod capacity;
 mod colors;
 mod machine;
 mod repair;
 mod schedule;
 mod status;
 
+pub use capacity::{parity, retire_after_ms, retire_due, scaling, Scaling};
 pub use colors::{Color, Weights};
 pub use machine::{apply, not_validated, Action, Event, Outcome, Refusal, Transition};
 pub use repair::{adopt, repair_decision, Repair};

@@ -41,6 +41,7 @@ pub struct Rules<'a> {
     pub sagemaker: Vec<&'a Rule>,
     pub dynamodb: Vec<&'a Rule>,
     pub cloudwatch: Vec<&'a Rule>,
+    pub autoscaling: Vec<&'a Rule>,
 }
 
 /// `Clients` whose calls are answered by `r` only (a call no rule matches fails).
@@ -67,6 +68,12 @@ pub fn clients(r: Rules<'_>) -> Clients {
             .retry_config(retry())),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, r.dynamodb, |c| c
             .retry_config(retry())),
+        autoscaling: mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            r.autoscaling,
+            |c| c.retry_config(retry())
+        ),
     }
 }
 
