@@ -264,7 +264,7 @@ impl Ecs<'_> {
     }
 
     /// Raises colour `c` to the other colour's current desired count (read
-    /// from ECS: autoscaling may have moved it) and waits until that many
+    /// from ECS: autoscaling may have moved it) and then waits until that many
     /// targets are healthy in `c`'s target group. Scale-in of `c` is
     /// suspended first so autoscaling cannot undo it.
     pub(super) async fn match_capacity(&self, c: Color, out: &Out) -> Result<()> {
@@ -294,7 +294,9 @@ impl Ecs<'_> {
                     .map_err(|e| aws(&format!("scale {svc} to {n}"), e))?;
                 n
             }
-            None => mine,
+            // Nothing raised: no task is coming, and the health check before
+            // the weights refuses a colour with 0 healthy targets.
+            None => return Ok(()),
         };
         let tg = self.arns().await?.tg[&c].clone();
         let start = Instant::now();
