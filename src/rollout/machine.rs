@@ -565,6 +565,38 @@ mod tests {
     }
 
     #[test]
+    fn capacity_before_the_first_step_only_and_retire_after_draining() {
+        let sp = Spec {
+            drain_ms: 9000,
+            ..spec()
+        };
+        let s = deployed_stack();
+        let go = |s: &Status, now| {
+            apply(
+                &sp,
+                s,
+                Event::Tick {
+                    now,
+                    firing: vec![],
+                },
+            )
+            .unwrap()
+        };
+        let t1 = go(&s, 0);
+        assert_eq!(t1.actions[0], Action::MatchCapacity(Color::Green));
+        let t2 = go(&t1.status, 1000);
+        assert!(!t2.actions.contains(&Action::MatchCapacity(Color::Green)));
+        let t3 = go(&t2.status, 2000);
+        assert_eq!(t3.status.phase, Phase::Complete);
+        // termination_wait (5s) is over, the deregistration delay (9s) is not.
+        assert_eq!(go(&t3.status, 7000).outcome, Outcome::Wait(Some(11_000)));
+        assert_eq!(
+            go(&t3.status, 11_000).actions,
+            vec![Action::Retire(Color::Blue)]
+        );
+    }
+
+    #[test]
     fn retire_action_names_old_colour() {
         let mut s = deployed_stack();
         for now in [0, 1000, 2000] {

@@ -190,7 +190,11 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
             steps.push(Step::CreateService(c));
         }
     }
-    steps.extend(super::scaling::steps(cfg, seen));
+    steps.extend(
+        super::scaling::to_register(cfg, &seen.modes, &seen.scaling, &seen.policies)
+            .into_iter()
+            .map(|(c, mode)| Step::Scaling(c, mode)),
+    );
     Ok(steps)
 }
 

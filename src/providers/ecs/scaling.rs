@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_applicationautoscaling::types as at;
 
-use super::plan::{Observed, Step};
 use super::{service_name, Ecs};
 use crate::config::{Autoscaling, EcsConfig, ScalingMetric};
 use crate::error::{aws, failed, Result};
@@ -51,9 +50,15 @@ fn metric_type(m: ScalingMetric) -> at::MetricType {
     }
 }
 
-/// The scaling steps `provision` takes: a colour whose target or policy is
-/// missing or differs from the config (and its mode in the stored state). Pure.
-pub fn steps(cfg: &EcsConfig, seen: &Observed) -> Vec<Step> {
+/// The colours `provision` must (re)register, each with its mode: the
+/// target or policy is missing or differs from the config and from the mode
+/// the stored state asks for. Pure.
+pub fn to_register(
+    cfg: &EcsConfig,
+    modes: &BTreeMap<Color, Scaling>,
+    seen: &BTreeMap<Color, Registration>,
+    policies: &BTreeMap<Color, (at::MetricType, f64)>,
+) -> Vec<(Color, Scaling)> {
     let Some(a) = &cfg.autoscaling else {
         return vec![];
     };
@@ -61,13 +66,12 @@ pub fn steps(cfg: &EcsConfig, seen: &Observed) -> Vec<Step> {
     Color::BOTH
         .into_iter()
         .filter_map(|c| {
-            let mode = seen.modes.get(&c).copied().unwrap_or(Scaling::Off);
-            let target_ok = seen.scaling.get(&c) == Some(&registration(a, mode));
-            let policy_ok = seen
-                .policies
+            let mode = modes.get(&c).copied().unwrap_or(Scaling::Off);
+            let target_ok = seen.get(&c) == Some(&registration(a, mode));
+            let policy_ok = policies
                 .get(&c)
                 .is_some_and(|(m, t)| *m == want_metric && *t == a.target);
-            (!(target_ok && policy_ok)).then_some(Step::Scaling(c, mode))
+            (!(target_ok && policy_ok)).then_some((c, mode))
         })
         .collect()
 }
@@ -339,6 +343,74 @@ mod tests {
         let off = registration(&a, Scaling::Off);
         assert_eq!(off.min, 0);
         assert!(off.scale_in_suspended && off.scale_out_suspended && off.scheduled_suspended);
+    }
+
+    #[test]
+    fn provision_registers_what_differs_from_config_and_state() {
+        let mut cfg = EcsConfig {
+            cluster: "ml".into(),
+            vpc: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec![],
+            task_definition: "task.json.j2".into(),
+            task_definition_source: String::new(),
+            container_name: "model".into(),
+            container_port: 8080,
+            desired_count: 2,
+            health_check_path: "/ping".into(),
+            listener_port: 80,
+            test_listener_port: 8080,
+            assign_public_ip: false,
+            internal: false,
+            deregistration_delay: Duration::from_secs(30),
+            autoscaling: None,
+        };
+        assert!(to_register(&cfg, &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).is_empty());
+        let a = Autoscaling {
+            min: 1,
+            max: 4,
+            metric: ScalingMetric::Requests,
+            target: 100.0,
+        };
+        cfg.autoscaling = Some(a.clone());
+        let modes: BTreeMap<Color, Scaling> = [
+            (Color::Blue, Scaling::Free),
+            (Color::Green, Scaling::NoScaleIn),
+        ]
+        .into();
+        // Nothing registered yet: both, in their modes.
+        assert_eq!(
+            to_register(&cfg, &modes, &BTreeMap::new(), &BTreeMap::new()),
+            vec![
+                (Color::Blue, Scaling::Free),
+                (Color::Green, Scaling::NoScaleIn)
+            ]
+        );
+        let seen: BTreeMap<Color, Registration> = Color::BOTH
+            .into_iter()
+            .map(|c| (c, registration(&a, modes[&c])))
+            .collect();
+        let pol: BTreeMap<Color, (at::MetricType, f64)> = Color::BOTH
+            .into_iter()
+            .map(|c| (c, (at::MetricType::AlbRequestCountPerTarget, 100.0)))
+            .collect();
+        assert!(to_register(&cfg, &modes, &seen, &pol).is_empty());
+        // Green still suspended for scale-in after it went live: re-register it.
+        let live: BTreeMap<Color, Scaling> = [
+            (Color::Blue, Scaling::NoScaleIn),
+            (Color::Green, Scaling::Free),
+        ]
+        .into();
+        assert_eq!(
+            to_register(&cfg, &live, &seen, &pol),
+            vec![
+                (Color::Blue, Scaling::NoScaleIn),
+                (Color::Green, Scaling::Free)
+            ]
+        );
+        // A changed target value re-puts the policy.
+        cfg.autoscaling = Some(Autoscaling { target: 50.0, ..a });
+        assert_eq!(to_register(&cfg, &modes, &seen, &pol).len(), 2);
     }
 
     #[test]
