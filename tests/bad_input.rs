@@ -150,6 +150,17 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (r("task_definition = \"task.json.j2\"", "task_definition = \"missing.j2\""), "key `ecs.task_definition`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"2h\""), "key `ecs.deregistration_delay`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"soon\""), "key `ecs.deregistration_delay`"),
+        // [ecs.autoscaling].
+        (w("[ecs.autoscaling]\nmin = 3\nmax = 2\ntarget = 60.0"), "key `ecs.autoscaling.min`: 3 is above max (2)"),
+        (w("[ecs.autoscaling]\nmin = 0\nmax = 0\ntarget = 60.0"), "key `ecs.autoscaling.max`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\nmetric = \"memory\"\ntarget = 60.0"), "key `ecs.autoscaling.metric`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 0.0"), "key `ecs.autoscaling.target`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = -5.0"), "key `ecs.autoscaling.target`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\nmetric = \"cpu\"\ntarget = 150.0"), "key `ecs.autoscaling.target`"),
+        (w("[ecs.autoscaling]\nmin = 3\nmax = 4\ntarget = 60.0"), "key `ecs.desired_count`: 2 is outside"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4"), "missing field `target`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 60.0\ncooldown = 5"), "unknown field `cooldown`"),
+        (w("[ecs.autoscaling]\nmin = -1\nmax = 4\ntarget = 60.0"), "ecs.autoscaling.min"),
         // [rollout].
         (r("steps = [10, 50, 100]", "steps = [10, 50, 100]\nstrategy = \"canary\""), "not both"),
         (r("steps = [10, 50, 100]", "strategy = \"yolo\""), "key `rollout.strategy`"),

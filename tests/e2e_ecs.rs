@@ -254,6 +254,31 @@ fn test_listener_target(s: &Stack) -> String {
         .to_string()
 }
 
+fn green_healthy(s: &Stack) -> usize {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let tg = elb
+            .describe_target_groups()
+            .names("nohealth-green")
+            .send()
+            .await
+            .unwrap();
+        let h = elb
+            .describe_target_health()
+            .target_group_arn(tg.target_groups()[0].target_group_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        h.target_health_descriptions()
+            .iter()
+            .filter(|d| {
+                d.target_health().and_then(|t| t.state())
+                    == Some(&aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::Healthy)
+            })
+            .count()
+    })
+}
+
 #[test]
 fn never_routes_to_a_colour_without_healthy_targets() {
     let s = Stack::new("nohealth", &[]);
@@ -263,18 +288,31 @@ fn never_routes_to_a_colour_without_healthy_targets() {
     s.ok(&["deploy", "--version", "v2"], 0);
     // The test listener reaches the candidate only.
     assert_eq!(test_listener_target(&s), "nohealth-green");
-    // The candidate loses its tasks behind cutover's back.
-    let ecs = aws_sdk_ecs::Client::new(&s.sdk());
+    // The candidate's targets fail their health checks behind cutover's back
+    // (its task count still matches live, so capacity parity has nothing to add).
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
     Stack::rt().block_on(async {
-        ecs.update_service()
-            .cluster("nohealth-cluster")
-            .service("nohealth-green")
-            .desired_count(0)
+        let tg = elb
+            .describe_target_groups()
+            .names("nohealth-green")
+            .send()
+            .await
+            .unwrap();
+        elb.modify_target_group()
+            .target_group_arn(tg.target_groups()[0].target_group_arn().unwrap())
+            .health_check_path("/nope")
             .send()
             .await
             .unwrap();
     });
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let start = std::time::Instant::now();
+    while green_healthy(&s) > 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "still healthy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     let out = s.exits(&["shift", "--to", "10"], 3);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -288,7 +326,9 @@ fn never_routes_to_a_colour_without_healthy_targets() {
         st["pending"].is_null(),
         "a refused shift left a pending transition: {st}"
     );
-    // Healthy again: the shift goes through, and at 100% the test listener shows the old colour.
+    // Healthy again (provision restores the health check path): the shift
+    // goes through, and at 100% the test listener shows the old colour.
+    s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v2"], 0);
     s.ok(&["shift", "--to", "100"], 0);
     assert_eq!(s.elb_weights(), (0, 100));

@@ -66,7 +66,7 @@ fn the_policy_allows_every_call_of_an_ecs_lifecycle() {
         ],
     );
     s.edit_config(|t| {
-        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 5\n\n[judge]\nperiod = \"10s\"\nmin_points = 2\ndry_run = true\n\n[notify]\neventbridge_bus = \"default\"\n\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\n"
+        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 5\n\n[judge]\nperiod = \"10s\"\nmin_points = 2\ndry_run = true\n\n[notify]\neventbridge_bus = \"default\"\n\n[validate]\npayload = '{\"data\": [[5.1, 3.5, 1.4, 0.2]]}'\n\n[ecs.autoscaling]\nmin = 1\nmax = 3\nmetric = \"requests\"\ntarget = 100.0\n"
     });
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
@@ -87,6 +87,11 @@ fn the_policy_allows_every_call_of_an_ecs_lifecycle() {
     );
     assert!(calls.contains("cloudwatch:GetMetricData"), "{calls:?}");
     assert!(calls.contains("events:PutEvents"), "{calls:?}");
+    assert!(
+        calls.contains("application-autoscaling:RegisterScalableTarget")
+            && calls.contains("application-autoscaling:DeregisterScalableTarget"),
+        "{calls:?}"
+    );
     assert_eq!(denied(&s), Vec::<String>::new());
     // Scoped: the table, the stack's names, the alarms it creates.
     let out = s.ok(&["iam-policy"], 0);

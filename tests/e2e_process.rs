@@ -390,7 +390,9 @@ fn a_rollout_with_a_pause_hooks_at_every_stage_and_both_sinks() {
     assert_eq!(s.elb_weights(), (50, 50));
     s.ok(&["continue"], 0);
     assert_eq!(state(&s), "complete");
-    std::thread::sleep(Duration::from_millis(1200));
+    // Retirement waits for the longer of termination_wait (1s) and the
+    // seeded deregistration delay (2s).
+    std::thread::sleep(Duration::from_millis(2200));
     s.ok(&["promote"], 0);
     assert_eq!(state(&s), "retired");
     s.ok(&["deploy", "--version", "v3"], 0);

@@ -22,6 +22,9 @@ pub enum Feature {
     ModelRegistry,
     /// `[notify] eventbridge_bus`.
     EventBus,
+    /// Registering scalable targets: `[ecs.autoscaling]`, or SageMaker
+    /// variants whose autoscaling is set aside around an update.
+    Autoscaling,
 }
 
 /// What a call can be scoped to.
@@ -80,6 +83,39 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
         Scope::Alarms,
     ),
     ("cloudwatch:GetMetricData", Feature::Judge, Scope::Any),
+    // Application Auto Scaling: read and deregistered by destroy (ECS) and
+    // around variant removal (SageMaker).
+    (
+        "application-autoscaling:DescribeScalableTargets",
+        Feature::Always,
+        Scope::Any,
+    ),
+    (
+        "application-autoscaling:DeregisterScalableTarget",
+        Feature::Always,
+        Scope::Any,
+    ),
+    (
+        "application-autoscaling:RegisterScalableTarget",
+        Feature::Autoscaling,
+        Scope::Any,
+    ),
+    (
+        "application-autoscaling:PutScalingPolicy",
+        Feature::Autoscaling,
+        Scope::Any,
+    ),
+    (
+        "application-autoscaling:DescribeScalingPolicies",
+        Feature::Autoscaling,
+        Scope::Any,
+    ),
+    // The first registration creates Application Auto Scaling's service-linked role.
+    (
+        "iam:CreateServiceLinkedRole",
+        Feature::Autoscaling,
+        Scope::Any,
+    ),
     // ECS and the load balancer.
     ("ecs:DescribeClusters", Feature::Ecs, Scope::Cluster),
     ("ecs:CreateCluster", Feature::Ecs, Scope::Cluster),
@@ -272,6 +308,10 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::Judge => cfg.judge.is_some(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
+        Feature::Autoscaling => match &cfg.backend {
+            Backend::Ecs(e) => e.autoscaling.is_some(),
+            Backend::Sagemaker(_) => true,
+        },
     }
 }
 

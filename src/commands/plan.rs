@@ -92,15 +92,27 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         .unwrap_or(0)
         .max(schedule.iter().filter(|s| s.pause).map(|s| s.at_ms).sum());
     let pauses = schedule.iter().filter(|s| s.pause).count();
+    // The old colour is retired once its weight has been 0 for the longer of
+    // termination_wait and the deregistration delay (draining).
+    let retire_ms = rollout::retire_after_ms(&sp);
     text.push_str(&format!(
-        "  total: {} until 100%{}, then {} before the old colour is retired\n",
+        "  total: {} until 100%{}, then {} before the old colour is retired ({})\n",
         humantime::format_duration(Duration::from_secs(total / 1000)),
         if pauses > 0 {
             format!(" plus {pauses} pause(s) waiting for `cutover continue`")
         } else {
             String::new()
         },
-        humantime::format_duration(ctx.cfg.rollout.termination_wait)
+        humantime::format_duration(Duration::from_secs(retire_ms / 1000)),
+        if sp.drain_ms > sp.termination_wait_ms {
+            format!(
+                "deregistration_delay {} outlasts termination_wait {}",
+                humantime::format_duration(Duration::from_secs(sp.drain_ms / 1000)),
+                humantime::format_duration(ctx.cfg.rollout.termination_wait)
+            )
+        } else {
+            "termination_wait; draining fits inside it".to_string()
+        }
     ));
     let mut warnings = Vec::new();
     let mut worst = 0u64;
@@ -139,7 +151,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         json!({
             "stack": ctx.cfg.name,
             "changes": changes,
-            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total},
+            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total, "retire_after_ms": retire_ms},
             "detection_ms": detect.as_millis() as u64,
             "gates": gates,
             "warnings": warnings,

@@ -401,6 +401,11 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
             "must be at most 1h (AWS allows 0-3600 seconds)".into(),
         ));
     }
+    let autoscaling = e
+        .autoscaling
+        .as_ref()
+        .map(|a| super::scaling::autoscaling(loc, a, *e.desired_count.get_ref()))
+        .transpose()?;
     let td = dir.join(e.task_definition.get_ref());
     let source = std::fs::read_to_string(&td).map_err(|err| {
         loc.at(
@@ -425,6 +430,7 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         assign_public_ip: e.assign_public_ip,
         internal: e.internal,
         deregistration_delay: delay,
+        autoscaling,
     })
 }
 

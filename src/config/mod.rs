@@ -5,6 +5,7 @@ mod hooks;
 mod locate;
 mod raw;
 mod registry;
+mod scaling;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::error::{invalid, Result};
 pub use check::name_ok;
 pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
+pub use scaling::{Autoscaling, ScalingMetric};
 pub use steps::{check_step_items, check_steps, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -94,6 +96,8 @@ pub struct EcsConfig {
     pub internal: bool,
     /// Target groups' deregistration delay (connection draining).
     pub deregistration_delay: Duration,
+    /// `[ecs.autoscaling]`: both services scale with a target-tracking policy.
+    pub autoscaling: Option<Autoscaling>,
 }
 
 #[derive(Debug, Clone)]

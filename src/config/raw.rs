@@ -72,6 +72,16 @@ pub struct RawEcs {
     pub internal: bool,
     #[serde(default, with = "humantime_serde")]
     pub deregistration_delay: Option<Duration>,
+    pub autoscaling: Option<RawAutoscaling>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaling {
+    pub min: u32,
+    pub max: u32,
+    pub metric: Option<String>,
+    pub target: f64,
 }
 
 #[derive(Deserialize)]

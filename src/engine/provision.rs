@@ -85,7 +85,14 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
     let mut ecs_known = None;
     match &ctx.p {
         Provider::Ecs(p) => {
-            let (seen, known) = p.observe().await?;
+            let (mut seen, known) = p.observe().await?;
+            let status = state
+                .as_ref()
+                .map(|(d, _)| d.status.clone())
+                .unwrap_or_default();
+            for c in crate::rollout::Color::BOTH {
+                seen.modes.insert(c, crate::rollout::scaling(&status, c));
+            }
             steps.extend(p.steps(&seen)?.into_iter().map(Step::Ecs));
             ecs_known = Some(known);
         }

@@ -97,6 +97,12 @@ pub async fn commit(
         Action::Retire(c) => Some(*c),
         _ => None,
     });
+    // Capacity comes before any weight moves, and needs no write-ahead record.
+    for a in &t.actions {
+        if let Action::MatchCapacity(c) = a {
+            ctx.p.match_capacity(*c, &ctx.out).await?;
+        }
+    }
     if let Some(w) = set {
         check_healthy(ctx, w).await?;
     }
@@ -118,6 +124,7 @@ pub async fn commit(
         match a {
             Action::SetWeights(w) => apply_weights(ctx, *w).await?,
             Action::Retire(c) => ctx.p.retire(*c).await?,
+            Action::MatchCapacity(_) => {}
         }
     }
     doc.pending = None;
@@ -137,6 +144,7 @@ pub async fn commit(
     // Hooks due after this transition are recorded with it (write-ahead).
     doc.hooks_due = due_after.to_vec();
     *rev = ctx.store.save(doc, *rev).await?;
+    sync_scaling(ctx, doc).await;
     ctx.journal(event, &t.note, doc).await?;
     let mut extra = json!({"state": doc.status.phase.as_str(), "step": doc.status.step, "weights": doc.weights});
     if old_live != doc.status.live {
@@ -153,6 +161,17 @@ pub async fn commit(
     );
     alias::mark_packages(ctx, doc, old_live).await;
     alias::settle(ctx, doc, rev).await
+}
+
+/// Brings autoscaling in line with the new status. The transition already
+/// holds, so a failure is a warning; `provision` re-applies the modes.
+async fn sync_scaling(ctx: &Ctx<'_>, doc: &StackDoc) {
+    if let Err(e) = ctx.p.sync_scaling(&doc.status).await {
+        ctx.out.warn(&format!(
+            "autoscaling not updated for state {}: {e}; `cutover provision` re-applies it",
+            doc.status.phase.as_str()
+        ));
+    }
 }
 
 /// Finishes or drops a transition an earlier run left pending (it was killed
@@ -176,6 +195,7 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
             }
             doc.status = pending.status.clone();
             doc.weights = pending.weights;
+            sync_scaling(ctx, doc).await;
             if pending.alias.is_some() {
                 doc.alias_owed = pending.alias.clone();
             }

@@ -12,7 +12,7 @@ use crate::config::{Backend, Config, ValidateRequest};
 use crate::error::Result;
 use crate::output::Out;
 use crate::probe::Outcome;
-use crate::rollout::{Color, Weights};
+use crate::rollout::{Color, Status, Weights};
 use crate::template::Model;
 
 /// What `deploy` rendered and checked before any AWS call.
@@ -64,8 +64,14 @@ pub trait Release {
     /// Puts the prepared version on its colour and waits until it is healthy.
     /// Returns the artefact's name (task definition ARN, model). No production traffic.
     async fn deploy(&self, p: &Prepared, timeout: Duration, out: &Out) -> Result<String>;
-    /// Takes colour `c` out of service after termination_wait.
+    /// Takes colour `c` out of service after termination_wait and draining.
     async fn retire(&self, c: Color) -> Result<()>;
+    /// Before colour `c`'s first traffic: brings it to the live colour's
+    /// current capacity and waits until that capacity is healthy.
+    async fn match_capacity(&self, c: Color, out: &Out) -> Result<()>;
+    /// Applies what autoscaling may do to each colour in `s` (nothing to do
+    /// without autoscaling).
+    async fn sync_scaling(&self, s: &Status) -> Result<()>;
     /// Sends one request to colour `c` only (test route, or TargetVariant).
     async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome;
 }
@@ -149,6 +155,12 @@ impl Release for Provider<'_> {
     }
     async fn retire(&self, c: Color) -> Result<()> {
         each!(self, p => p.retire(c).await)
+    }
+    async fn match_capacity(&self, c: Color, out: &Out) -> Result<()> {
+        each!(self, p => p.match_capacity(c, out).await)
+    }
+    async fn sync_scaling(&self, s: &Status) -> Result<()> {
+        each!(self, p => p.sync_scaling(s).await)
     }
     async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
         each!(self, p => p.send(c, r, http).await)

@@ -1,6 +1,7 @@
 //! `apply`: one event against the stored status gives the new status and the
 //! actions to run. Never produces weights that do not sum to 100, never panics
 //! on a bad stored state (that is a `Refusal::Corrupt`).
+use super::capacity::retire_due;
 use super::colors::{Color, Weights};
 use super::status::{Phase, Spec, Status};
 
@@ -60,6 +61,9 @@ pub enum Event {
 pub enum Action {
     /// Set these weights, then read them back.
     SetWeights(Weights),
+    /// Before the candidate's first traffic: bring it to the live colour's
+    /// current capacity and wait until that capacity is healthy.
+    MatchCapacity(Color),
     /// Retire the old colour (ECS: scale to 0; SageMaker: remove the variant).
     Retire(Color),
 }
@@ -276,6 +280,11 @@ pub(super) fn set_step(
     now: u64,
 ) -> Result<Vec<Action>, Refusal> {
     let cand = candidate(n)?;
+    // The first weight above 0 needs the candidate at the live colour's capacity.
+    let mut actions = Vec::new();
+    if n.weight == 0 && weight > 0 {
+        actions.push(Action::MatchCapacity(cand));
+    }
     n.held = false;
     n.weight = weight;
     n.step = step;
@@ -287,7 +296,8 @@ pub(super) fn set_step(
     } else {
         n.phase = Phase::Shifting;
     }
-    Ok(vec![Action::SetWeights(Weights::split(cand, weight))])
+    actions.push(Action::SetWeights(Weights::split(cand, weight)));
+    Ok(actions)
 }
 
 /// The candidate of a status that must have one; a stored state without it is corrupt.
@@ -362,10 +372,8 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 t.outcome = Outcome::AutoRolledBack(firing);
                 return Ok(t);
             }
-            let due = s
-                .complete_at
-                .unwrap_or(0)
-                .saturating_add(spec.termination_wait_ms);
+            // The old colour's weight has been 0 since complete_at; it drains first.
+            let due = retire_due(spec, s).unwrap_or(0);
             if now < due {
                 return Ok(wait(s, Some(due), "waiting to retire the old colour"));
             }
@@ -375,7 +383,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             Ok(changed(
                 n,
                 vec![Action::Retire(old)],
-                format!("retire {old} after termination_wait"),
+                format!("retire {old} after termination_wait and draining"),
             ))
         }
         Phase::Paused => paused_tick(s, firing),
@@ -572,6 +580,7 @@ mod tests {
             pauses: vec![],
             bake_ms: 1000,
             termination_wait_ms: 5000,
+            drain_ms: 0,
         }
     }
 
@@ -674,6 +683,38 @@ mod tests {
         }
         assert_eq!(cur.live, Some(Color::Green));
         assert_eq!(cur.idle_color(), Color::Blue);
+    }
+
+    #[test]
+    fn capacity_before_the_first_step_only_and_retire_after_draining() {
+        let sp = Spec {
+            drain_ms: 9000,
+            ..spec()
+        };
+        let s = deployed_stack();
+        let go = |s: &Status, now| {
+            apply(
+                &sp,
+                s,
+                Event::Tick {
+                    now,
+                    firing: vec![],
+                },
+            )
+            .unwrap()
+        };
+        let t1 = go(&s, 0);
+        assert_eq!(t1.actions[0], Action::MatchCapacity(Color::Green));
+        let t2 = go(&t1.status, 1000);
+        assert!(!t2.actions.contains(&Action::MatchCapacity(Color::Green)));
+        let t3 = go(&t2.status, 2000);
+        assert_eq!(t3.status.phase, Phase::Complete);
+        // termination_wait (5s) is over, the deregistration delay (9s) is not.
+        assert_eq!(go(&t3.status, 7000).outcome, Outcome::Wait(Some(11_000)));
+        assert_eq!(
+            go(&t3.status, 11_000).actions,
+            vec![Action::Retire(Color::Blue)]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The rollout state machine. Pure: status + event -> new status + actions.
 //! No tokio, no SDK, no clock: time comes in with the event (ms since epoch).
+mod capacity;
 mod colors;
 mod machine;
 #[cfg(test)]
@@ -8,6 +9,7 @@ mod repair;
 mod schedule;
 mod status;
 
+pub use capacity::{parity, retire_after_ms, retire_due, scaling, Scaling};
 pub use colors::{Color, Weights};
 pub use machine::{apply, not_validated, Action, Event, Outcome, Refusal, Transition};
 pub use repair::{adopt, repair_decision, Repair};

@@ -9,6 +9,7 @@ fn spec(pauses: Vec<usize>) -> Spec {
         pauses,
         bake_ms: 1000,
         termination_wait_ms: 5000,
+        drain_ms: 0,
     }
 }
 
@@ -61,10 +62,12 @@ fn a_pause_in_every_position_holds_then_continues() {
         // Continue applies the next step itself.
         let c = cont(&sp, &p, false).unwrap();
         let next = [10u8, 50, 100][at];
-        assert_eq!(
-            c.actions,
-            vec![Action::SetWeights(Weights::split(Color::Green, next))]
-        );
+        // From 0% the candidate is first brought to the live capacity.
+        let mut want = vec![Action::SetWeights(Weights::split(Color::Green, next))];
+        if held == 0 {
+            want.insert(0, Action::MatchCapacity(Color::Green));
+        }
+        assert_eq!(c.actions, want);
         assert_eq!(c.status.step, at + 1);
         assert!(c.status.pauses.is_empty());
         // The rest runs without pausing again.

@@ -73,6 +73,8 @@ pub struct Spec {
     pub pauses: Vec<usize>,
     pub bake_ms: u64,
     pub termination_wait_ms: u64,
+    /// Connection draining (ECS: the target groups' deregistration delay; else 0).
+    pub drain_ms: u64,
 }
 
 /// Where the rollout is: stored in the state table.
@@ -94,7 +96,7 @@ pub struct Status {
     pub weight: u8,
     /// When the current step was applied (ms).
     pub step_at: Option<u64>,
-    /// When the candidate reached 100% (ms).
+    /// When the candidate reached 100% (ms): the old colour's weight reached 0.
     pub complete_at: Option<u64>,
     /// The current step's bake was extended once (an inconclusive judge).
     #[serde(default)]

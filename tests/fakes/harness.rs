@@ -41,6 +41,7 @@ pub struct Rules<'a> {
     pub sagemaker: Vec<&'a Rule>,
     pub dynamodb: Vec<&'a Rule>,
     pub cloudwatch: Vec<&'a Rule>,
+    pub autoscaling: Vec<&'a Rule>,
 }
 
 /// `Clients` whose calls are answered by `r` only (a call no rule matches fails).
@@ -71,6 +72,12 @@ pub fn clients(r: Rules<'_>) -> Clients {
             aws_sdk_eventbridge,
             RuleMode::MatchAny,
             Vec::<&Rule>::new(),
+            |c| c.retry_config(retry())
+        ),
+        autoscaling: mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            r.autoscaling,
             |c| c.retry_config(retry())
         ),
     }

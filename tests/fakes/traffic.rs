@@ -349,6 +349,7 @@ fn spec() -> rollout::Spec {
         bake_ms: 1000,
         termination_wait_ms: 1000,
         pauses: vec![],
+        drain_ms: 0,
     }
 }
 
@@ -384,8 +385,23 @@ async fn a_crash_after_the_write_ahead_record_is_repaired_by_what_aws_shows() {
         .http_status(400, Some(VALIDATION_ERROR.into()))
         .repeatedly()
         .build();
+    // Both colours run 2 tasks (and 2 targets are healthy): parity has nothing to raise.
+    let services = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+        let svc = |n: &str| {
+            aws_sdk_ecs::types::Service::builder()
+                .service_name(n)
+                .status("ACTIVE")
+                .desired_count(2)
+                .build()
+        };
+        DescribeServicesOutput::builder()
+            .services(svc("iris-blue"))
+            .services(svc("iris-green"))
+            .build()
+    });
     let c = clients(Rules {
         elb: ecs_elb_rules(&stack, &[&list, &broken]),
+        ecs: vec![&services],
         dynamodb: vec![&put],
         ..Rules::default()
     });
@@ -405,8 +421,11 @@ async fn a_crash_after_the_write_ahead_record_is_repaired_by_what_aws_shows() {
     .unwrap();
     assert_eq!(
         t.actions,
-        vec![rollout::Action::SetWeights(w(90, 10))],
-        "the first step"
+        vec![
+            rollout::Action::MatchCapacity(Color::Green),
+            rollout::Action::SetWeights(w(90, 10))
+        ],
+        "the first step: capacity, then weights"
     );
     let e = commit(&ctx, &mut doc, &mut rev, &t, "step", &[])
         .await

@@ -125,7 +125,11 @@ impl Stack for Ecs<'_> {
 
     async fn destroy(&self, out: &Out) -> Result<Vec<String>> {
         let mut done = Vec::new();
-        // Services first (scale to 0, delete), then listeners, the ALB, target groups, the cluster.
+        // Scalable targets first, then services (scale to 0, delete), then
+        // listeners, the ALB, target groups, the cluster.
+        if self.cluster_active().await? {
+            done.extend(self.deregister_scaling(out).await?);
+        }
         for (c, s) in self.services().await? {
             if !self.ours(s.tags()) || s.status() != Some("ACTIVE") {
                 continue;

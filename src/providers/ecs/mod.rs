@@ -5,6 +5,7 @@
 mod destroy;
 pub mod plan;
 mod release;
+mod scaling;
 pub mod taskdef;
 mod traffic;
 

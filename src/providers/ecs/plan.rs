@@ -25,6 +25,11 @@ pub struct Observed {
     pub test: Option<String>,
     /// Colours that already have an `x-cutover-color` rule on the test listener.
     pub color_rules: Vec<Color>,
+    /// With `[ecs.autoscaling]`: the services' scalable targets and policies.
+    pub scaling: BTreeMap<Color, super::scaling::Registration>,
+    pub policies: BTreeMap<Color, (aws_sdk_applicationautoscaling::types::MetricType, f64)>,
+    /// What autoscaling may do to each colour, from the stored rollout (set by the caller).
+    pub modes: BTreeMap<Color, crate::rollout::Scaling>,
 }
 
 /// One provisioning step.
@@ -36,9 +41,13 @@ pub enum Step {
     SetHealthCheckPath(Color),
     SetDeregistrationDelay(Color),
     CreateListener,
-    CreateTestListener { idle: Color },
+    CreateTestListener {
+        idle: Color,
+    },
     CreateColorRule(Color),
     CreateService(Color),
+    /// Register the colour's scalable target in this mode and put its policy.
+    Scaling(Color, crate::rollout::Scaling),
 }
 
 /// Where the steps' resources are, filled by `observe` and by each `apply`.
@@ -102,6 +111,25 @@ impl Step {
                     cfg.cluster
                 ),
             ),
+            Step::Scaling(c, mode) => {
+                let a = cfg.autoscaling.as_ref();
+                (
+                    "register",
+                    format!(
+                        "autoscaling of {}: {}..{} tasks, {} target {} ({})",
+                        service_name(stack, *c),
+                        a.map(|a| a.min).unwrap_or(0),
+                        a.map(|a| a.max).unwrap_or(0),
+                        a.map(|a| a.metric.as_str()).unwrap_or("?"),
+                        a.map(|a| a.target).unwrap_or(0.0),
+                        match mode {
+                            crate::rollout::Scaling::Free => "live",
+                            crate::rollout::Scaling::NoScaleIn => "scale-in suspended",
+                            crate::rollout::Scaling::Off => "min 0, all suspended",
+                        }
+                    ),
+                )
+            }
         }
     }
 }
@@ -162,6 +190,11 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
             steps.push(Step::CreateService(c));
         }
     }
+    steps.extend(
+        super::scaling::to_register(cfg, &seen.modes, &seen.scaling, &seen.policies)
+            .into_iter()
+            .map(|(c, mode)| Step::Scaling(c, mode)),
+    );
     Ok(steps)
 }
 
@@ -215,6 +248,10 @@ impl Ecs<'_> {
                     )));
                 }
                 seen.services.push(c);
+            }
+            if self.cfg.autoscaling.is_some() {
+                seen.scaling = self.registered().await?;
+                seen.policies = self.policies().await?;
             }
         }
         if let Some(lb) = &seen.lb {
@@ -404,6 +441,10 @@ impl Ecs<'_> {
                 let tg = need("target group", known.tg.get(c))?;
                 self.create_service(*c, &tg, &td).await?;
             }
+            Step::Scaling(c, mode) => {
+                self.register(*c, *mode).await?;
+                self.put_policy(*c).await?;
+            }
         }
         Ok(())
     }
@@ -493,6 +534,7 @@ mod tests {
             assign_public_ip: false,
             internal: false,
             deregistration_delay: std::time::Duration::from_secs(30),
+            autoscaling: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::error::{aws, failed, invalid, Result};
 use crate::output::Out;
 use crate::probe::{self, Outcome};
 use crate::providers::{Artefact, Prepared, Release};
-use crate::rollout::Color;
+use crate::rollout::{Color, Scaling, Status};
 use crate::template::Model;
 
 impl Ecs<'_> {
@@ -126,6 +126,8 @@ impl Release for Ecs<'_> {
 
     async fn retire(&self, c: Color) -> Result<()> {
         let svc = service_name(&self.name, c);
+        // Suspend its scaling first, so autoscaling cannot bring it back.
+        self.register(c, Scaling::Off).await?;
         self.c
             .ecs
             .update_service()
@@ -136,6 +138,14 @@ impl Release for Ecs<'_> {
             .await
             .map_err(|e| aws(&format!("scale {svc} to 0"), e))?;
         Ok(())
+    }
+
+    async fn match_capacity(&self, c: Color, out: &Out) -> Result<()> {
+        Ecs::match_capacity(self, c, out).await
+    }
+
+    async fn sync_scaling(&self, s: &Status) -> Result<()> {
+        Ecs::sync_scaling(self, s).await
     }
 
     async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {

@@ -11,8 +11,13 @@ use crate::output::Out;
 use crate::rollout::Color;
 
 impl SageMaker<'_> {
-    /// The variants of the endpoint's current config.
-    pub(super) async fn current_variants(&self, config: &str) -> Result<BTreeMap<Color, Live>> {
+    /// The variants of the endpoint's current config, with the instance
+    /// counts they run now (`now`) over the config's initial ones.
+    pub(super) async fn current_variants(
+        &self,
+        config: &str,
+        now: &BTreeMap<Color, i32>,
+    ) -> Result<BTreeMap<Color, Live>> {
         let out = self
             .c
             .sagemaker
@@ -33,9 +38,10 @@ impl SageMaker<'_> {
                                 .instance_type()
                                 .map(|t| t.as_str().to_string())
                                 .unwrap_or_else(|| self.cfg.instance_type.clone()),
-                            count: v
-                                .initial_instance_count()
-                                .unwrap_or(self.cfg.instance_count as i32),
+                            count: now.get(&c).copied().unwrap_or(
+                                v.initial_instance_count()
+                                    .unwrap_or(self.cfg.instance_count as i32),
+                            ),
                         },
                     );
                 }
@@ -116,8 +122,35 @@ impl SageMaker<'_> {
         }
     }
 
-    /// UpdateEndpoint to `config`, then wait until it really serves it.
-    pub(super) async fn update_to(&self, config: &str, timeout: Duration, out: &Out) -> Result<()> {
+    /// UpdateEndpoint to `config` (whose variants are `keeps`), then wait
+    /// until it really serves it. When the update removes a variant, variant
+    /// autoscaling is set aside for it and restored after.
+    pub(super) async fn update_to(
+        &self,
+        config: &str,
+        keeps: &[Color],
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<()> {
+        let removes = match self.describe().await? {
+            Some(d) => super::scaling::counts(&d)
+                .keys()
+                .any(|c| !keeps.contains(c)),
+            None => false,
+        };
+        let saved = if removes {
+            self.set_scaling_aside(out).await?
+        } else {
+            Vec::new()
+        };
+        let res = self.update_and_wait(config, timeout, out).await;
+        if !saved.is_empty() {
+            self.restore_scaling(saved, out).await?;
+        }
+        res
+    }
+
+    async fn update_and_wait(&self, config: &str, timeout: Duration, out: &Out) -> Result<()> {
         self.c
             .sagemaker
             .update_endpoint()

@@ -5,6 +5,7 @@
 mod endpoint;
 pub mod registry;
 mod release;
+mod scaling;
 mod traffic;
 
 use std::collections::BTreeMap;

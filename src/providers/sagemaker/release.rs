@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 
+use super::scaling::counts;
 use super::{sm_tags, Live, ModelSpec, SageMaker};
 use crate::config::ValidateRequest;
 use crate::error::{aws, failed, invalid, Result};
 use crate::output::Out;
 use crate::probe::{Answer, Outcome};
 use crate::providers::{Artefact, Prepared, Release, Stack};
-use crate::rollout::Color;
+use crate::rollout::{Color, Status};
 use crate::template::{render, Model, Vars};
 
 impl SageMaker<'_> {
@@ -72,12 +73,20 @@ impl Release for SageMaker<'_> {
         let c = p.color;
         let model = self.create_model(c, &p.version, spec).await?;
         out.info(&format!("model {model} ({})", spec.image));
+        let d = self.describe().await?;
+        // The candidate gets the live variant's current count (autoscaling or
+        // a hand change may have moved it since the config was written).
+        let now = d.as_ref().map(counts).unwrap_or_default();
+        let count = p
+            .live
+            .and_then(|l| now.get(&l).copied())
+            .unwrap_or(self.cfg.instance_count as i32);
         let new = Live {
             model: model.clone(),
             instance_type: self.cfg.instance_type.clone(),
-            count: self.cfg.instance_count as i32,
+            count,
         };
-        match (self.describe().await?, p.live) {
+        match (d, p.live) {
             (None, _) => {
                 // First deploy: the endpoint is created with one variant at 100%.
                 let config = self
@@ -96,7 +105,7 @@ impl Release for SageMaker<'_> {
             }
             (Some(d), live) => {
                 let current = d.endpoint_config_name().unwrap_or_default().to_string();
-                let variants = self.current_variants(&current).await?;
+                let variants = self.current_variants(&current, &now).await?;
                 let mut list = Vec::new();
                 if let Some(l) = live {
                     let lv = variants.get(&l).ok_or_else(|| {
@@ -110,7 +119,8 @@ impl Release for SageMaker<'_> {
                     if live.is_some() { 0.0 } else { 1.0 },
                 ));
                 let config = self.create_config(list).await?;
-                self.update_to(&config, timeout, out).await?;
+                let keeps: Vec<Color> = live.into_iter().chain([c]).collect();
+                self.update_to(&config, &keeps, timeout, out).await?;
                 let mut keep = vec![model.clone()];
                 if let Some(lv) = live.and_then(|l| variants.get(&l)) {
                     keep.push(lv.model.clone());
@@ -126,7 +136,7 @@ impl Release for SageMaker<'_> {
             return Ok(());
         };
         let current = d.endpoint_config_name().unwrap_or_default().to_string();
-        let variants = self.current_variants(&current).await?;
+        let variants = self.current_variants(&current, &counts(&d)).await?;
         if !variants.contains_key(&c) {
             return Ok(()); // already retired
         }
@@ -137,10 +147,20 @@ impl Release for SageMaker<'_> {
         let config = self
             .create_config(vec![Self::variant(live, lv, 1.0)])
             .await?;
-        self.update_to(&config, Duration::from_secs(1800), &Out::silent())
+        self.update_to(&config, &[live], Duration::from_secs(1800), &Out::silent())
             .await?;
         self.clean_unused(Some(&config), std::slice::from_ref(&lv.model))
             .await
+    }
+
+    async fn match_capacity(&self, _c: Color, _out: &Out) -> Result<()> {
+        // The candidate variant got the live variant's count when it was deployed.
+        Ok(())
+    }
+
+    async fn sync_scaling(&self, _s: &Status) -> Result<()> {
+        // Variant autoscaling is the user's; it is only set aside around updates.
+        Ok(())
     }
 
     async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
