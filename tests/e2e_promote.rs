@@ -198,6 +198,81 @@ fn held_lock_exits_75_and_expired_lease_is_taken() {
     assert_eq!(s.elb_weights(), (100, 0));
 }
 
+/// A lock written on another host's clock: its times are never compared with
+/// this host's. The lease is broken only after this host has watched the
+/// same version for a full lease on its own clock.
+#[test]
+fn a_lease_from_another_hosts_clock_is_broken_after_a_full_lease_watched_here() {
+    let s = ready("farlease", &["--bake", "0s"], "3s");
+    let ddb = aws_sdk_dynamodb::Client::new(&s.sdk());
+    let read = || {
+        Stack::rt().block_on(async {
+            ddb.get_item()
+                .table_name("cutover-farlease")
+                .key("pk", AttributeValue::S("farlease".into()))
+                .key("sk", AttributeValue::S("lock".into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .cloned()
+                .unwrap()
+        })
+    };
+    Stack::rt().block_on(async {
+        ddb.put_item()
+            .table_name("cutover-farlease")
+            .item("pk", AttributeValue::S("farlease".into()))
+            .item("sk", AttributeValue::S("lock".into()))
+            .item(
+                "holder",
+                AttributeValue::S("`promote` by ops@host-b pid 4242".into()),
+            )
+            .item("token", AttributeValue::S("someone-else".into()))
+            // Long past by this host's wall clock, which must not matter.
+            .item("expires", AttributeValue::N("1".into()))
+            .item("version", AttributeValue::S("v1".into()))
+            .item("clock", AttributeValue::S("boot:host-b".into()))
+            .item("clock_expires", AttributeValue::N("1".into()))
+            .item("lease_ms", AttributeValue::N("3000".into()))
+            .item("watch", AttributeValue::M(Default::default()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = s.run(&["promote"]);
+    assert_eq!(code(&out), 75);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ops@host-b pid 4242") && err.contains("another host's clock"),
+        "{err}"
+    );
+    let watch = read()["watch"].as_m().unwrap().clone();
+    assert_eq!(watch.len(), 1, "{watch:?}");
+    let w = watch.values().next().unwrap().as_m().unwrap();
+    assert_eq!(w["version"], AttributeValue::S("v1".into()));
+    assert_eq!(code(&s.run(&["promote"])), 75);
+    assert_eq!(s.elb_weights(), (100, 0));
+    // A full lease (3 s) later on this host's clock, the version unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(3300));
+    s.ok(&["promote"], 0);
+    assert_eq!(s.elb_weights(), (90, 10));
+    // The run released its lock when it finished.
+    Stack::rt().block_on(async {
+        let got = ddb
+            .get_item()
+            .table_name("cutover-farlease")
+            .key("pk", AttributeValue::S("farlease".into()))
+            .key("sk", AttributeValue::S("lock".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(got.item().is_none(), "{:?}", got.item());
+    });
+}
+
 #[test]
 fn drift_is_refused_unless_adopted() {
     let s = ready("drift", &["--bake", "0s"], "60s");

@@ -18,15 +18,23 @@ impl Held {
         let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s, l, flag) = (store.clone(), lock.clone(), lost.clone());
         let renewer = tokio::spawn(async move {
+            let mut renewed = std::time::Instant::now();
             loop {
                 tokio::time::sleep(lease / 4).await;
                 match s.renew(&l, lease).await {
-                    Ok(()) => {}
+                    Ok(()) => renewed = std::time::Instant::now(),
                     Err(Error::Safety(_)) => {
                         flag.store(true, std::sync::atomic::Ordering::SeqCst);
                         return;
                     }
-                    Err(_) => {} // transient; the lease still has time
+                    // Transient while the lease still has time; after three
+                    // quarters of it without a renewal, another host may be
+                    // about to break it: stop as if it were lost.
+                    Err(_) if renewed.elapsed() < lease * 3 / 4 => {}
+                    Err(_) => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
         });

@@ -3,13 +3,15 @@
 //!
 //! Layout (hash key `pk` = stack name, range key `sk`):
 //!   sk = "state"                 doc (JSON of StackDoc), rev, writer
-//!   sk = "lock"                  holder, token, expires (ms)
+//!   sk = "lock"                  holder, token, expires (ms), version, clock,
+//!                                clock_expires, lease_ms, watch (see `lease`)
 //!   sk = "journal#<ms>#<rand>"   doc (JSON of JournalEntry), expires_at
 //!
 //! Conditional writes are idempotent under the SDK's retries: each carries a
 //! token, and a failed condition is read back; finding our own token is success.
 mod doc;
 mod journal;
+mod lease;
 mod lock;
 mod state;
 mod table;
@@ -20,6 +22,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 pub use doc::{AliasMove, JournalEntry, Pending, StackDoc};
+pub use lease::Clock;
 pub use lock::Lock;
 
 /// Journal entries are kept this many days (DynamoDB TTL on `expires_at`).

@@ -5,15 +5,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, Rule};
 use cutover::error::Error;
 use cutover::rollout::{Color, Weights};
-use cutover::store::{now_ms, StackDoc, Store};
+use cutover::store::{now_ms, Clock, StackDoc, Store};
 
 use crate::harness::{clients, put_recorded, Item, Rules, Writes};
 
@@ -238,23 +239,181 @@ async fn a_held_lock_names_its_holder_and_an_expired_one_can_be_taken() {
     assert_eq!(e.exit_code(), 75);
     assert_eq!(get.num_calls(), 1);
 
-    // The condition lets a taker break a lease that has expired: `:now` is
-    // the time of the call, and the new lease runs `lease` past it.
+    // The first try only claims an absent lock; breaking a lease is decided
+    // after reading it (see the tests below). The item names its clock.
     let req = seen.lock().unwrap().clone().unwrap();
-    assert_eq!(
-        req.condition_expression(),
-        Some("attribute_not_exists(pk) OR expires < :now")
-    );
+    assert_eq!(req.condition_expression(), Some("attribute_not_exists(pk)"));
     let num = |v: &AttributeValue| v.as_n().unwrap().parse::<u64>().unwrap();
-    let now = num(&req.expression_attribute_values().unwrap()[":now"]);
-    assert!(
-        (before..=after).contains(&now),
-        "{before} <= {now} <= {after}"
-    );
     let item = req.item().unwrap();
-    assert_eq!(num(&item["expires"]), now + 60_000);
+    let expires = num(&item["expires"]);
+    assert!(
+        (before + 60_000..=after + 60_000).contains(&expires),
+        "{expires}"
+    );
+    assert_eq!(num(&item["lease_ms"]), 60_000);
+    assert_eq!(item["clock"], s(&Clock::here().id));
+    assert_eq!(item["version"].as_s().unwrap().len(), 16);
     assert_eq!(item["sk"], s("lock"));
     assert!(item["holder"].as_s().unwrap().starts_with("`promote` by "));
+}
+
+/// A lock item written on another host's clock, with times that mean
+/// nothing here (its expiry is long past by this host's wall clock).
+fn foreign_lock(version: &str, watch: Option<(&str, u64)>) -> Item {
+    let mut item = lock_item("someone-else", "`promote` by ops@b pid 9", 1);
+    item.insert("version".into(), s(version));
+    item.insert("clock".into(), s("boot:another-host"));
+    item.insert("clock_expires".into(), n(1));
+    item.insert("lease_ms".into(), n(60_000));
+    let mut map = HashMap::new();
+    if let Some((v, since)) = watch {
+        map.insert(
+            Clock::here().id,
+            AttributeValue::M(HashMap::from([
+                ("version".into(), s(v)),
+                ("since".into(), n(since)),
+            ])),
+        );
+    }
+    item.insert("watch".into(), AttributeValue::M(map));
+    item
+}
+
+type LastUpdate = Arc<Mutex<Option<UpdateItemInput>>>;
+
+fn lock_rules(
+    item: Arc<Mutex<Option<Item>>>,
+    take_ok: bool,
+    seen_take: LastPut,
+    seen_watch: LastUpdate,
+) -> (Rule, Rule, Rule, Rule) {
+    let claim = mock!(Client::put_item)
+        .match_requests(|r| r.condition_expression() == Some("attribute_not_exists(pk)"))
+        .then_error(condition_failed);
+    let take = mock!(Client::put_item).match_requests(move |r| {
+        *seen_take.lock().unwrap() = Some(r.clone());
+        true
+    });
+    let take = if take_ok {
+        take.then_output(|| PutItemOutput::builder().build())
+    } else {
+        take.then_error(condition_failed)
+    };
+    let watch = mock!(Client::update_item)
+        .match_requests(move |r| {
+            *seen_watch.lock().unwrap() = Some(r.clone());
+            true
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    (claim, take, watch, get_from("lock", item))
+}
+
+#[tokio::test]
+async fn a_lease_from_another_clock_is_watched_a_full_lease_then_broken() {
+    let item = shared(Some(foreign_lock("v1", None)));
+    let (seen_take, seen_watch): (LastPut, LastUpdate) = Default::default();
+    let (claim, take, watch, get) =
+        lock_rules(item.clone(), true, seen_take.clone(), seen_watch.clone());
+    let c = clients(Rules {
+        dynamodb: vec![&claim, &take, &watch, &get],
+        ..Rules::default()
+    });
+    let st = store(c.dynamodb);
+    // First sight: no trust in the holder's times; a watch is recorded.
+    let e = st
+        .lock(Duration::from_secs(60), "promote")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Locked(m) if m.contains("another host's clock") && m.contains("within 60s")),
+        "{e:?}"
+    );
+    assert_eq!(take.num_calls(), 0);
+    let up = seen_watch.lock().unwrap().clone().unwrap();
+    assert_eq!(up.update_expression(), Some("SET #w.#c = :e"));
+    assert_eq!(
+        up.condition_expression(),
+        Some("#v = :v AND attribute_exists(#w)")
+    );
+    assert_eq!(
+        up.expression_attribute_names().unwrap()["#c"],
+        Clock::here().id
+    );
+    assert_eq!(up.expression_attribute_values().unwrap()[":v"], s("v1"));
+    // Half a lease later on this clock: still watching, no write.
+    let here = Clock::here().now;
+    *item.lock().unwrap() = Some(foreign_lock("v1", Some(("v1", here - 30_000))));
+    let e = st
+        .lock(Duration::from_secs(60), "promote")
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 75);
+    assert_eq!((take.num_calls(), watch.num_calls()), (0, 1));
+    // A full lease on this clock with the same version: broken, guarded by
+    // that version so a renewal in between would win.
+    *item.lock().unwrap() = Some(foreign_lock("v1", Some(("v1", here - 61_000))));
+    let lock = st.lock(Duration::from_secs(60), "promote").await.unwrap();
+    assert_eq!(take.num_calls(), 1);
+    let put = seen_take.lock().unwrap().clone().unwrap();
+    assert_eq!(put.condition_expression(), Some("#t = :t AND #v = :v"));
+    let vals = put.expression_attribute_values().unwrap();
+    assert_eq!((&vals[":v"], &vals[":t"]), (&s("v1"), &s("someone-else")));
+    assert_eq!(put.item().unwrap()["token"], s(&lock.token));
+}
+
+#[tokio::test]
+async fn a_renewal_voids_the_watch() {
+    // The holder renewed (v2) since this clock watched v1 long ago.
+    let here = Clock::here().now;
+    let item = shared(Some(foreign_lock("v2", Some(("v1", here - 600_000)))));
+    let (seen_take, seen_watch): (LastPut, LastUpdate) = Default::default();
+    let (claim, take, watch, get) = lock_rules(item, true, seen_take, seen_watch.clone());
+    let c = clients(Rules {
+        dynamodb: vec![&claim, &take, &watch, &get],
+        ..Rules::default()
+    });
+    let e = store(c.dynamodb)
+        .lock(Duration::from_secs(60), "promote")
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 75);
+    assert_eq!(take.num_calls(), 0);
+    let up = seen_watch.lock().unwrap().clone().unwrap();
+    assert_eq!(up.expression_attribute_values().unwrap()[":v"], s("v2"));
+}
+
+#[tokio::test]
+async fn two_takers_race_and_the_loser_is_locked_out() {
+    let here = Clock::here().now;
+    let item = shared(Some(foreign_lock("v1", Some(("v1", here - 61_000)))));
+    let (seen_take, seen_watch): (LastPut, LastUpdate) = Default::default();
+    // The other taker's put landed first: ours fails its version condition,
+    // and the read-back shows their token, not ours.
+    let (claim, take, watch, _) = lock_rules(item.clone(), false, seen_take, seen_watch);
+    let reads = Arc::new(Mutex::new(0));
+    let get = mock!(Client::get_item).then_compute_output(move |_| {
+        let mut k = reads.lock().unwrap();
+        *k += 1;
+        let it = if *k == 1 {
+            foreign_lock("v1", Some(("v1", here - 61_000)))
+        } else {
+            lock_item("winner", "`promote` by ops@c pid 3", u64::MAX)
+        };
+        GetItemOutput::builder().set_item(Some(it)).build()
+    });
+    let c = clients(Rules {
+        dynamodb: vec![&claim, &take, &watch, &get],
+        ..Rules::default()
+    });
+    let e = store(c.dynamodb)
+        .lock(Duration::from_secs(60), "promote")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Locked(m) if m.contains("taken by `promote` by ops@c pid 3 first")),
+        "{e:?}"
+    );
+    assert_eq!((take.num_calls(), get.num_calls()), (1, 2));
 }
 
 #[tokio::test]
