@@ -239,24 +239,19 @@ class DataPlane:
                     self.health.setdefault((tg.arn, tid), new_health())
         self.tg_snap = tgs
         self.routes = routes
-        # A listener is bound again when it is replaced, or when ModifyListener
-        # changed its protocol or certificate (HTTP <-> HTTPS).
         for key in [k for k in self.listeners if k not in routes or
-                    (routes[k]["arn"], routes[k]["protocol"], routes[k]["certificate"]) !=
-                    (self.listeners[k]["arn"], self.listeners[k]["protocol"],
-                     self.listeners[k].get("certificate"))]:
+                    routes[k]["arn"] != self.listeners[k]["arn"]]:
             entry = self.listeners.pop(key)
             self.call(close_server(entry["server"]))
         for key, r in routes.items():
             if key not in self.listeners:
                 try:
                     server = self.call(self._listen(key, r))
-                    self.listeners[key] = {"server": server, "arn": r["arn"], "protocol": r["protocol"],
-                                           "certificate": r["certificate"]}
+                    self.listeners[key] = {"server": server, "arn": r["arn"], "protocol": r["protocol"]}
                 except Exception as e:
                     self.note(f"listener {key}: {e!r}")
                     self.listeners[key] = {"server": None, "arn": r["arn"], "protocol": r["protocol"],
-                                           "certificate": r["certificate"], "error": repr(e)}
+                                           "error": repr(e)}
         for arn in [a for a in self.lb_ips if a not in seen_lbs]:
             self.alloc.release(self.lb_ips.pop(arn))
         live = {(a, tid) for a, t in tgs.items() for tid, _ in t["targets"]}

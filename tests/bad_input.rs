@@ -161,12 +161,6 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4"), "missing field `target`"),
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 60.0\ncooldown = 5"), "unknown field `cooldown`"),
         (w("[ecs.autoscaling]\nmin = -1\nmax = 4\ntarget = 60.0"), "ecs.autoscaling.min"),
-        // HTTPS.
-        (r("container_port = 8080", "container_port = 8080\nredirect_http = true"), "key `ecs.redirect_http`"),
-        (r("container_port = 8080", "container_port = 8080\nssl_policy = \"ELBSecurityPolicy-TLS13-1-2-2021-06\""), "key `ecs.ssl_policy`"),
-        (r("container_port = 8080", "container_port = 8080\ncertificate_arn = \"cert-123\""), "key `ecs.certificate_arn`"),
-        (r("container_port = 8080", "container_port = 8080\ncertificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\nssl_policy = \"TLS13\""), "key `ecs.ssl_policy`"),
-        (r("container_port = 8080", "container_port = 8080\ncertificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\nredirect_http = true"), "needs port 80"),
         // [rollout].
         (r("steps = [10, 50, 100]", "steps = [10, 50, 100]\nstrategy = \"canary\""), "not both"),
         (r("steps = [10, 50, 100]", "strategy = \"yolo\""), "key `rollout.strategy`"),

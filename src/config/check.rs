@@ -365,22 +365,7 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
             "must be at least 1".into(),
         ));
     }
-    let tls = super::tls::tls_config(loc, e)?;
-    let listener_port = e
-        .listener_port
-        .unwrap_or(if tls.is_some() { 443 } else { 80 });
-    if e.redirect_http
-        && (listener_port == 80
-            || e.test_listener_port
-                .as_ref()
-                .is_some_and(|p| *p.get_ref() == 80))
-    {
-        return Err(loc.key(
-            "ecs.redirect_http",
-            "the redirect listener needs port 80; move listener_port/test_listener_port off it"
-                .into(),
-        ));
-    }
+    let listener_port = e.listener_port.unwrap_or(80);
     let test_listener_port = match &e.test_listener_port {
         Some(p) if *p.get_ref() == listener_port => {
             return Err(loc.at(
@@ -446,8 +431,6 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         internal: e.internal,
         deregistration_delay: delay,
         autoscaling,
-        tls,
-        redirect_http: e.redirect_http,
     })
 }
 

@@ -7,7 +7,6 @@ mod raw;
 mod registry;
 mod scaling;
 mod steps;
-mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,21 +98,7 @@ pub struct EcsConfig {
     pub deregistration_delay: Duration,
     /// `[ecs.autoscaling]`: both services scale with a target-tracking policy.
     pub autoscaling: Option<Autoscaling>,
-    /// `certificate_arn`: both listeners speak HTTPS with this certificate.
-    pub tls: Option<Tls>,
-    /// An HTTP listener on port 80 that redirects to the HTTPS one.
-    pub redirect_http: bool,
 }
-
-/// HTTPS on the load balancer's listeners.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tls {
-    pub certificate_arn: String,
-    pub ssl_policy: String,
-}
-
-/// A current TLS policy (TLS 1.3 and 1.2 only), AWS's recommended default.
-pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 #[derive(Debug, Clone)]
 pub struct SagemakerConfig {

@@ -73,10 +73,6 @@ pub struct RawEcs {
     #[serde(default, with = "humantime_serde")]
     pub deregistration_delay: Option<Duration>,
     pub autoscaling: Option<RawAutoscaling>,
-    pub certificate_arn: Option<Spanned<String>>,
-    pub ssl_policy: Option<Spanned<String>>,
-    #[serde(default)]
-    pub redirect_http: bool,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,6 @@ pub mod plan;
 mod release;
 mod scaling;
 pub mod taskdef;
-mod tls;
 mod traffic;
 
 use std::collections::BTreeMap;
@@ -329,13 +328,9 @@ impl<'a> Ecs<'a> {
     /// Base URL of the test listener, which reaches one colour by header.
     pub async fn test_url(&self) -> Result<Option<String>> {
         let arns = self.arns().await?;
-        Ok(arns.test.as_ref().map(|_| {
-            format!(
-                "{}://{}:{}",
-                tls::scheme(&self.cfg),
-                arns.dns,
-                self.cfg.test_listener_port
-            )
-        }))
+        Ok(arns
+            .test
+            .as_ref()
+            .map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
     }
 }

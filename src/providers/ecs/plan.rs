@@ -23,11 +23,6 @@ pub struct Observed {
     /// The production listener's weights when it exists (None: it forwards elsewhere).
     pub prod: Option<Option<crate::rollout::Weights>>,
     pub test: Option<String>,
-    /// Listeners (production, test) whose protocol, certificate or TLS policy
-    /// differ from the config: (port, ARN).
-    pub tls_off: Vec<(u16, String)>,
-    /// The HTTP-to-HTTPS redirect listener exists.
-    pub redirect: bool,
     /// Colours that already have an `x-cutover-color` rule on the test listener.
     pub color_rules: Vec<Color>,
     /// With `[ecs.autoscaling]`: the services' scalable targets and policies.
@@ -50,12 +45,6 @@ pub enum Step {
         idle: Color,
     },
     CreateColorRule(Color),
-    /// Bring a listener's protocol, certificate and TLS policy to the config.
-    SetListenerTls {
-        port: u16,
-        arn: String,
-    },
-    CreateRedirectListener,
     CreateService(Color),
     /// Register the colour's scalable target in this mode and put its policy.
     Scaling(Color, crate::rollout::Scaling),
@@ -96,17 +85,15 @@ impl Step {
             Step::CreateListener => (
                 "create",
                 format!(
-                    "listener :{} ({}) forwarding {stack}-blue 100% / {stack}-green 0%",
-                    cfg.listener_port,
-                    super::tls::protocol(cfg).as_str()
+                    "listener :{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    cfg.listener_port
                 ),
             ),
             Step::CreateTestListener { idle } => (
                 "create",
                 format!(
-                    "test listener :{} ({}) forwarding {stack}-{idle}",
-                    cfg.test_listener_port,
-                    super::tls::protocol(cfg).as_str()
+                    "test listener :{} forwarding {stack}-{idle}",
+                    cfg.test_listener_port
                 ),
             ),
             Step::CreateColorRule(c) => (
@@ -114,24 +101,6 @@ impl Step {
                 format!(
                     "test listener :{} rule {COLOR_HEADER}: {c} -> {stack}-{c}",
                     cfg.test_listener_port
-                ),
-            ),
-            Step::SetListenerTls { port, .. } => (
-                "update",
-                match &cfg.tls {
-                    Some(t) => format!(
-                        "listener :{port} -> HTTPS ({}, {})",
-                        t.certificate_arn, t.ssl_policy
-                    ),
-                    None => format!("listener :{port} -> HTTP"),
-                },
-            ),
-            Step::CreateRedirectListener => (
-                "create",
-                format!(
-                    "listener :{} redirecting HTTP to HTTPS :{}",
-                    super::tls::REDIRECT_PORT,
-                    cfg.listener_port
                 ),
             ),
             Step::CreateService(c) => (
@@ -216,15 +185,6 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
             steps.push(Step::CreateColorRule(c));
         }
     }
-    for (port, arn) in &seen.tls_off {
-        steps.push(Step::SetListenerTls {
-            port: *port,
-            arn: arn.clone(),
-        });
-    }
-    if cfg.redirect_http && !seen.redirect {
-        steps.push(Step::CreateRedirectListener);
-    }
     for c in Color::BOTH {
         if !seen.services.contains(&c) {
             steps.push(Step::CreateService(c));
@@ -296,15 +256,6 @@ impl Ecs<'_> {
         }
         if let Some(lb) = &seen.lb {
             for l in self.listeners(lb).await? {
-                let port = l.port().unwrap_or(0) as u16;
-                let ours = port == self.cfg.listener_port || port == self.cfg.test_listener_port;
-                if ours && super::tls::differs(&l, &self.cfg) {
-                    let arn = l.listener_arn().unwrap_or_default().to_string();
-                    seen.tls_off.push((port, arn));
-                }
-                if self.cfg.redirect_http && port == super::tls::REDIRECT_PORT {
-                    seen.redirect = true;
-                }
                 if l.port() == Some(self.cfg.listener_port as i32) {
                     seen.prod = Some(weights_of(l.default_actions(), &known.tg));
                 } else if l.port() == Some(self.cfg.test_listener_port as i32) {
@@ -436,9 +387,7 @@ impl Ecs<'_> {
                     .elb
                     .create_listener()
                     .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(super::tls::protocol(&self.cfg))
-                    .set_certificates(super::tls::certificates(&self.cfg))
-                    .set_ssl_policy(super::tls::ssl_policy(&self.cfg))
+                    .protocol(lt::ProtocolEnum::Http)
                     .port(self.cfg.listener_port as i32)
                     .default_actions(forward(&[(b, 100), (g, 0)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -452,9 +401,7 @@ impl Ecs<'_> {
                     .elb
                     .create_listener()
                     .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(super::tls::protocol(&self.cfg))
-                    .set_certificates(super::tls::certificates(&self.cfg))
-                    .set_ssl_policy(super::tls::ssl_policy(&self.cfg))
+                    .protocol(lt::ProtocolEnum::Http)
                     .port(self.cfg.test_listener_port as i32)
                     .default_actions(forward(&[(need("target group", known.tg.get(idle))?, 1)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -487,31 +434,6 @@ impl Ecs<'_> {
                     .send()
                     .await
                     .map_err(|e| aws("create test route rule", e))?;
-            }
-            Step::SetListenerTls { arn, .. } => {
-                self.c
-                    .elb
-                    .modify_listener()
-                    .listener_arn(arn)
-                    .protocol(super::tls::protocol(&self.cfg))
-                    .set_certificates(super::tls::certificates(&self.cfg))
-                    .set_ssl_policy(super::tls::ssl_policy(&self.cfg))
-                    .send()
-                    .await
-                    .map_err(|e| aws("set listener TLS", e))?;
-            }
-            Step::CreateRedirectListener => {
-                self.c
-                    .elb
-                    .create_listener()
-                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(lt::ProtocolEnum::Http)
-                    .port(super::tls::REDIRECT_PORT as i32)
-                    .default_actions(super::tls::redirect(&self.cfg))
-                    .set_tags(Some(elb_tags(&self.name, None)))
-                    .send()
-                    .await
-                    .map_err(|e| aws("create redirect listener", e))?;
             }
             Step::CreateService(c) => {
                 let td = self.bootstrap_taskdef(*c)?;
@@ -613,8 +535,6 @@ mod tests {
             internal: false,
             deregistration_delay: std::time::Duration::from_secs(30),
             autoscaling: None,
-            tls: None,
-            redirect_http: false,
         }
     }
 

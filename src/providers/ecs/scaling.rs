@@ -363,8 +363,6 @@ mod tests {
             assign_public_ip: false,
             internal: false,
             deregistration_delay: Duration::from_secs(30),
-            tls: None,
-            redirect_http: false,
             autoscaling: None,
         };
         assert!(to_register(&cfg, &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).is_empty());
