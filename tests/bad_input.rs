@@ -150,6 +150,11 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (r("task_definition = \"task.json.j2\"", "task_definition = \"missing.j2\""), "key `ecs.task_definition`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"2h\""), "key `ecs.deregistration_delay`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"soon\""), "key `ecs.deregistration_delay`"),
+        // [ecs] HTTPS.
+        (r("desired_count = 2", "desired_count = 2\nredirect_http = true"), "key `ecs.redirect_http`"),
+        (r("desired_count = 2", "desired_count = 2\nssl_policy = \"ELBSecurityPolicy-2016-08\""), "key `ecs.ssl_policy`"),
+        (r("desired_count = 2", "desired_count = 2\ncertificate_arn = \"arn:aws:s3:::certs/site\""), "key `ecs.certificate_arn`"),
+        (r("desired_count = 2", "desired_count = 2\ncertificate_arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nredirect_http = true"), "key `ecs.redirect_http`"),
         // [rollout].
         (r("steps = [10, 50, 100]", "steps = [10, 50, 100]\nstrategy = \"canary\""), "not both"),
         (r("steps = [10, 50, 100]", "strategy = \"yolo\""), "key `rollout.strategy`"),

@@ -365,7 +365,10 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
             "must be at least 1".into(),
         ));
     }
-    let listener_port = e.listener_port.unwrap_or(80);
+    let https = super::ecs_https::https(loc, e)?;
+    let listener_port = e
+        .listener_port
+        .unwrap_or(if https.is_some() { 443 } else { 80 });
     let test_listener_port = match &e.test_listener_port {
         Some(p) if *p.get_ref() == listener_port => {
             return Err(loc.at(
@@ -425,7 +428,9 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         assign_public_ip: e.assign_public_ip,
         internal: e.internal,
         deregistration_delay: delay,
+        https,
     })
+    .and_then(|c| super::ecs_https::check_ports(loc, c))
 }
 
 fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> {

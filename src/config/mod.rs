@@ -1,6 +1,7 @@
 //! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
 //! Every error names the file, the line and the key (`locate`).
 mod check;
+mod ecs_https;
 mod hooks;
 mod locate;
 mod raw;
@@ -94,7 +95,21 @@ pub struct EcsConfig {
     pub internal: bool,
     /// Target groups' deregistration delay (connection draining).
     pub deregistration_delay: Duration,
+    /// HTTPS listeners (production and test) when set.
+    pub https: Option<Https>,
 }
+
+/// `[ecs] certificate_arn` and friends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Https {
+    pub certificate_arn: String,
+    pub ssl_policy: String,
+    /// An HTTP listener on port 80 that answers 301 to the HTTPS listener.
+    pub redirect_http: bool,
+}
+
+/// The SslPolicy of cutover's HTTPS listeners unless `ssl_policy` says otherwise.
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 #[derive(Debug, Clone)]
 pub struct SagemakerConfig {

@@ -72,6 +72,10 @@ pub struct RawEcs {
     pub internal: bool,
     #[serde(default, with = "humantime_serde")]
     pub deregistration_delay: Option<Duration>,
+    /// HTTPS production (and test) listener with this ACM/IAM certificate.
+    pub certificate_arn: Option<Spanned<String>>,
+    pub ssl_policy: Option<String>,
+    pub redirect_http: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -327,9 +327,13 @@ impl<'a> Ecs<'a> {
     /// Base URL of the test listener, which reaches one colour by header.
     pub async fn test_url(&self) -> Result<Option<String>> {
         let arns = self.arns().await?;
-        Ok(arns
-            .test
-            .as_ref()
-            .map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
+        Ok(arns.test.as_ref().map(|_| {
+            let scheme = if self.cfg.https.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}:{}", arns.dns, self.cfg.test_listener_port)
+        }))
     }
 }

@@ -25,6 +25,8 @@ pub struct Observed {
     pub test: Option<String>,
     /// Colours that already have an `x-cutover-color` rule on the test listener.
     pub color_rules: Vec<Color>,
+    /// The HTTP :80 listener that redirects to HTTPS exists.
+    pub redirect: bool,
 }
 
 /// One provisioning step.
@@ -38,6 +40,7 @@ pub enum Step {
     CreateListener,
     CreateTestListener { idle: Color },
     CreateColorRule(Color),
+    CreateRedirectListener,
     CreateService(Color),
 }
 
@@ -76,15 +79,24 @@ impl Step {
             Step::CreateListener => (
                 "create",
                 format!(
-                    "listener :{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    "listener {}:{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    scheme(cfg),
                     cfg.listener_port
                 ),
             ),
             Step::CreateTestListener { idle } => (
                 "create",
                 format!(
-                    "test listener :{} forwarding {stack}-{idle}",
+                    "test listener {}:{} forwarding {stack}-{idle}",
+                    scheme(cfg),
                     cfg.test_listener_port
+                ),
+            ),
+            Step::CreateRedirectListener => (
+                "create",
+                format!(
+                    "listener HTTP:{REDIRECT_PORT} redirecting (301) to HTTPS:{}",
+                    cfg.listener_port
                 ),
             ),
             Step::CreateColorRule(c) => (
@@ -103,6 +115,18 @@ impl Step {
                 ),
             ),
         }
+    }
+}
+
+/// The port of the HTTP listener that redirects to HTTPS (`redirect_http`).
+pub const REDIRECT_PORT: u16 = 80;
+
+/// "HTTPS" with `certificate_arn`, else "HTTP".
+fn scheme(cfg: &EcsConfig) -> &'static str {
+    if cfg.https.is_some() {
+        "HTTPS"
+    } else {
+        "HTTP"
     }
 }
 
@@ -156,6 +180,9 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
         if !seen.color_rules.contains(&c) {
             steps.push(Step::CreateColorRule(c));
         }
+    }
+    if cfg.https.as_ref().is_some_and(|h| h.redirect_http) && !seen.redirect {
+        steps.push(Step::CreateRedirectListener);
     }
     for c in Color::BOTH {
         if !seen.services.contains(&c) {
@@ -219,7 +246,9 @@ impl Ecs<'_> {
         }
         if let Some(lb) = &seen.lb {
             for l in self.listeners(lb).await? {
-                if l.port() == Some(self.cfg.listener_port as i32) {
+                if l.port() == Some(REDIRECT_PORT as i32) && self.cfg.https.is_some() {
+                    seen.redirect = true;
+                } else if l.port() == Some(self.cfg.listener_port as i32) {
                     seen.prod = Some(weights_of(l.default_actions(), &known.tg));
                 } else if l.port() == Some(self.cfg.test_listener_port as i32) {
                     let arn = l.listener_arn().unwrap_or_default().to_string();
@@ -346,11 +375,7 @@ impl Ecs<'_> {
                     need("blue target group", known.tg.get(&Color::Blue))?,
                     need("green target group", known.tg.get(&Color::Green))?,
                 );
-                self.c
-                    .elb
-                    .create_listener()
-                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(lt::ProtocolEnum::Http)
+                self.listener(need("load balancer", known.lb.as_ref())?)
                     .port(self.cfg.listener_port as i32)
                     .default_actions(forward(&[(b, 100), (g, 0)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -360,11 +385,7 @@ impl Ecs<'_> {
             }
             Step::CreateTestListener { idle } => {
                 let o = self
-                    .c
-                    .elb
-                    .create_listener()
-                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(lt::ProtocolEnum::Http)
+                    .listener(need("load balancer", known.lb.as_ref())?)
                     .port(self.cfg.test_listener_port as i32)
                     .default_actions(forward(&[(need("target group", known.tg.get(idle))?, 1)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -398,6 +419,29 @@ impl Ecs<'_> {
                     .await
                     .map_err(|e| aws("create test route rule", e))?;
             }
+            Step::CreateRedirectListener => {
+                let redirect = lt::RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port(self.cfg.listener_port.to_string())
+                    .status_code(lt::RedirectActionStatusCodeEnum::Http301)
+                    .build();
+                self.c
+                    .elb
+                    .create_listener()
+                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
+                    .protocol(lt::ProtocolEnum::Http)
+                    .port(REDIRECT_PORT as i32)
+                    .default_actions(
+                        lt::Action::builder()
+                            .r#type(lt::ActionTypeEnum::Redirect)
+                            .redirect_config(redirect)
+                            .build(),
+                    )
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create redirect listener", e))?;
+            }
             Step::CreateService(c) => {
                 let td = self.bootstrap_taskdef(*c)?;
                 let td = self.register_taskdef(*c, &td).await?;
@@ -406,6 +450,26 @@ impl Ecs<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A CreateListener on `lb` with the configured protocol (HTTPS: certificate and policy).
+    fn listener(
+        &self,
+        lb: String,
+    ) -> aws_sdk_elasticloadbalancingv2::operation::create_listener::builders::CreateListenerFluentBuilder
+    {
+        let req = self.c.elb.create_listener().load_balancer_arn(lb);
+        match &self.cfg.https {
+            None => req.protocol(lt::ProtocolEnum::Http),
+            Some(h) => req
+                .protocol(lt::ProtocolEnum::Https)
+                .ssl_policy(&h.ssl_policy)
+                .certificates(
+                    lt::Certificate::builder()
+                        .certificate_arn(&h.certificate_arn)
+                        .build(),
+                ),
+        }
     }
 
     async fn create_service(&self, c: Color, tg_arn: &str, taskdef: &str) -> Result<()> {
@@ -493,6 +557,7 @@ mod tests {
             assign_public_ip: false,
             internal: false,
             deregistration_delay: std::time::Duration::from_secs(30),
+            https: None,
         }
     }
 
@@ -511,6 +576,29 @@ mod tests {
     fn fresh_stack_plan() {
         let steps = plan("iris", &cfg(), &Observed::default()).unwrap();
         insta::assert_snapshot!(lines(&steps));
+    }
+
+    #[test]
+    fn https_stack_plans_the_redirect_listener_once() {
+        let mut c = cfg();
+        c.listener_port = 443;
+        c.https = Some(crate::config::Https {
+            certificate_arn: "arn:aws:acm:us-east-1:1:certificate/x".into(),
+            ssl_policy: crate::config::DEFAULT_SSL_POLICY.into(),
+            redirect_http: true,
+        });
+        let steps = plan("iris", &c, &Observed::default()).unwrap();
+        assert!(steps.contains(&Step::CreateRedirectListener));
+        assert_eq!(
+            Step::CreateListener.describe("iris", &c).1,
+            "listener HTTPS:443 forwarding iris-blue 100% / iris-green 0%"
+        );
+        let seen = Observed {
+            redirect: true,
+            ..Observed::default()
+        };
+        let steps = plan("iris", &c, &seen).unwrap();
+        assert!(!steps.contains(&Step::CreateRedirectListener));
     }
 
     #[test]

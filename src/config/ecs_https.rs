@@ -1,0 +1,90 @@
+//! `[ecs]` HTTPS keys: the certificate, the TLS policy and the port-80 redirect.
+use super::locate::Locator;
+use super::raw::RawEcs;
+use super::{EcsConfig, Https, DEFAULT_SSL_POLICY};
+use crate::error::Result;
+
+/// Whether `arn` names an ACM certificate or an IAM server certificate.
+fn certificate_arn_ok(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") {
+        return false;
+    }
+    match parts[2] {
+        "acm" => {
+            !parts[3].is_empty() && parts[5].starts_with("certificate/") && parts[5].len() > 12
+        }
+        "iam" => parts[5].starts_with("server-certificate/") && parts[5].len() > 19,
+        _ => false,
+    }
+}
+
+pub(super) fn https(loc: &Locator, e: &RawEcs) -> Result<Option<Https>> {
+    let Some(cert) = &e.certificate_arn else {
+        if let Some(r) = &e.redirect_http {
+            if *r.get_ref() {
+                return Err(loc.at(
+                    r,
+                    "ecs.redirect_http",
+                    "needs certificate_arn (it redirects to the HTTPS listener)".into(),
+                ));
+            }
+        }
+        if e.ssl_policy.is_some() {
+            return Err(loc.key(
+                "ecs.ssl_policy",
+                "needs certificate_arn (it applies to the HTTPS listener)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if !certificate_arn_ok(cert.get_ref()) {
+        return Err(loc.at(
+            cert,
+            "ecs.certificate_arn",
+            format!(
+                "\"{}\" is not an ACM (arn:aws:acm:…:certificate/…) or IAM server certificate ARN",
+                cert.get_ref()
+            ),
+        ));
+    }
+    Ok(Some(Https {
+        certificate_arn: cert.get_ref().clone(),
+        ssl_policy: e
+            .ssl_policy
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
+        redirect_http: e.redirect_http.as_ref().is_some_and(|r| *r.get_ref()),
+    }))
+}
+
+/// The redirect listener takes port 80, so neither other listener may.
+pub(super) fn check_ports(loc: &Locator, c: EcsConfig) -> Result<EcsConfig> {
+    if c.https.as_ref().is_some_and(|h| h.redirect_http)
+        && (c.listener_port == 80 || c.test_listener_port == 80)
+    {
+        return Err(loc.key(
+            "ecs.redirect_http",
+            "needs port 80 for the redirect listener; listener_port and test_listener_port must not be 80".into(),
+        ));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_arn_ok;
+
+    #[test]
+    fn certificate_arns() {
+        assert!(certificate_arn_ok(
+            "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
+        ));
+        assert!(certificate_arn_ok(
+            "arn:aws-us-gov:iam::123456789012:server-certificate/site"
+        ));
+        assert!(!certificate_arn_ok("arn:aws:s3:::bucket/cert"));
+        assert!(!certificate_arn_ok("arn:aws:acm:us-east-1:1:certificate/"));
+        assert!(!certificate_arn_ok("my-cert"));
+    }
+}
