@@ -151,6 +151,7 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"2h\""), "key `ecs.deregistration_delay`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"soon\""), "key `ecs.deregistration_delay`"),
         // [ecs] HTTPS.
+        (r("desired_count = 2", "desired_count = 2\nload_balancer_arn = \"arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/x/1\""), "key `ecs.load_balancer_arn`"),
         (r("desired_count = 2", "desired_count = 2\nredirect_http = true"), "key `ecs.redirect_http`"),
         (r("desired_count = 2", "desired_count = 2\nssl_policy = \"ELBSecurityPolicy-2016-08\""), "key `ecs.ssl_policy`"),
         (r("desired_count = 2", "desired_count = 2\ncertificate_arn = \"arn:aws:s3:::certs/site\""), "key `ecs.certificate_arn`"),

@@ -237,3 +237,205 @@ fn https_listener_with_an_acm_certificate_and_the_port_80_redirect() {
 
     s.ok(&["destroy", "--yes"], 0);
 }
+
+/// An ALB made with plain SDK calls (no tags) in the stack's subnets, with a
+/// listener on :9000 whose default is a fixed response and a rule for
+/// `/other*`: another team's load balancer. Returns its ARN.
+fn foreign_alb(s: &Stack, name: &str, extra_port: Option<i32>) -> String {
+    use aws_sdk_elasticloadbalancingv2::types as lt;
+    let cfg: toml::Value = std::fs::read_to_string(s.config())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let list = |k: &str| -> Vec<String> {
+        cfg["ecs"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    let fixed = |body: &str| {
+        lt::Action::builder()
+            .r#type(lt::ActionTypeEnum::FixedResponse)
+            .fixed_response_config(
+                lt::FixedResponseActionConfig::builder()
+                    .status_code("200")
+                    .content_type("text/plain")
+                    .message_body(body)
+                    .build(),
+            )
+            .build()
+    };
+    Stack::rt().block_on(async {
+        let lb = elb
+            .create_load_balancer()
+            .name(name)
+            .set_subnets(Some(list("subnets")))
+            .set_security_groups(Some(list("security_groups")))
+            .r#type(lt::LoadBalancerTypeEnum::Application)
+            .send()
+            .await
+            .unwrap();
+        let arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let mut ports = vec![9000];
+        ports.extend(extra_port);
+        for port in ports {
+            let l = elb
+                .create_listener()
+                .load_balancer_arn(&arn)
+                .protocol(lt::ProtocolEnum::Http)
+                .port(port)
+                .default_actions(fixed("default"))
+                .send()
+                .await
+                .unwrap();
+            elb.create_rule()
+                .listener_arn(l.listeners()[0].listener_arn().unwrap())
+                .priority(5)
+                .conditions(
+                    lt::RuleCondition::builder()
+                        .field("path-pattern")
+                        .path_pattern_config(
+                            lt::PathPatternConditionConfig::builder()
+                                .values("/other*")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .actions(fixed("other service"))
+                .send()
+                .await
+                .unwrap();
+        }
+        arn
+    })
+}
+
+/// (port, rule count) of every listener on `lb`, sorted.
+fn listeners_of(s: &Stack, lb: &str) -> Vec<(i32, usize)> {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let ls = elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .send()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for l in ls.listeners() {
+            let rules = elb
+                .describe_rules()
+                .listener_arn(l.listener_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            out.push((l.port().unwrap(), rules.rules().len()));
+        }
+        out.sort();
+        out
+    })
+}
+
+fn lb_host_of(s: &Stack, lb: &str) -> String {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let o = elb
+            .describe_load_balancers()
+            .load_balancer_arns(lb)
+            .send()
+            .await
+            .unwrap();
+        o.load_balancers()[0].dns_name().unwrap().to_string()
+    })
+}
+
+fn get(url: &str) -> (u16, String) {
+    Stack::rt().block_on(async {
+        let r = reqwest::get(url).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn an_existing_load_balancer_is_used_and_left_as_it_was() {
+    let s = Stack::new("byolb", &[]);
+    let lb = foreign_alb(&s, "shared-byolb", None);
+    s.edit_config(|t| {
+        t.replace(
+            "desired_count = 2\n",
+            &format!("desired_count = 2\nload_balancer_arn = \"{lb}\"\n"),
+        )
+    });
+    let plan = s.ok(&["plan"], 0);
+    assert!(!plan.contains("create load balancer"), "{plan}");
+    s.ok(&["provision"], 0);
+    // Default rules count too: :9000 has its default and the other service's rule.
+    assert_eq!(listeners_of(&s, &lb), vec![(80, 1), (8080, 3), (9000, 2)]);
+
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    s.ok(&["shift"], 0);
+    assert_eq!(s.status_json()["live"], "green");
+    let host = lb_host_of(&s, &lb);
+    let (code, _) = get(&format!("http://{host}:80/ping"));
+    assert_eq!(code, 200);
+    assert_eq!(
+        get(&format!("http://{host}:9000/other/x")),
+        (200, "other service".to_string())
+    );
+    assert_eq!(
+        get(&format!("http://{host}:9000/")),
+        (200, "default".to_string())
+    );
+    s.ok(&["rollback"], 0);
+    assert_eq!(s.status_json()["live"], "blue");
+
+    s.ok(&["destroy", "--yes"], 0);
+    // The ALB, its listener and rules stay; cutover's listeners and target groups are gone.
+    assert_eq!(listeners_of(&s, &lb), vec![(9000, 2)]);
+    assert_eq!(
+        get(&format!("http://{host}:9000/other/x")),
+        (200, "other service".to_string())
+    );
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let tg = elb
+            .describe_target_groups()
+            .names("byolb-blue")
+            .send()
+            .await;
+        assert!(tg.is_err(), "target group still there");
+    });
+}
+
+#[test]
+fn a_foreign_listener_on_our_port_is_refused_before_any_write() {
+    let s = Stack::new("byolbf", &[]);
+    let lb = foreign_alb(&s, "shared-byolbf", Some(80));
+    s.edit_config(|t| {
+        t.replace(
+            "desired_count = 2\n",
+            &format!("desired_count = 2\nload_balancer_arn = \"{lb}\"\n"),
+        )
+    });
+    let before = s.requests().len();
+    let out = s.exits(&["provision"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("listener :80") && err.contains("not managed by cutover"),
+        "{err}"
+    );
+    let writes: Vec<_> = s.requests()[before..]
+        .iter()
+        .filter(|(_, a)| !common::is_read_only(a))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(listeners_of(&s, &lb), vec![(80, 2), (9000, 2)]);
+}

@@ -429,6 +429,7 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         internal: e.internal,
         deregistration_delay: delay,
         https,
+        load_balancer_arn: super::ecs_https::load_balancer_arn(loc, e)?,
     })
     .and_then(|c| super::ecs_https::check_ports(loc, c))
 }

@@ -1,4 +1,5 @@
-//! `[ecs]` HTTPS keys: the certificate, the TLS policy and the port-80 redirect.
+//! `[ecs]` keys for real accounts: the HTTPS certificate, the TLS policy, the
+//! port-80 redirect and an existing load balancer.
 use super::locate::Locator;
 use super::raw::RawEcs;
 use super::{EcsConfig, Https, DEFAULT_SSL_POLICY};
@@ -56,6 +57,30 @@ pub(super) fn https(loc: &Locator, e: &RawEcs) -> Result<Option<Https>> {
             .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
         redirect_http: e.redirect_http.as_ref().is_some_and(|r| *r.get_ref()),
     }))
+}
+
+/// `load_balancer_arn`, which must name an application load balancer.
+pub(super) fn load_balancer_arn(loc: &Locator, e: &RawEcs) -> Result<Option<String>> {
+    let Some(arn) = &e.load_balancer_arn else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = arn.get_ref().splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "elasticloadbalancing"
+        && parts[5].starts_with("loadbalancer/app/");
+    if !ok {
+        return Err(loc.at(
+            arn,
+            "ecs.load_balancer_arn",
+            format!(
+                "\"{}\" is not an application load balancer ARN (arn:aws:elasticloadbalancing:…:loadbalancer/app/…)",
+                arn.get_ref()
+            ),
+        ));
+    }
+    Ok(Some(arn.get_ref().clone()))
 }
 
 /// The redirect listener takes port 80, so neither other listener may.

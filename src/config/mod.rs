@@ -97,6 +97,9 @@ pub struct EcsConfig {
     pub deregistration_delay: Duration,
     /// HTTPS listeners (production and test) when set.
     pub https: Option<Https>,
+    /// An existing (shared) ALB: cutover adds its own listeners to it and
+    /// never creates, changes or deletes the ALB itself.
+    pub load_balancer_arn: Option<String>,
 }
 
 /// `[ecs] certificate_arn` and friends.

@@ -76,6 +76,8 @@ pub struct RawEcs {
     pub certificate_arn: Option<Spanned<String>>,
     pub ssl_policy: Option<String>,
     pub redirect_http: Option<Spanned<bool>>,
+    /// An existing ALB that cutover uses but never creates or deletes.
+    pub load_balancer_arn: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -140,16 +140,26 @@ impl<'a> Ecs<'a> {
         }
     }
 
+    /// The stack's ALB: `<name>`, or the existing one `load_balancer_arn` names
+    /// (which must exist).
     async fn find_lb(&self) -> Result<Option<lt::LoadBalancer>> {
-        match self
-            .c
-            .elb
-            .describe_load_balancers()
-            .names(&self.name)
-            .send()
-            .await
-        {
+        let req = self.c.elb.describe_load_balancers();
+        let req = match &self.cfg.load_balancer_arn {
+            Some(arn) => req.load_balancer_arns(arn),
+            None => req.names(&self.name),
+        };
+        match req.send().await {
             Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e)
+                if self.cfg.load_balancer_arn.is_some()
+                    && e.as_service_error()
+                        .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
+            {
+                Err(invalid(format!(
+                    "load balancer {} (ecs.load_balancer_arn) does not exist",
+                    self.cfg.load_balancer_arn.as_deref().unwrap_or_default()
+                )))
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>

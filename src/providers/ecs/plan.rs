@@ -214,7 +214,10 @@ impl Ecs<'_> {
         let lb = self.find_lb().await?;
         if let Some(l) = &lb {
             let arn = l.load_balancer_arn().unwrap_or_default().to_string();
-            self.check_owner("load balancer", &self.name, &arn).await?;
+            // An existing ALB from the config is used as is; ours must carry our tag.
+            if self.cfg.load_balancer_arn.is_none() {
+                self.check_owner("load balancer", &self.name, &arn).await?;
+            }
             seen.lb = Some(arn.clone());
             known.lb = Some(arn);
         }
@@ -244,9 +247,23 @@ impl Ecs<'_> {
                 seen.services.push(c);
             }
         }
+        let mut our_ports = vec![
+            self.cfg.listener_port as i32,
+            self.cfg.test_listener_port as i32,
+        ];
+        if self.cfg.https.as_ref().is_some_and(|h| h.redirect_http) {
+            our_ports.push(REDIRECT_PORT as i32);
+        }
         if let Some(lb) = &seen.lb {
             for l in self.listeners(lb).await? {
-                if l.port() == Some(REDIRECT_PORT as i32) && self.cfg.https.is_some() {
+                // On a shared ALB the listeners on our ports must be ours.
+                let port = l.port().unwrap_or(0);
+                if self.cfg.load_balancer_arn.is_some() && our_ports.contains(&port) {
+                    let arn = l.listener_arn().unwrap_or_default();
+                    self.check_owner("listener", &format!(":{port} ({arn})"), arn)
+                        .await?;
+                }
+                if l.port() == Some(REDIRECT_PORT as i32) && our_ports.len() == 3 {
                     seen.redirect = true;
                 } else if l.port() == Some(self.cfg.listener_port as i32) {
                     seen.prod = Some(weights_of(l.default_actions(), &known.tg));
@@ -558,6 +575,7 @@ mod tests {
             internal: false,
             deregistration_delay: std::time::Duration::from_secs(30),
             https: None,
+            load_balancer_arn: None,
         }
     }
 
