@@ -411,6 +411,20 @@ fn an_existing_load_balancer_is_used_and_left_as_it_was() {
             .await;
         assert!(tg.is_err(), "target group still there");
     });
+    // iam-policy scopes listeners to the shared ALB, grants no ALB create or
+    // delete, and allows every ELB call the run made.
+    let policy = s.ok(&["iam-policy"], 0);
+    assert!(policy.contains("listener/app/shared-byolb/*"), "{policy}");
+    assert!(!policy.contains("CreateLoadBalancer"), "{policy}");
+    assert!(!policy.contains("DeleteLoadBalancer"), "{policy}");
+    for (service, action) in s.requests() {
+        if service == "elasticloadbalancing" {
+            assert!(
+                policy.contains(&format!("\"{service}:{action}\"")),
+                "{service}:{action} not allowed"
+            );
+        }
+    }
 }
 
 #[test]
