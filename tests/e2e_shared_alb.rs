@@ -453,3 +453,152 @@ fn a_foreign_listener_on_our_port_is_refused_before_any_write() {
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(listeners_of(&s, &lb), vec![(80, 2), (9000, 2)]);
 }
+
+/// The ARN of the listener on `port` of `lb`.
+fn listener_on(s: &Stack, lb: &str, port: i32) -> String {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let ls = elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .send()
+            .await
+            .unwrap();
+        ls.listeners()
+            .iter()
+            .find(|l| l.port() == Some(port))
+            .unwrap()
+            .listener_arn()
+            .unwrap()
+            .to_string()
+    })
+}
+
+/// (priority, forward weights by target group name suffix) of the listener's rules.
+fn rule_weights(s: &Stack, listener: &str, priority: &str) -> (i32, i32) {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
+    Stack::rt().block_on(async {
+        let rules = elb
+            .describe_rules()
+            .listener_arn(listener)
+            .send()
+            .await
+            .unwrap();
+        let r = rules
+            .rules()
+            .iter()
+            .find(|r| r.priority() == Some(priority))
+            .expect("rule");
+        let (mut b, mut g) = (0, 0);
+        for t in r.actions()[0].forward_config().unwrap().target_groups() {
+            let arn = t.target_group_arn().unwrap();
+            if arn.contains("-blue/") {
+                b = t.weight().unwrap();
+            } else if arn.contains("-green/") {
+                g = t.weight().unwrap();
+            }
+        }
+        (b, g)
+    })
+}
+
+fn get_host(url: &str, host: &str) -> (u16, String) {
+    Stack::rt().block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn a_rule_on_an_existing_listener_carries_the_traffic_and_leaves_the_rest() {
+    let s = Stack::new("byrule", &[]);
+    let lb = foreign_alb(&s, "shared-byrule", None);
+    let l = listener_on(&s, &lb, 9000);
+    s.edit_config(|t| {
+        t.replace(
+            "desired_count = 2\n",
+            &format!(
+                "desired_count = 2\nlistener_arn = \"{l}\"\nrule_priority = 10\nhost_header = [\"iris.example.com\"]\n"
+            ),
+        )
+    });
+    let plan = s.ok(&["plan"], 0);
+    assert!(plan.contains("rule priority 10 on listener"), "{plan}");
+    assert!(!plan.contains("create load balancer"), "{plan}");
+    s.ok(&["provision"], 0);
+    // :9000 gains one rule (ours); cutover's own test listener is the only new listener.
+    assert_eq!(listeners_of(&s, &lb), vec![(8080, 3), (9000, 3)]);
+    assert_eq!(rule_weights(&s, &l, "10"), (100, 0));
+    let again = s.ok(&["provision"], 0);
+    assert!(again.contains("nothing to change"), "{again}");
+
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    s.ok(&["shift"], 0);
+    assert_eq!(s.status_json()["live"], "green");
+    assert_eq!(rule_weights(&s, &l, "10"), (0, 100));
+    let host = lb_host_of(&s, &lb);
+    let url = format!("http://{host}:9000/ping");
+    assert_eq!(get_host(&url, "iris.example.com").0, 200);
+    assert_eq!(get_host(&url, "other.example.com"), (200, "default".into()));
+    assert_eq!(
+        get(&format!("http://{host}:9000/other/x")),
+        (200, "other service".to_string())
+    );
+    s.ok(&["rollback"], 0);
+    assert_eq!(rule_weights(&s, &l, "10"), (100, 0));
+    let st = s.ok(&["status"], 0);
+    assert!(st.contains("blue"), "{st}");
+
+    s.ok(&["destroy", "--yes"], 0);
+    assert_eq!(listeners_of(&s, &lb), vec![(9000, 2)]);
+    assert_eq!(get_host(&url, "iris.example.com"), (200, "default".into()));
+    assert_eq!(
+        get(&format!("http://{host}:9000/other/x")),
+        (200, "other service".to_string())
+    );
+    let policy = s.ok(&["iam-policy"], 0);
+    for (service, action) in s.requests() {
+        if service == "elasticloadbalancing" {
+            assert!(
+                policy.contains(&format!("\"{service}:{action}\"")),
+                "{service}:{action} not allowed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_foreign_rule_at_our_priority_is_refused_before_any_write() {
+    let s = Stack::new("byrulef", &[]);
+    let lb = foreign_alb(&s, "shared-byrulef", None);
+    let l = listener_on(&s, &lb, 9000);
+    s.edit_config(|t| {
+        t.replace(
+            "desired_count = 2\n",
+            &format!(
+                "desired_count = 2\nlistener_arn = \"{l}\"\nrule_priority = 5\npath_pattern = [\"/iris/*\"]\n"
+            ),
+        )
+    });
+    let before = s.requests().len();
+    let out = s.exits(&["provision"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("priority 5") && err.contains("listener-rule/"),
+        "{err}"
+    );
+    let writes: Vec<_> = s.requests()[before..]
+        .iter()
+        .filter(|(_, a)| !common::is_read_only(a))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(listeners_of(&s, &lb), vec![(9000, 2)]);
+}

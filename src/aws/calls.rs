@@ -181,6 +181,16 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
         Scope::Listeners,
     ),
     (
+        "elasticloadbalancing:ModifyRule",
+        Feature::Ecs,
+        Scope::Listeners,
+    ),
+    (
+        "elasticloadbalancing:DeleteRule",
+        Feature::Ecs,
+        Scope::Listeners,
+    ),
+    (
         "elasticloadbalancing:AddTags",
         Feature::Ecs,
         Scope::Listeners,

@@ -430,7 +430,9 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         deregistration_delay: delay,
         https,
         load_balancer_arn: super::ecs_https::load_balancer_arn(loc, e)?,
+        shared_rule: super::ecs_https::shared_rule(loc, e)?,
     })
+    .and_then(|c| super::ecs_https::lb_of_listener(loc, c))
     .and_then(|c| super::ecs_https::check_ports(loc, c))
 }
 

@@ -2,7 +2,7 @@
 //! port-80 redirect and an existing load balancer.
 use super::locate::Locator;
 use super::raw::RawEcs;
-use super::{EcsConfig, Https, DEFAULT_SSL_POLICY};
+use super::{EcsConfig, Https, SharedRule, DEFAULT_SSL_POLICY};
 use crate::error::Result;
 
 /// Whether `arn` names an ACM certificate or an IAM server certificate.
@@ -81,6 +81,83 @@ pub(super) fn load_balancer_arn(loc: &Locator, e: &RawEcs) -> Result<Option<Stri
         ));
     }
     Ok(Some(arn.get_ref().clone()))
+}
+
+/// `listener_arn` with its rule: priority 1..=50000 and at least one condition.
+pub(super) fn shared_rule(loc: &Locator, e: &RawEcs) -> Result<Option<SharedRule>> {
+    let Some(arn) = &e.listener_arn else {
+        if let Some(p) = &e.rule_priority {
+            return Err(loc.at(p, "ecs.rule_priority", "needs listener_arn".into()));
+        }
+        if !e.host_header.is_empty() || !e.path_pattern.is_empty() {
+            return Err(loc.key(
+                "ecs.listener_arn",
+                "host_header and path_pattern are conditions of the rule on listener_arn; set it"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if !(arn.get_ref().starts_with("arn:aws")
+        && arn.get_ref().contains(":elasticloadbalancing:")
+        && arn.get_ref().contains(":listener/app/"))
+    {
+        return Err(loc.at(
+            arn,
+            "ecs.listener_arn",
+            format!(
+                "\"{}\" is not an application load balancer listener ARN",
+                arn.get_ref()
+            ),
+        ));
+    }
+    let priority = match &e.rule_priority {
+        None => return Err(loc.key("ecs.rule_priority", "is required with listener_arn".into())),
+        Some(p) if !(1..=50000).contains(p.get_ref()) => {
+            return Err(loc.at(
+                p,
+                "ecs.rule_priority",
+                format!("{} is out of range (1..=50000)", p.get_ref()),
+            ))
+        }
+        Some(p) => *p.get_ref() as u32,
+    };
+    if e.host_header.is_empty() && e.path_pattern.is_empty() {
+        return Err(loc.at(
+            arn,
+            "ecs.listener_arn",
+            "the rule needs a condition: set host_header or path_pattern".into(),
+        ));
+    }
+    Ok(Some(SharedRule {
+        listener_arn: arn.get_ref().clone(),
+        priority,
+        host_header: e.host_header.clone(),
+        path_pattern: e.path_pattern.clone(),
+    }))
+}
+
+/// The ALB of `listener_arn` (…:listener/app/N/LB/L → …:loadbalancer/app/N/LB):
+/// derived when `load_balancer_arn` is absent, and it must agree when present.
+pub(super) fn lb_of_listener(loc: &Locator, mut c: EcsConfig) -> Result<EcsConfig> {
+    let Some(r) = &c.shared_rule else {
+        return Ok(c);
+    };
+    let derived = r
+        .listener_arn
+        .rsplit_once('/')
+        .map(|(head, _)| head.replacen(":listener/app/", ":loadbalancer/app/", 1));
+    match (&c.load_balancer_arn, derived) {
+        (Some(lb), Some(d)) if *lb != d => Err(loc.key(
+            "ecs.listener_arn",
+            format!("belongs to load balancer {d}, not load_balancer_arn {lb}"),
+        )),
+        (None, d) => {
+            c.load_balancer_arn = d;
+            Ok(c)
+        }
+        _ => Ok(c),
+    }
 }
 
 /// The redirect listener takes port 80, so neither other listener may.

@@ -100,6 +100,18 @@ pub struct EcsConfig {
     /// An existing (shared) ALB: cutover adds its own listeners to it and
     /// never creates, changes or deletes the ALB itself.
     pub load_balancer_arn: Option<String>,
+    /// An existing listener on that ALB where cutover owns one weighted rule
+    /// instead of a production listener of its own.
+    pub shared_rule: Option<SharedRule>,
+}
+
+/// `[ecs] listener_arn`, `rule_priority`, `host_header`, `path_pattern`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedRule {
+    pub listener_arn: String,
+    pub priority: u32,
+    pub host_header: Vec<String>,
+    pub path_pattern: Vec<String>,
 }
 
 /// `[ecs] certificate_arn` and friends.

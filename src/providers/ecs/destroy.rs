@@ -185,7 +185,19 @@ impl Stack for Ecs<'_> {
         if let Some(lb) = self.find_lb().await? {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             if self.cfg.load_balancer_arn.is_some() {
-                // A shared ALB stays; only the listeners carrying our tag go.
+                // A shared ALB stays; only our rule and the listeners carrying our tag go.
+                if let Some(r) = self.shared_rule().await? {
+                    let ra = r.rule_arn().unwrap_or_default();
+                    out.info(&format!("  delete rule {ra}"));
+                    self.c
+                        .elb
+                        .delete_rule()
+                        .rule_arn(ra)
+                        .send()
+                        .await
+                        .map_err(|e| aws("delete rule", e))?;
+                    done.push(format!("rule {ra}"));
+                }
                 self.delete_own_listeners(&arn, out, &mut done).await?;
             } else if self.owner_of(&arn).await?.as_deref() == Some(self.name.as_str()) {
                 for l in self.listeners(&arn).await? {

@@ -42,7 +42,7 @@ struct Arns {
     lb: String,
     dns: String,
     tg: BTreeMap<Color, String>,
-    prod: String,
+    prod: traffic::Route,
     test: Option<String>,
 }
 
@@ -227,6 +227,30 @@ impl<'a> Ecs<'a> {
         }
     }
 
+    /// The rule at `rule_priority` on `listener_arn`, which must be ours.
+    async fn shared_rule(&self) -> Result<Option<lt::Rule>> {
+        let Some(sr) = &self.cfg.shared_rule else {
+            return Ok(None);
+        };
+        let prio = sr.priority.to_string();
+        let Some(r) = self
+            .rules(&sr.listener_arn)
+            .await?
+            .into_iter()
+            .find(|r| r.priority() == Some(prio.as_str()))
+        else {
+            return Ok(None);
+        };
+        let arn = r.rule_arn().unwrap_or_default().to_string();
+        self.check_owner(
+            "rule",
+            &format!("at priority {} ({arn})", sr.priority),
+            &arn,
+        )
+        .await?;
+        Ok(Some(r))
+    }
+
     async fn cluster_active(&self) -> Result<bool> {
         let out = self
             .c
@@ -302,8 +326,19 @@ impl<'a> Ecs<'a> {
                         .find(|l| l.port() == Some(p as i32))
                         .and_then(|l| l.listener_arn().map(String::from))
                 };
-                let prod = port_arn(self.cfg.listener_port)
-                    .ok_or_else(|| missing(format!("listener :{}", self.cfg.listener_port)))?;
+                let prod = match &self.cfg.shared_rule {
+                    Some(r) => {
+                        let rule = self.shared_rule().await?.ok_or_else(|| {
+                            missing(format!("the rule at priority {}", r.priority))
+                        })?;
+                        traffic::Route::Rule(rule.rule_arn().unwrap_or_default().to_string())
+                    }
+                    None => {
+                        traffic::Route::Listener(port_arn(self.cfg.listener_port).ok_or_else(
+                            || missing(format!("listener :{}", self.cfg.listener_port)),
+                        )?)
+                    }
+                };
                 Ok::<Arns, Error>(Arns {
                     lb: lb_arn,
                     dns: lb.dns_name().unwrap_or_default().to_string(),

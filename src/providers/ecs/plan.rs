@@ -38,7 +38,11 @@ pub enum Step {
     SetHealthCheckPath(Color),
     SetDeregistrationDelay(Color),
     CreateListener,
-    CreateTestListener { idle: Color },
+    /// The weighted rule on an existing listener (`listener_arn`).
+    CreateRule,
+    CreateTestListener {
+        idle: Color,
+    },
     CreateColorRule(Color),
     CreateRedirectListener,
     CreateService(Color),
@@ -84,6 +88,19 @@ impl Step {
                     cfg.listener_port
                 ),
             ),
+            Step::CreateRule => {
+                let r = cfg.shared_rule.as_ref();
+                (
+                    "create",
+                    format!(
+                        "rule priority {} on listener {} (host {:?}, path {:?}) forwarding {stack}-blue 100% / {stack}-green 0%",
+                        r.map_or(0, |r| r.priority),
+                        r.map_or("?", |r| r.listener_arn.as_str()),
+                        r.map(|r| r.host_header.clone()).unwrap_or_default(),
+                        r.map(|r| r.path_pattern.clone()).unwrap_or_default(),
+                    ),
+                )
+            }
             Step::CreateTestListener { idle } => (
                 "create",
                 format!(
@@ -159,7 +176,14 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
         }
     }
     match seen.prod {
+        None if cfg.shared_rule.is_some() => steps.push(Step::CreateRule),
         None => steps.push(Step::CreateListener),
+        Some(None) if seen.tgs.len() == 2 && cfg.shared_rule.is_some() => {
+            return Err(invalid(format!(
+                "cutover's rule at priority {} does not forward to {stack}-blue/{stack}-green; fix it by hand or run `cutover destroy`",
+                cfg.shared_rule.as_ref().map_or(0, |r| r.priority)
+            )))
+        }
         Some(None) if seen.tgs.len() == 2 => {
             return Err(invalid(format!(
                 "listener :{} on load balancer {stack} does not forward to {stack}-blue/{stack}-green; fix it by hand or run `cutover destroy`",
@@ -247,10 +271,14 @@ impl Ecs<'_> {
                 seen.services.push(c);
             }
         }
-        let mut our_ports = vec![
-            self.cfg.listener_port as i32,
-            self.cfg.test_listener_port as i32,
-        ];
+        // With listener_arn, the production route is a rule, not a listener of ours.
+        let mut our_ports = vec![self.cfg.test_listener_port as i32];
+        if self.cfg.shared_rule.is_none() {
+            our_ports.push(self.cfg.listener_port as i32);
+        }
+        if let Some(r) = self.shared_rule().await? {
+            seen.prod = Some(weights_of(r.actions(), &known.tg));
+        }
         if self.cfg.https.as_ref().is_some_and(|h| h.redirect_http) {
             our_ports.push(REDIRECT_PORT as i32);
         }
@@ -263,9 +291,13 @@ impl Ecs<'_> {
                     self.check_owner("listener", &format!(":{port} ({arn})"), arn)
                         .await?;
                 }
-                if l.port() == Some(REDIRECT_PORT as i32) && our_ports.len() == 3 {
+                if l.port() == Some(REDIRECT_PORT as i32)
+                    && self.cfg.https.as_ref().is_some_and(|h| h.redirect_http)
+                {
                     seen.redirect = true;
-                } else if l.port() == Some(self.cfg.listener_port as i32) {
+                } else if self.cfg.shared_rule.is_none()
+                    && l.port() == Some(self.cfg.listener_port as i32)
+                {
                     seen.prod = Some(weights_of(l.default_actions(), &known.tg));
                 } else if l.port() == Some(self.cfg.test_listener_port as i32) {
                     let arn = l.listener_arn().unwrap_or_default().to_string();
@@ -399,6 +431,53 @@ impl Ecs<'_> {
                     .send()
                     .await
                     .map_err(|e| aws("create listener", e))?;
+            }
+            Step::CreateRule => {
+                let (b, g) = (
+                    need("blue target group", known.tg.get(&Color::Blue))?,
+                    need("green target group", known.tg.get(&Color::Green))?,
+                );
+                let r = self
+                    .cfg
+                    .shared_rule
+                    .as_ref()
+                    .ok_or_else(|| failed("provision step needs listener_arn".to_string()))?;
+                let mut conds = Vec::new();
+                if !r.host_header.is_empty() {
+                    conds.push(
+                        lt::RuleCondition::builder()
+                            .field("host-header")
+                            .host_header_config(
+                                lt::HostHeaderConditionConfig::builder()
+                                    .set_values(Some(r.host_header.clone()))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                if !r.path_pattern.is_empty() {
+                    conds.push(
+                        lt::RuleCondition::builder()
+                            .field("path-pattern")
+                            .path_pattern_config(
+                                lt::PathPatternConditionConfig::builder()
+                                    .set_values(Some(r.path_pattern.clone()))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                self.c
+                    .elb
+                    .create_rule()
+                    .listener_arn(&r.listener_arn)
+                    .priority(r.priority as i32)
+                    .set_conditions(Some(conds))
+                    .actions(forward(&[(b, 100), (g, 0)]))
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create rule", e))?;
             }
             Step::CreateTestListener { idle } => {
                 let o = self
@@ -576,6 +655,7 @@ mod tests {
             deregistration_delay: std::time::Duration::from_secs(30),
             https: None,
             load_balancer_arn: None,
+            shared_rule: None,
         }
     }
 
