@@ -20,7 +20,7 @@ fn certificate_arn_ok(arn: &str) -> bool {
     }
 }
 
-pub(super) fn https(loc: &Locator, e: &RawEcs) -> Result<Option<Https>> {
+pub(super) fn https(loc: &Locator, e: &RawEcs) -> Result<Option<Box<Https>>> {
     let Some(cert) = &e.certificate_arn else {
         if let Some(r) = &e.redirect_http {
             if *r.get_ref() {
@@ -49,14 +49,14 @@ pub(super) fn https(loc: &Locator, e: &RawEcs) -> Result<Option<Https>> {
             ),
         ));
     }
-    Ok(Some(Https {
+    Ok(Some(Box::new(Https {
         certificate_arn: cert.get_ref().clone(),
         ssl_policy: e
             .ssl_policy
             .clone()
             .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
         redirect_http: e.redirect_http.as_ref().is_some_and(|r| *r.get_ref()),
-    }))
+    })))
 }
 
 /// `load_balancer_arn`, which must name an application load balancer.
@@ -84,7 +84,7 @@ pub(super) fn load_balancer_arn(loc: &Locator, e: &RawEcs) -> Result<Option<Stri
 }
 
 /// `listener_arn` with its rule: priority 1..=50000 and at least one condition.
-pub(super) fn shared_rule(loc: &Locator, e: &RawEcs) -> Result<Option<SharedRule>> {
+pub(super) fn shared_rule(loc: &Locator, e: &RawEcs) -> Result<Option<Box<SharedRule>>> {
     let Some(arn) = &e.listener_arn else {
         if let Some(p) = &e.rule_priority {
             return Err(loc.at(p, "ecs.rule_priority", "needs listener_arn".into()));
@@ -129,12 +129,12 @@ pub(super) fn shared_rule(loc: &Locator, e: &RawEcs) -> Result<Option<SharedRule
             "the rule needs a condition: set host_header or path_pattern".into(),
         ));
     }
-    Ok(Some(SharedRule {
+    Ok(Some(Box::new(SharedRule {
         listener_arn: arn.get_ref().clone(),
         priority,
         host_header: e.host_header.clone(),
         path_pattern: e.path_pattern.clone(),
-    }))
+    })))
 }
 
 /// The ALB of `listener_arn` (…:listener/app/N/LB/L → …:loadbalancer/app/N/LB):

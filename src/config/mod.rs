@@ -96,13 +96,13 @@ pub struct EcsConfig {
     /// Target groups' deregistration delay (connection draining).
     pub deregistration_delay: Duration,
     /// HTTPS listeners (production and test) when set.
-    pub https: Option<Https>,
+    pub https: Option<Box<Https>>,
     /// An existing (shared) ALB: cutover adds its own listeners to it and
     /// never creates, changes or deletes the ALB itself.
     pub load_balancer_arn: Option<String>,
     /// An existing listener on that ALB where cutover owns one weighted rule
     /// instead of a production listener of its own.
-    pub shared_rule: Option<SharedRule>,
+    pub shared_rule: Option<Box<SharedRule>>,
 }
 
 /// `[ecs] listener_arn`, `rule_priority`, `host_header`, `path_pattern`.

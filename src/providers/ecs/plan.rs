@@ -680,11 +680,11 @@ mod tests {
     fn https_stack_plans_the_redirect_listener_once() {
         let mut c = cfg();
         c.listener_port = 443;
-        c.https = Some(crate::config::Https {
+        c.https = Some(Box::new(crate::config::Https {
             certificate_arn: "arn:aws:acm:us-east-1:1:certificate/x".into(),
             ssl_policy: crate::config::DEFAULT_SSL_POLICY.into(),
             redirect_http: true,
-        });
+        }));
         let steps = plan("iris", &c, &Observed::default()).unwrap();
         assert!(steps.contains(&Step::CreateRedirectListener));
         assert_eq!(
