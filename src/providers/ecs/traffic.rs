@@ -70,21 +70,17 @@ pub fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Optio
 }
 
 impl Ecs<'_> {
-    /// The actions of the production route, as ELBv2 reports them now.
-    pub(super) async fn route_actions(&self, r: &Route) -> Result<Vec<lt::Action>> {
+    /// The actions of the production route on ALB `lb`, as ELBv2 reports them now.
+    pub(super) async fn route_actions(&self, lb: &str, r: &Route) -> Result<Vec<lt::Action>> {
         match r {
             Route::Listener(arn) => {
-                let o = self
-                    .c
-                    .elb
-                    .describe_listeners()
-                    .listener_arns(arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws("describe listeners", e))?;
-                let l = o.listeners().first().ok_or_else(|| {
-                    failed(format!("listener :{} is gone", self.cfg.listener_port))
-                })?;
+                let ls = self.listeners(lb).await?;
+                let l = ls
+                    .iter()
+                    .find(|l| l.listener_arn() == Some(arn.as_str()))
+                    .ok_or_else(|| {
+                        failed(format!("listener :{} is gone", self.cfg.listener_port))
+                    })?;
                 Ok(l.default_actions().to_vec())
             }
             Route::Rule(arn) => {
@@ -151,7 +147,7 @@ impl Ecs<'_> {
 impl Router for Ecs<'_> {
     async fn weights(&self) -> Result<Option<Weights>> {
         let arns = self.arns().await?;
-        let actions = self.route_actions(&arns.prod).await?;
+        let actions = self.route_actions(&arns.lb, &arns.prod).await?;
         Ok(weights_of(&actions, &arns.tg))
     }
 
