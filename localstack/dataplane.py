@@ -11,6 +11,7 @@ import asyncio
 import copy
 import datetime
 import errno
+import hashlib
 import json
 import os
 import random
@@ -221,6 +222,7 @@ class DataPlane:
                         "region": region, "lb_arn": lb.arn, "lb_dim": lb_dim,
                         "arn": lst.arn, "protocol": lst.protocol,
                         "certificate": lst.certificate,
+                        "cert_sig": self.cert_sig(region, lst),
                         "rules": [(c, a) for _, c, a in rules]}
             for tg in list(be.target_groups.values()):
                 lbs = [elb_backend(region).load_balancers.get(a) for a in tg.load_balancer_arns]
@@ -240,23 +242,37 @@ class DataPlane:
         self.tg_snap = tgs
         self.routes = routes
         for key in [k for k in self.listeners if k not in routes or
-                    routes[k]["arn"] != self.listeners[k]["arn"]]:
+                    routes[k]["arn"] != self.listeners[k]["arn"] or
+                    routes[k]["cert_sig"] != self.listeners[k].get("cert_sig")]:
             entry = self.listeners.pop(key)
             self.call(close_server(entry["server"]))
         for key, r in routes.items():
             if key not in self.listeners:
                 try:
                     server = self.call(self._listen(key, r))
-                    self.listeners[key] = {"server": server, "arn": r["arn"], "protocol": r["protocol"]}
+                    self.listeners[key] = {"server": server, "arn": r["arn"], "protocol": r["protocol"],
+                                           "cert_sig": r["cert_sig"]}
                 except Exception as e:
                     self.note(f"listener {key}: {e!r}")
                     self.listeners[key] = {"server": None, "arn": r["arn"], "protocol": r["protocol"],
-                                           "error": repr(e)}
+                                           "cert_sig": r["cert_sig"], "error": repr(e)}
         for arn in [a for a in self.lb_ips if a not in seen_lbs]:
             self.alloc.release(self.lb_ips.pop(arn))
         live = {(a, tid) for a, t in tgs.items() for tid, _ in t["targets"]}
         for k in [k for k in self.health if k not in live]:
             del self.health[k]
+
+    def cert_sig(self, region, lst):
+        """What an HTTPS listener serves: its certificate ARN and that certificate's
+        bytes, so a re-import (ImportCertificate with CertificateArn) rebinds it."""
+        if lst.protocol != "HTTPS" or not lst.certificate:
+            return None
+        from moto.acm.models import acm_backends
+        try:
+            bundle = acm_backends[DEFAULT_ACCOUNT_ID][region].get_certificate(lst.certificate)
+        except Exception:
+            return (lst.certificate, None)
+        return (lst.certificate, hashlib.sha256(bundle.cert).hexdigest())
 
     def tls_context(self, region, cert_arn):
         from moto.acm.models import acm_backends

@@ -161,6 +161,18 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4"), "missing field `target`"),
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 60.0\ncooldown = 5"), "unknown field `cooldown`"),
         (w("[ecs.autoscaling]\nmin = -1\nmax = 4\ntarget = 60.0"), "ecs.autoscaling.min"),
+        // [ecs] HTTPS.
+        (r("desired_count = 2", "desired_count = 2\nrule_priority = 10"), "key `ecs.rule_priority`"),
+        (r("desired_count = 2", "desired_count = 2\nlistener_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc/f00d\"\nrule_priority = 10"), "set host_header or path_pattern"),
+        (r("desired_count = 2", "desired_count = 2\nlistener_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc/f00d\"\nrule_priority = 0\nhost_header = [\"a.example\"]"), "out of range (1..=50000)"),
+        (r("desired_count = 2", "desired_count = 2\nlistener_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc/f00d\"\nrule_priority = 50001\nhost_header = [\"a.example\"]"), "out of range (1..=50000)"),
+        (r("desired_count = 2", "desired_count = 2\nlistener_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc/f00d\"\nhost_header = [\"a.example\"]"), "key `ecs.rule_priority`"),
+        (r("desired_count = 2", "desired_count = 2\nlistener_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc/f00d\"\nrule_priority = 9\nhost_header = [\"a.example\"]\nload_balancer_arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/other/1\""), "belongs to load balancer"),
+        (r("desired_count = 2", "desired_count = 2\nload_balancer_arn = \"arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/x/1\""), "key `ecs.load_balancer_arn`"),
+        (r("desired_count = 2", "desired_count = 2\nredirect_http = true"), "key `ecs.redirect_http`"),
+        (r("desired_count = 2", "desired_count = 2\nssl_policy = \"ELBSecurityPolicy-2016-08\""), "key `ecs.ssl_policy`"),
+        (r("desired_count = 2", "desired_count = 2\ncertificate_arn = \"arn:aws:s3:::certs/site\""), "key `ecs.certificate_arn`"),
+        (r("desired_count = 2", "desired_count = 2\ncertificate_arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nredirect_http = true"), "key `ecs.redirect_http`"),
         // [rollout].
         (r("steps = [10, 50, 100]", "steps = [10, 50, 100]\nstrategy = \"canary\""), "not both"),
         (r("steps = [10, 50, 100]", "strategy = \"yolo\""), "key `rollout.strategy`"),

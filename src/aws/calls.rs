@@ -13,6 +13,8 @@ use crate::config::{Backend, Config};
 pub enum Feature {
     Always,
     Ecs,
+    /// ECS with a load balancer of cutover's own (no `load_balancer_arn`).
+    EcsOwnLoadBalancer,
     SageMaker,
     /// `[[alarms.create]]`.
     ManagedAlarms,
@@ -166,12 +168,12 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     (
         "elasticloadbalancing:CreateLoadBalancer",
-        Feature::Ecs,
+        Feature::EcsOwnLoadBalancer,
         Scope::LoadBalancer,
     ),
     (
         "elasticloadbalancing:DeleteLoadBalancer",
-        Feature::Ecs,
+        Feature::EcsOwnLoadBalancer,
         Scope::LoadBalancer,
     ),
     (
@@ -211,6 +213,16 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     (
         "elasticloadbalancing:CreateRule",
+        Feature::Ecs,
+        Scope::Listeners,
+    ),
+    (
+        "elasticloadbalancing:ModifyRule",
+        Feature::Ecs,
+        Scope::Listeners,
+    ),
+    (
+        "elasticloadbalancing:DeleteRule",
         Feature::Ecs,
         Scope::Listeners,
     ),
@@ -304,6 +316,9 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
     match f {
         Feature::Always => true,
         Feature::Ecs => matches!(cfg.backend, Backend::Ecs(_)),
+        Feature::EcsOwnLoadBalancer => {
+            matches!(&cfg.backend, Backend::Ecs(e) if e.load_balancer_arn.is_none())
+        }
         Feature::SageMaker | Feature::ModelRegistry => matches!(cfg.backend, Backend::Sagemaker(_)),
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::Judge => cfg.judge.is_some(),
@@ -318,6 +333,16 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
 /// The resource ARNs a scope stands for (account and region left open).
 fn resources(cfg: &Config, scope: Scope, alarms: &[String]) -> Vec<String> {
     let n = &cfg.name;
+    // The ALB's name: the stack's, or that of the existing ALB in the config.
+    let lbn = match &cfg.backend {
+        Backend::Ecs(e) => e
+            .load_balancer_arn
+            .as_deref()
+            .and_then(|a| a.split_once(":loadbalancer/app/"))
+            .and_then(|(_, r)| r.split('/').next())
+            .unwrap_or(n),
+        Backend::Sagemaker(_) => n,
+    };
     let elb = "arn:aws:elasticloadbalancing:*:*";
     let sm = "arn:aws:sagemaker:*:*";
     match (scope, &cfg.backend) {
@@ -327,17 +352,17 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String]) -> Vec<String> {
             format!("arn:aws:ecs:*:*:service/{}/{n}-blue", e.cluster),
             format!("arn:aws:ecs:*:*:service/{}/{n}-green", e.cluster),
         ],
-        (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{n}/*")],
+        (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{lbn}/*")],
         (Scope::TargetGroups, Backend::Ecs(_)) => vec![
             format!("{elb}:targetgroup/{n}-blue/*"),
             format!("{elb}:targetgroup/{n}-green/*"),
         ],
         (Scope::Listeners, Backend::Ecs(_)) => vec![
-            format!("{elb}:loadbalancer/app/{n}/*"),
+            format!("{elb}:loadbalancer/app/{lbn}/*"),
             format!("{elb}:targetgroup/{n}-blue/*"),
             format!("{elb}:targetgroup/{n}-green/*"),
-            format!("{elb}:listener/app/{n}/*"),
-            format!("{elb}:listener-rule/app/{n}/*"),
+            format!("{elb}:listener/app/{lbn}/*"),
+            format!("{elb}:listener-rule/app/{lbn}/*"),
         ],
         (Scope::Alarms, _) => alarms
             .iter()

@@ -365,7 +365,10 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
             "must be at least 1".into(),
         ));
     }
-    let listener_port = e.listener_port.unwrap_or(80);
+    let https = super::ecs_https::https(loc, e)?;
+    let listener_port = e
+        .listener_port
+        .unwrap_or(if https.is_some() { 443 } else { 80 });
     let test_listener_port = match &e.test_listener_port {
         Some(p) if *p.get_ref() == listener_port => {
             return Err(loc.at(
@@ -431,7 +434,12 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         internal: e.internal,
         deregistration_delay: delay,
         autoscaling,
+        https,
+        load_balancer_arn: super::ecs_https::load_balancer_arn(loc, e)?,
+        shared_rule: super::ecs_https::shared_rule(loc, e)?,
     })
+    .and_then(|c| super::ecs_https::lb_of_listener(loc, c))
+    .and_then(|c| super::ecs_https::check_ports(loc, c))
 }
 
 fn sagemaker_config(loc: &Locator, s: &RawSagemaker) -> Result<SagemakerConfig> {

@@ -1,6 +1,7 @@
 //! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
 //! Every error names the file, the line and the key (`locate`).
 mod check;
+mod ecs_https;
 mod hooks;
 mod locate;
 mod raw;
@@ -98,7 +99,36 @@ pub struct EcsConfig {
     pub deregistration_delay: Duration,
     /// `[ecs.autoscaling]`: both services scale with a target-tracking policy.
     pub autoscaling: Option<Autoscaling>,
+    /// HTTPS listeners (production and test) when set.
+    pub https: Option<Box<Https>>,
+    /// An existing (shared) ALB: cutover adds its own listeners to it and
+    /// never creates, changes or deletes the ALB itself.
+    pub load_balancer_arn: Option<String>,
+    /// An existing listener on that ALB where cutover owns one weighted rule
+    /// instead of a production listener of its own.
+    pub shared_rule: Option<Box<SharedRule>>,
 }
+
+/// `[ecs] listener_arn`, `rule_priority`, `host_header`, `path_pattern`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedRule {
+    pub listener_arn: String,
+    pub priority: u32,
+    pub host_header: Vec<String>,
+    pub path_pattern: Vec<String>,
+}
+
+/// `[ecs] certificate_arn` and friends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Https {
+    pub certificate_arn: String,
+    pub ssl_policy: String,
+    /// An HTTP listener on port 80 that answers 301 to the HTTPS listener.
+    pub redirect_http: bool,
+}
+
+/// The SslPolicy of cutover's HTTPS listeners unless `ssl_policy` says otherwise.
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 #[derive(Debug, Clone)]
 pub struct SagemakerConfig {

@@ -72,6 +72,19 @@ pub struct RawEcs {
     pub internal: bool,
     #[serde(default, with = "humantime_serde")]
     pub deregistration_delay: Option<Duration>,
+    /// HTTPS production (and test) listener with this ACM/IAM certificate.
+    pub certificate_arn: Option<Spanned<String>>,
+    pub ssl_policy: Option<String>,
+    pub redirect_http: Option<Spanned<bool>>,
+    /// An existing ALB that cutover uses but never creates or deletes.
+    pub load_balancer_arn: Option<Spanned<String>>,
+    /// An existing listener: cutover owns one rule on it.
+    pub listener_arn: Option<Spanned<String>>,
+    pub rule_priority: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub host_header: Vec<String>,
+    #[serde(default)]
+    pub path_pattern: Vec<String>,
     pub autoscaling: Option<RawAutoscaling>,
 }
 

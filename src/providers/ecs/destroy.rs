@@ -67,6 +67,31 @@ impl Ecs<'_> {
         Ok(done)
     }
 
+    async fn delete_own_listeners(
+        &self,
+        lb: &str,
+        out: &Out,
+        done: &mut Vec<String>,
+    ) -> Result<()> {
+        for l in self.listeners(lb).await? {
+            let Some(la) = l.listener_arn() else { continue };
+            if self.owner_of(la).await?.as_deref() != Some(self.name.as_str()) {
+                continue;
+            }
+            let port = l.port().unwrap_or(0);
+            out.info(&format!("  delete listener :{port}"));
+            self.c
+                .elb
+                .delete_listener()
+                .listener_arn(la)
+                .send()
+                .await
+                .map_err(|e| aws("delete listener", e))?;
+            done.push(format!("listener :{port}"));
+        }
+        Ok(())
+    }
+
     async fn delete_target_groups(&self, out: &Out, done: &mut Vec<String>) -> Result<()> {
         for c in Color::BOTH {
             let Some(t) = self.find_tg(c).await? else {
@@ -163,7 +188,22 @@ impl Stack for Ecs<'_> {
         done.extend(self.deregister_task_definitions(out).await?);
         if let Some(lb) = self.find_lb().await? {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-            if self.owner_of(&arn).await?.as_deref() == Some(self.name.as_str()) {
+            if self.cfg.load_balancer_arn.is_some() {
+                // A shared ALB stays; only our rule and the listeners carrying our tag go.
+                if let Some(r) = self.shared_rule().await? {
+                    let ra = r.rule_arn().unwrap_or_default();
+                    out.info(&format!("  delete rule {ra}"));
+                    self.c
+                        .elb
+                        .delete_rule()
+                        .rule_arn(ra)
+                        .send()
+                        .await
+                        .map_err(|e| aws("delete rule", e))?;
+                    done.push(format!("rule {ra}"));
+                }
+                self.delete_own_listeners(&arn, out, &mut done).await?;
+            } else if self.owner_of(&arn).await?.as_deref() == Some(self.name.as_str()) {
                 for l in self.listeners(&arn).await? {
                     if let Some(la) = l.listener_arn() {
                         out.info(&format!("  delete listener :{}", l.port().unwrap_or(0)));

@@ -43,7 +43,7 @@ struct Arns {
     lb: String,
     dns: String,
     tg: BTreeMap<Color, String>,
-    prod: String,
+    prod: traffic::Route,
     test: Option<String>,
 }
 
@@ -141,16 +141,26 @@ impl<'a> Ecs<'a> {
         }
     }
 
+    /// The stack's ALB: `<name>`, or the existing one `load_balancer_arn` names
+    /// (which must exist).
     async fn find_lb(&self) -> Result<Option<lt::LoadBalancer>> {
-        match self
-            .c
-            .elb
-            .describe_load_balancers()
-            .names(&self.name)
-            .send()
-            .await
-        {
+        let req = self.c.elb.describe_load_balancers();
+        let req = match &self.cfg.load_balancer_arn {
+            Some(arn) => req.load_balancer_arns(arn),
+            None => req.names(&self.name),
+        };
+        match req.send().await {
             Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e)
+                if self.cfg.load_balancer_arn.is_some()
+                    && e.as_service_error()
+                        .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
+            {
+                Err(invalid(format!(
+                    "load balancer {} (ecs.load_balancer_arn) does not exist",
+                    self.cfg.load_balancer_arn.as_deref().unwrap_or_default()
+                )))
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
@@ -216,6 +226,30 @@ impl<'a> Ecs<'a> {
                 _ => return Ok(all),
             }
         }
+    }
+
+    /// The rule at `rule_priority` on `listener_arn`, which must be ours.
+    async fn shared_rule(&self) -> Result<Option<lt::Rule>> {
+        let Some(sr) = &self.cfg.shared_rule else {
+            return Ok(None);
+        };
+        let prio = sr.priority.to_string();
+        let Some(r) = self
+            .rules(&sr.listener_arn)
+            .await?
+            .into_iter()
+            .find(|r| r.priority() == Some(prio.as_str()))
+        else {
+            return Ok(None);
+        };
+        let arn = r.rule_arn().unwrap_or_default().to_string();
+        self.check_owner(
+            "rule",
+            &format!("at priority {} ({arn})", sr.priority),
+            &arn,
+        )
+        .await?;
+        Ok(Some(r))
     }
 
     async fn cluster_active(&self) -> Result<bool> {
@@ -293,8 +327,19 @@ impl<'a> Ecs<'a> {
                         .find(|l| l.port() == Some(p as i32))
                         .and_then(|l| l.listener_arn().map(String::from))
                 };
-                let prod = port_arn(self.cfg.listener_port)
-                    .ok_or_else(|| missing(format!("listener :{}", self.cfg.listener_port)))?;
+                let prod = match &self.cfg.shared_rule {
+                    Some(r) => {
+                        let rule = self.shared_rule().await?.ok_or_else(|| {
+                            missing(format!("the rule at priority {}", r.priority))
+                        })?;
+                        traffic::Route::Rule(rule.rule_arn().unwrap_or_default().to_string())
+                    }
+                    None => {
+                        traffic::Route::Listener(port_arn(self.cfg.listener_port).ok_or_else(
+                            || missing(format!("listener :{}", self.cfg.listener_port)),
+                        )?)
+                    }
+                };
                 Ok::<Arns, Error>(Arns {
                     lb: lb_arn,
                     dns: lb.dns_name().unwrap_or_default().to_string(),
@@ -328,9 +373,13 @@ impl<'a> Ecs<'a> {
     /// Base URL of the test listener, which reaches one colour by header.
     pub async fn test_url(&self) -> Result<Option<String>> {
         let arns = self.arns().await?;
-        Ok(arns
-            .test
-            .as_ref()
-            .map(|_| format!("http://{}:{}", arns.dns, self.cfg.test_listener_port)))
+        Ok(arns.test.as_ref().map(|_| {
+            let scheme = if self.cfg.https.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}:{}", arns.dns, self.cfg.test_listener_port)
+        }))
     }
 }

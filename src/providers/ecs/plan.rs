@@ -30,6 +30,8 @@ pub struct Observed {
     pub policies: BTreeMap<Color, (aws_sdk_applicationautoscaling::types::MetricType, f64)>,
     /// What autoscaling may do to each colour, from the stored rollout (set by the caller).
     pub modes: BTreeMap<Color, crate::rollout::Scaling>,
+    /// The HTTP :80 listener that redirects to HTTPS exists.
+    pub redirect: bool,
 }
 
 /// One provisioning step.
@@ -41,10 +43,13 @@ pub enum Step {
     SetHealthCheckPath(Color),
     SetDeregistrationDelay(Color),
     CreateListener,
+    /// The weighted rule on an existing listener (`listener_arn`).
+    CreateRule,
     CreateTestListener {
         idle: Color,
     },
     CreateColorRule(Color),
+    CreateRedirectListener,
     CreateService(Color),
     /// Register the colour's scalable target in this mode and put its policy.
     Scaling(Color, crate::rollout::Scaling),
@@ -85,15 +90,37 @@ impl Step {
             Step::CreateListener => (
                 "create",
                 format!(
-                    "listener :{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    "listener {}:{} forwarding {stack}-blue 100% / {stack}-green 0%",
+                    scheme(cfg),
                     cfg.listener_port
                 ),
             ),
+            Step::CreateRule => {
+                let r = cfg.shared_rule.as_ref();
+                (
+                    "create",
+                    format!(
+                        "rule priority {} on listener {} (host {:?}, path {:?}) forwarding {stack}-blue 100% / {stack}-green 0%",
+                        r.map_or(0, |r| r.priority),
+                        r.map_or("?", |r| r.listener_arn.as_str()),
+                        r.map(|r| r.host_header.clone()).unwrap_or_default(),
+                        r.map(|r| r.path_pattern.clone()).unwrap_or_default(),
+                    ),
+                )
+            }
             Step::CreateTestListener { idle } => (
                 "create",
                 format!(
-                    "test listener :{} forwarding {stack}-{idle}",
+                    "test listener {}:{} forwarding {stack}-{idle}",
+                    scheme(cfg),
                     cfg.test_listener_port
+                ),
+            ),
+            Step::CreateRedirectListener => (
+                "create",
+                format!(
+                    "listener HTTP:{REDIRECT_PORT} redirecting (301) to HTTPS:{}",
+                    cfg.listener_port
                 ),
             ),
             Step::CreateColorRule(c) => (
@@ -134,6 +161,18 @@ impl Step {
     }
 }
 
+/// The port of the HTTP listener that redirects to HTTPS (`redirect_http`).
+pub const REDIRECT_PORT: u16 = 80;
+
+/// "HTTPS" with `certificate_arn`, else "HTTP".
+fn scheme(cfg: &EcsConfig) -> &'static str {
+    if cfg.https.is_some() {
+        "HTTPS"
+    } else {
+        "HTTP"
+    }
+}
+
 /// The steps that bring `seen` to the config. Pure.
 pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
@@ -163,7 +202,14 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
         }
     }
     match seen.prod {
+        None if cfg.shared_rule.is_some() => steps.push(Step::CreateRule),
         None => steps.push(Step::CreateListener),
+        Some(None) if seen.tgs.len() == 2 && cfg.shared_rule.is_some() => {
+            return Err(invalid(format!(
+                "cutover's rule at priority {} does not forward to {stack}-blue/{stack}-green; fix it by hand or run `cutover destroy`",
+                cfg.shared_rule.as_ref().map_or(0, |r| r.priority)
+            )))
+        }
         Some(None) if seen.tgs.len() == 2 => {
             return Err(invalid(format!(
                 "listener :{} on load balancer {stack} does not forward to {stack}-blue/{stack}-green; fix it by hand or run `cutover destroy`",
@@ -184,6 +230,9 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
         if !seen.color_rules.contains(&c) {
             steps.push(Step::CreateColorRule(c));
         }
+    }
+    if cfg.https.as_ref().is_some_and(|h| h.redirect_http) && !seen.redirect {
+        steps.push(Step::CreateRedirectListener);
     }
     for c in Color::BOTH {
         if !seen.services.contains(&c) {
@@ -220,7 +269,10 @@ impl Ecs<'_> {
         let lb = self.find_lb().await?;
         if let Some(l) = &lb {
             let arn = l.load_balancer_arn().unwrap_or_default().to_string();
-            self.check_owner("load balancer", &self.name, &arn).await?;
+            // An existing ALB from the config is used as is; ours must carry our tag.
+            if self.cfg.load_balancer_arn.is_none() {
+                self.check_owner("load balancer", &self.name, &arn).await?;
+            }
             seen.lb = Some(arn.clone());
             known.lb = Some(arn);
         }
@@ -254,9 +306,33 @@ impl Ecs<'_> {
                 seen.policies = self.policies().await?;
             }
         }
+        // With listener_arn, the production route is a rule, not a listener of ours.
+        let mut our_ports = vec![self.cfg.test_listener_port as i32];
+        if self.cfg.shared_rule.is_none() {
+            our_ports.push(self.cfg.listener_port as i32);
+        }
+        if let Some(r) = self.shared_rule().await? {
+            seen.prod = Some(weights_of(r.actions(), &known.tg));
+        }
+        if self.cfg.https.as_ref().is_some_and(|h| h.redirect_http) {
+            our_ports.push(REDIRECT_PORT as i32);
+        }
         if let Some(lb) = &seen.lb {
             for l in self.listeners(lb).await? {
-                if l.port() == Some(self.cfg.listener_port as i32) {
+                // On a shared ALB the listeners on our ports must be ours.
+                let port = l.port().unwrap_or(0);
+                if self.cfg.load_balancer_arn.is_some() && our_ports.contains(&port) {
+                    let arn = l.listener_arn().unwrap_or_default();
+                    self.check_owner("listener", &format!(":{port} ({arn})"), arn)
+                        .await?;
+                }
+                if l.port() == Some(REDIRECT_PORT as i32)
+                    && self.cfg.https.as_ref().is_some_and(|h| h.redirect_http)
+                {
+                    seen.redirect = true;
+                } else if self.cfg.shared_rule.is_none()
+                    && l.port() == Some(self.cfg.listener_port as i32)
+                {
                     seen.prod = Some(weights_of(l.default_actions(), &known.tg));
                 } else if l.port() == Some(self.cfg.test_listener_port as i32) {
                     let arn = l.listener_arn().unwrap_or_default().to_string();
@@ -383,11 +459,7 @@ impl Ecs<'_> {
                     need("blue target group", known.tg.get(&Color::Blue))?,
                     need("green target group", known.tg.get(&Color::Green))?,
                 );
-                self.c
-                    .elb
-                    .create_listener()
-                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(lt::ProtocolEnum::Http)
+                self.listener(need("load balancer", known.lb.as_ref())?)
                     .port(self.cfg.listener_port as i32)
                     .default_actions(forward(&[(b, 100), (g, 0)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -395,13 +467,56 @@ impl Ecs<'_> {
                     .await
                     .map_err(|e| aws("create listener", e))?;
             }
+            Step::CreateRule => {
+                let (b, g) = (
+                    need("blue target group", known.tg.get(&Color::Blue))?,
+                    need("green target group", known.tg.get(&Color::Green))?,
+                );
+                let r = self
+                    .cfg
+                    .shared_rule
+                    .as_ref()
+                    .ok_or_else(|| failed("provision step needs listener_arn".to_string()))?;
+                let mut conds = Vec::new();
+                if !r.host_header.is_empty() {
+                    conds.push(
+                        lt::RuleCondition::builder()
+                            .field("host-header")
+                            .host_header_config(
+                                lt::HostHeaderConditionConfig::builder()
+                                    .set_values(Some(r.host_header.clone()))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                if !r.path_pattern.is_empty() {
+                    conds.push(
+                        lt::RuleCondition::builder()
+                            .field("path-pattern")
+                            .path_pattern_config(
+                                lt::PathPatternConditionConfig::builder()
+                                    .set_values(Some(r.path_pattern.clone()))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                self.c
+                    .elb
+                    .create_rule()
+                    .listener_arn(&r.listener_arn)
+                    .priority(r.priority as i32)
+                    .set_conditions(Some(conds))
+                    .actions(forward(&[(b, 100), (g, 0)]))
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create rule", e))?;
+            }
             Step::CreateTestListener { idle } => {
                 let o = self
-                    .c
-                    .elb
-                    .create_listener()
-                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
-                    .protocol(lt::ProtocolEnum::Http)
+                    .listener(need("load balancer", known.lb.as_ref())?)
                     .port(self.cfg.test_listener_port as i32)
                     .default_actions(forward(&[(need("target group", known.tg.get(idle))?, 1)]))
                     .set_tags(Some(elb_tags(&self.name, None)))
@@ -435,6 +550,29 @@ impl Ecs<'_> {
                     .await
                     .map_err(|e| aws("create test route rule", e))?;
             }
+            Step::CreateRedirectListener => {
+                let redirect = lt::RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port(self.cfg.listener_port.to_string())
+                    .status_code(lt::RedirectActionStatusCodeEnum::Http301)
+                    .build();
+                self.c
+                    .elb
+                    .create_listener()
+                    .load_balancer_arn(need("load balancer", known.lb.as_ref())?)
+                    .protocol(lt::ProtocolEnum::Http)
+                    .port(REDIRECT_PORT as i32)
+                    .default_actions(
+                        lt::Action::builder()
+                            .r#type(lt::ActionTypeEnum::Redirect)
+                            .redirect_config(redirect)
+                            .build(),
+                    )
+                    .set_tags(Some(elb_tags(&self.name, None)))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create redirect listener", e))?;
+            }
             Step::CreateService(c) => {
                 let td = self.bootstrap_taskdef(*c)?;
                 let td = self.register_taskdef(*c, &td).await?;
@@ -447,6 +585,26 @@ impl Ecs<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A CreateListener on `lb` with the configured protocol (HTTPS: certificate and policy).
+    fn listener(
+        &self,
+        lb: String,
+    ) -> aws_sdk_elasticloadbalancingv2::operation::create_listener::builders::CreateListenerFluentBuilder
+    {
+        let req = self.c.elb.create_listener().load_balancer_arn(lb);
+        match &self.cfg.https {
+            None => req.protocol(lt::ProtocolEnum::Http),
+            Some(h) => req
+                .protocol(lt::ProtocolEnum::Https)
+                .ssl_policy(&h.ssl_policy)
+                .certificates(
+                    lt::Certificate::builder()
+                        .certificate_arn(&h.certificate_arn)
+                        .build(),
+                ),
+        }
     }
 
     async fn create_service(&self, c: Color, tg_arn: &str, taskdef: &str) -> Result<()> {
@@ -535,6 +693,9 @@ mod tests {
             internal: false,
             deregistration_delay: std::time::Duration::from_secs(30),
             autoscaling: None,
+            https: None,
+            load_balancer_arn: None,
+            shared_rule: None,
         }
     }
 
@@ -553,6 +714,29 @@ mod tests {
     fn fresh_stack_plan() {
         let steps = plan("iris", &cfg(), &Observed::default()).unwrap();
         insta::assert_snapshot!(lines(&steps));
+    }
+
+    #[test]
+    fn https_stack_plans_the_redirect_listener_once() {
+        let mut c = cfg();
+        c.listener_port = 443;
+        c.https = Some(Box::new(crate::config::Https {
+            certificate_arn: "arn:aws:acm:us-east-1:1:certificate/x".into(),
+            ssl_policy: crate::config::DEFAULT_SSL_POLICY.into(),
+            redirect_http: true,
+        }));
+        let steps = plan("iris", &c, &Observed::default()).unwrap();
+        assert!(steps.contains(&Step::CreateRedirectListener));
+        assert_eq!(
+            Step::CreateListener.describe("iris", &c).1,
+            "listener HTTPS:443 forwarding iris-blue 100% / iris-green 0%"
+        );
+        let seen = Observed {
+            redirect: true,
+            ..Observed::default()
+        };
+        let steps = plan("iris", &c, &seen).unwrap();
+        assert!(!steps.contains(&Step::CreateRedirectListener));
     }
 
     #[test]

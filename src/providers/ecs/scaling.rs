@@ -363,6 +363,9 @@ mod tests {
             assign_public_ip: false,
             internal: false,
             deregistration_delay: Duration::from_secs(30),
+            https: None,
+            load_balancer_arn: None,
+            shared_rule: None,
             autoscaling: None,
         };
         assert!(to_register(&cfg, &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).is_empty());

@@ -1,5 +1,6 @@
-//! ECS traffic: the production listener's weighted forward, read back as
-//! percentages, and the test listener's default (the idle colour).
+//! ECS traffic: the production weighted forward (a listener's default action
+//! or cutover's rule on a shared listener), read back as percentages, and the
+//! test listener's default (the idle colour).
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as lt;
@@ -8,6 +9,15 @@ use super::{Arns, Ecs};
 use crate::error::{aws, failed, Result};
 use crate::providers::Router;
 use crate::rollout::{Color, Weights};
+
+/// Where the production forward action lives.
+#[derive(Clone, Debug)]
+pub(super) enum Route {
+    /// The default action of cutover's own listener.
+    Listener(String),
+    /// Cutover's rule on an existing listener (`listener_arn`).
+    Rule(String),
+}
 
 /// A forward action to these target groups with these (relative) weights.
 pub(super) fn forward(targets: &[(String, u8)]) -> lt::Action {
@@ -60,6 +70,64 @@ pub fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Optio
 }
 
 impl Ecs<'_> {
+    /// The actions of the production route on ALB `lb`, as ELBv2 reports them now.
+    pub(super) async fn route_actions(&self, lb: &str, r: &Route) -> Result<Vec<lt::Action>> {
+        match r {
+            Route::Listener(arn) => {
+                let ls = self.listeners(lb).await?;
+                let l = ls
+                    .iter()
+                    .find(|l| l.listener_arn() == Some(arn.as_str()))
+                    .ok_or_else(|| {
+                        failed(format!("listener :{} is gone", self.cfg.listener_port))
+                    })?;
+                Ok(l.default_actions().to_vec())
+            }
+            Route::Rule(arn) => {
+                let o = self
+                    .c
+                    .elb
+                    .describe_rules()
+                    .rule_arns(arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws("describe rules", e))?;
+                let r = o
+                    .rules()
+                    .first()
+                    .ok_or_else(|| failed(format!("rule {arn} is gone")))?;
+                Ok(r.actions().to_vec())
+            }
+        }
+    }
+
+    /// Replaces the production route's forward action.
+    pub(super) async fn set_route(&self, r: &Route, action: lt::Action) -> Result<()> {
+        match r {
+            Route::Listener(arn) => {
+                self.c
+                    .elb
+                    .modify_listener()
+                    .listener_arn(arn)
+                    .default_actions(action)
+                    .send()
+                    .await
+                    .map_err(|e| aws("set listener weights", e))?;
+            }
+            Route::Rule(arn) => {
+                self.c
+                    .elb
+                    .modify_rule()
+                    .rule_arn(arn)
+                    .actions(action)
+                    .send()
+                    .await
+                    .map_err(|e| aws("set rule weights", e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Points the test listener's default action at colour `c`.
     pub(super) async fn point_test_listener(&self, arns: &Arns, c: Color) -> Result<()> {
         if let Some(test) = &arns.test {
@@ -79,12 +147,8 @@ impl Ecs<'_> {
 impl Router for Ecs<'_> {
     async fn weights(&self) -> Result<Option<Weights>> {
         let arns = self.arns().await?;
-        let ls = self.listeners(&arns.lb).await?;
-        let l = ls
-            .iter()
-            .find(|l| l.listener_arn() == Some(arns.prod.as_str()))
-            .ok_or_else(|| failed(format!("listener :{} is gone", self.cfg.listener_port)))?;
-        Ok(weights_of(l.default_actions(), &arns.tg))
+        let actions = self.route_actions(&arns.lb, &arns.prod).await?;
+        Ok(weights_of(&actions, &arns.tg))
     }
 
     async fn set_weights(&self, w: Weights) -> Result<()> {
@@ -93,14 +157,7 @@ impl Router for Ecs<'_> {
             (arns.tg[&Color::Blue].clone(), w.blue),
             (arns.tg[&Color::Green].clone(), w.green),
         ]);
-        self.c
-            .elb
-            .modify_listener()
-            .listener_arn(&arns.prod)
-            .default_actions(action)
-            .send()
-            .await
-            .map_err(|e| aws("set listener weights", e))?;
+        self.set_route(&arns.prod, action).await?;
         // With all traffic on one colour, the test listener shows the other (idle) one.
         for c in Color::BOTH {
             if w.of(c) == 100 {
