@@ -199,7 +199,7 @@ async fn shift_loop(ctx: &Ctx<'_>, ignore: &[String], adopt: bool, held: &Held) 
         if held.lost() {
             ctx.out.ticker_done();
             return Err(safety(
-                "another run (a rollback) took this stack's lock; this shift stops",
+                "this stack's lock was taken by another run (a rollback) or could not be renewed; this shift stops",
             ));
         }
     }

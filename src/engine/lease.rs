@@ -10,31 +10,33 @@ pub struct Held {
     store: Store,
     lock: Option<Lock>,
     lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// When the last renewal that succeeded was sent (the lease runs from there).
+    renewed: std::sync::Arc<std::sync::Mutex<std::time::Instant>>,
+    lease: Duration,
     renewer: tokio::task::JoinHandle<()>,
 }
 
 impl Held {
     fn hold(store: &Store, lock: Lock, lease: Duration) -> Held {
         let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, l, flag) = (store.clone(), lock.clone(), lost.clone());
+        let renewed = std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let (s, l, flag, last) = (store.clone(), lock.clone(), lost.clone(), renewed.clone());
         let renewer = tokio::spawn(async move {
-            let mut renewed = std::time::Instant::now();
             loop {
                 tokio::time::sleep(lease / 4).await;
+                let sent = std::time::Instant::now();
                 match s.renew(&l, lease).await {
-                    Ok(()) => renewed = std::time::Instant::now(),
+                    Ok(()) => {
+                        if let Ok(mut t) = last.lock() {
+                            *t = sent;
+                        }
+                    }
                     Err(Error::Safety(_)) => {
                         flag.store(true, std::sync::atomic::Ordering::SeqCst);
                         return;
                     }
-                    // Transient while the lease still has time; after three
-                    // quarters of it without a renewal, another host may be
-                    // about to break it: stop as if it were lost.
-                    Err(_) if renewed.elapsed() < lease * 3 / 4 => {}
-                    Err(_) => {
-                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                        return;
-                    }
+                    // Transient: the lease may still have time (see `lost`).
+                    Err(_) => {}
                 }
             }
         });
@@ -42,21 +44,29 @@ impl Held {
             store: store.clone(),
             lock: Some(lock),
             lost,
+            renewed,
+            lease,
             renewer,
         }
     }
 
-    /// Whether someone (a rollback) took the lock from us.
+    /// Whether the lock may no longer be ours: someone (a rollback) took it,
+    /// or three quarters of a lease passed since the last renewal that
+    /// succeeded was sent, so another host may be about to break it.
     pub fn lost(&self) -> bool {
-        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+        let stale = self
+            .renewed
+            .lock()
+            .map(|t| t.elapsed() > self.lease * 3 / 4)
+            .unwrap_or(true);
+        stale || self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn release(mut self) {
         self.renewer.abort();
+        // The delete is conditional on our token: harmless if it was taken.
         if let Some(l) = self.lock.take() {
-            if !self.lost() {
-                let _ = self.store.unlock(&l).await;
-            }
+            let _ = self.store.unlock(&l).await;
         }
     }
 }
