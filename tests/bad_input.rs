@@ -12,11 +12,7 @@ fn expect_invalid(s: &Stack, args: &[&str], needle: &str) {
         err.contains(needle),
         "cutover {args:?}: wanted {needle:?} in {err}"
     );
-    let writes: Vec<_> = s.requests()[before..]
-        .iter()
-        .filter(|(_, a)| !is_read_only(a))
-        .cloned()
-        .collect();
+    let writes = s.writes_since(before);
     assert!(
         writes.is_empty(),
         "cutover {args:?} wrote to AWS: {writes:?}"

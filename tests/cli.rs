@@ -2,6 +2,9 @@
 //! over HTTPS against a local model server with a self-signed certificate.
 //! Nothing here starts the emulator; AWS_ENDPOINT_URL points at a closed port,
 //! so any AWS call would fail with exit 1, not 2.
+#[path = "common/certs.rs"]
+mod certs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -112,67 +115,8 @@ impl Drop for TlsServer {
 
 fn tls_server(dir: &Path) -> TlsServer {
     // A private CA (ca.pem) and a server certificate for 127.0.0.1 signed by it.
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "srv.csr",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "srv.pem",
-    ]);
+    certs::make_ca(dir);
+    certs::make_server_cert(dir, "IP:127.0.0.1");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -186,7 +130,7 @@ fn tls_server(dir: &Path) -> TlsServer {
             "--tls-cert",
             "srv.pem",
             "--tls-key",
-            "key.pem",
+            "srv.key",
         ])
         .current_dir(dir)
         .env("MODEL_VERSION", "v1")

@@ -38,32 +38,6 @@ fn set_desired(s: &Stack, color: &str, n: i32) {
     });
 }
 
-fn healthy(s: &Stack, color: &str) -> usize {
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
-    Stack::rt().block_on(async {
-        let tg = elb
-            .describe_target_groups()
-            .names(format!("{}-{color}", s.name))
-            .send()
-            .await
-            .unwrap();
-        let arn = tg.target_groups()[0].target_group_arn().unwrap();
-        let h = elb
-            .describe_target_health()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        h.target_health_descriptions()
-            .iter()
-            .filter(|d| {
-                d.target_health().and_then(|t| t.state())
-                    == Some(&aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::Healthy)
-            })
-            .count()
-    })
-}
-
 /// (min, max, scale-in suspended, scale-out suspended, scheduled suspended) per resource id.
 type Target = (i32, i32, bool, bool, bool);
 
@@ -163,11 +137,7 @@ fn candidate_gets_live_capacity_and_autoscaling_follows_the_rollout() {
     );
     assert_eq!(s.elb_weights(), (90, 10));
     assert_eq!(desired(&s, "green"), 3);
-    assert!(
-        healthy(&s, "green") >= 3,
-        "{} healthy",
-        healthy(&s, "green")
-    );
+    assert!(s.healthy("green") >= 3, "{} healthy", s.healthy("green"));
     // Parity, and the wait for 3 healthy targets, come before the step.
     let parity_at = out.find("capacity parity").unwrap();
     let healthy_at = out.find("healthy targets").unwrap_or(parity_at);

@@ -200,11 +200,7 @@ fn foreign_resources_are_refused_untouched() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
-    let writes: Vec<_> = s.requests()[before..]
-        .iter()
-        .filter(|(_, a)| !is_read_only(a))
-        .cloned()
-        .collect();
+    let writes = s.writes_since(before);
     assert!(writes.is_empty(), "refused provision wrote: {writes:?}");
     // Destroy leaves it alone too.
     s.ok(&["destroy", "--yes"], 0);
@@ -228,11 +224,7 @@ fn unprovisioned_stack_is_bad_input() {
     s.ok(&["status"], 2);
     s.ok(&["history"], 2);
     s.ok(&["promote"], 2);
-    let writes: Vec<_> = s.requests()[before..]
-        .iter()
-        .filter(|(_, a)| !is_read_only(a))
-        .cloned()
-        .collect();
+    let writes = s.writes_since(before);
     assert!(writes.is_empty(), "{writes:?}");
 }
 
@@ -252,31 +244,6 @@ fn test_listener_target(s: &Stack) -> String {
         .nth(1)
         .unwrap()
         .to_string()
-}
-
-fn green_healthy(s: &Stack) -> usize {
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&s.sdk());
-    Stack::rt().block_on(async {
-        let tg = elb
-            .describe_target_groups()
-            .names("nohealth-green")
-            .send()
-            .await
-            .unwrap();
-        let h = elb
-            .describe_target_health()
-            .target_group_arn(tg.target_groups()[0].target_group_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        h.target_health_descriptions()
-            .iter()
-            .filter(|d| {
-                d.target_health().and_then(|t| t.state())
-                    == Some(&aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::Healthy)
-            })
-            .count()
-    })
 }
 
 #[test]
@@ -306,7 +273,7 @@ fn never_routes_to_a_colour_without_healthy_targets() {
             .unwrap();
     });
     let start = std::time::Instant::now();
-    while green_healthy(&s) > 0 {
+    while s.healthy("green") > 0 {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(30),
             "still healthy"

@@ -6,88 +6,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::certs::{make_ca, make_server_cert};
 use common::{python, Stack};
-
-/// Runs openssl in `dir` and asserts it succeeded.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA (ca.pem, ca.key) in `dir`.
-fn make_ca(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=cutover test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-}
-
-/// A server certificate (srv.pem, srv.key) signed by the CA, for `san`
-/// (e.g. "DNS:cutover.test,IP:127.20.0.1").
-fn make_server_cert(dir: &Path, san: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=cutover.test",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\n"),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "srv.pem",
-        ],
-    );
-}
 
 /// Imports srv.pem/srv.key into ACM on the emulator (re-imports into `arn` when
 /// given) with plain boto3; returns the certificate ARN.
@@ -445,11 +365,7 @@ fn a_foreign_listener_on_our_port_is_refused_before_any_write() {
         err.contains("listener :80") && err.contains("not managed by cutover"),
         "{err}"
     );
-    let writes: Vec<_> = s.requests()[before..]
-        .iter()
-        .filter(|(_, a)| !common::is_read_only(a))
-        .cloned()
-        .collect();
+    let writes = s.writes_since(before);
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(listeners_of(&s, &lb), vec![(80, 2), (9000, 2)]);
 }
@@ -594,11 +510,7 @@ fn a_foreign_rule_at_our_priority_is_refused_before_any_write() {
         err.contains("priority 5") && err.contains("listener-rule/"),
         "{err}"
     );
-    let writes: Vec<_> = s.requests()[before..]
-        .iter()
-        .filter(|(_, a)| !common::is_read_only(a))
-        .cloned()
-        .collect();
+    let writes = s.writes_since(before);
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(listeners_of(&s, &lb), vec![(9000, 2)]);
 }

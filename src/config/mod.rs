@@ -130,6 +130,34 @@ pub struct Https {
 /// The SslPolicy of cutover's HTTPS listeners unless `ssl_policy` says otherwise.
 pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
+#[cfg(test)]
+impl EcsConfig {
+    /// A plain stack's `[ecs]` for unit tests.
+    pub fn example() -> EcsConfig {
+        EcsConfig {
+            cluster: "ml".into(),
+            vpc: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec![],
+            task_definition: "task.json.j2".into(),
+            task_definition_source: String::new(),
+            container_name: "model".into(),
+            container_port: 8080,
+            desired_count: 2,
+            health_check_path: "/ping".into(),
+            listener_port: 80,
+            test_listener_port: 8080,
+            assign_public_ip: false,
+            internal: false,
+            deregistration_delay: Duration::from_secs(30),
+            autoscaling: None,
+            https: None,
+            load_balancer_arn: None,
+            shared_rule: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SagemakerConfig {
     pub execution_role_arn: String,

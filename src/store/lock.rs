@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::lease::{decide, host_name, Clock, Decision, LockItem, Watch};
-use super::{n, now_ms, s, token, Store};
+use super::{n, now_ms, s, token, Condition, Store};
 use crate::error::{aws, invalid, safety, Error, Result};
 
 #[derive(Clone, Debug)]
@@ -16,28 +16,6 @@ pub struct Lock {
 }
 
 type Item = HashMap<String, AttributeValue>;
-
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::{put_item::PutItemError, update_item::UpdateItemError};
-
-/// A failed condition (not an AWS failure) on a lock write.
-trait Condition {
-    fn is_condition(&self) -> bool;
-}
-
-impl Condition for SdkError<PutItemError> {
-    fn is_condition(&self) -> bool {
-        self.as_service_error()
-            .is_some_and(|x| x.is_conditional_check_failed_exception())
-    }
-}
-
-impl Condition for SdkError<UpdateItemError> {
-    fn is_condition(&self) -> bool {
-        self.as_service_error()
-            .is_some_and(|x| x.is_conditional_check_failed_exception())
-    }
-}
 
 impl Store {
     /// The lock item a run writes when it takes the lock.
@@ -265,10 +243,7 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.is_condition() => {
                 let who = self
                     .read_lock()
                     .await
@@ -299,12 +274,7 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.is_condition() => Ok(()),
             Err(e) => Err(aws("release lock", e)),
         }
     }

@@ -18,6 +18,9 @@ mod table;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::operation::{
+    delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -52,6 +55,25 @@ impl Store {
         }
     }
 }
+
+/// A failed condition (someone else's write, or our own retried one), not
+/// an AWS failure, on a conditional write.
+trait Condition {
+    fn is_condition(&self) -> bool;
+}
+
+macro_rules! condition {
+    ($($op:path),*) => {$(
+        impl Condition for aws_sdk_dynamodb::error::SdkError<$op> {
+            fn is_condition(&self) -> bool {
+                self.as_service_error()
+                    .is_some_and(|x| x.is_conditional_check_failed_exception())
+            }
+        }
+    )*};
+}
+
+condition!(PutItemError, UpdateItemError, DeleteItemError);
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 
-use super::{n, s, token, StackDoc, Store};
+use super::{n, s, token, Condition, StackDoc, Store};
 use crate::error::{aws, failed, Error, Result};
 
 impl Store {
@@ -124,10 +124,7 @@ impl Store {
         };
         match req.send().await {
             Ok(_) => Ok(rev + 1),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|x| x.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.is_condition() => {
                 // A retry of a write that landed fails its own condition: check.
                 if let Ok(Some(item)) = self.state_item().await {
                     let mine = item.get("writer").and_then(|v| v.as_s().ok()) == Some(&writer);

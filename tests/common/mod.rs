@@ -3,6 +3,7 @@
 //! request log can be filtered per test).
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod soak;
 pub mod traffic;
 
@@ -224,6 +225,35 @@ impl Stack {
         })
     }
 
+    /// Healthy targets in the colour's target group, as ELBv2 reports them.
+    pub fn healthy(&self, color: &str) -> usize {
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
+        Self::rt().block_on(async {
+            let tg = elb
+                .describe_target_groups()
+                .names(format!("{}-{color}", self.name))
+                .send()
+                .await
+                .unwrap();
+            let arn = tg.target_groups()[0].target_group_arn().unwrap();
+            let h = elb
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .unwrap();
+            h.target_health_descriptions()
+                .iter()
+                .filter(|d| {
+                    d.target_health().and_then(|t| t.state())
+                        == Some(
+                            &aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::Healthy,
+                        )
+                })
+                .count()
+        })
+    }
+
     /// The stack's listener on `port`, as ELBv2 reports it.
     pub fn listener(&self, port: i32) -> aws_sdk_elasticloadbalancingv2::types::Listener {
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk());
@@ -283,6 +313,15 @@ impl Stack {
     }
 
     /// This stack's requests in the emulator log: (service, action).
+    /// The stack's mutating calls after the first `before` requests.
+    pub fn writes_since(&self, before: usize) -> Vec<(String, String)> {
+        self.requests()[before..]
+            .iter()
+            .filter(|(_, a)| !is_read_only(a))
+            .cloned()
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<(String, String)> {
         let v: serde_json::Value =
             serde_json::from_str(&http_get(self.emu.port, "/_emulator/requests")).unwrap();

@@ -676,27 +676,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> EcsConfig {
-        EcsConfig {
-            cluster: "ml".into(),
-            vpc: "vpc-1".into(),
-            subnets: vec!["subnet-1".into()],
-            security_groups: vec![],
-            task_definition: "task.json.j2".into(),
-            task_definition_source: String::new(),
-            container_name: "model".into(),
-            container_port: 8080,
-            desired_count: 2,
-            health_check_path: "/ping".into(),
-            listener_port: 80,
-            test_listener_port: 8080,
-            assign_public_ip: false,
-            internal: false,
-            deregistration_delay: std::time::Duration::from_secs(30),
-            autoscaling: None,
-            https: None,
-            load_balancer_arn: None,
-            shared_rule: None,
-        }
+        EcsConfig::example()
     }
 
     fn lines(steps: &[Step]) -> String {

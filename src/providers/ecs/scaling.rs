@@ -347,27 +347,7 @@ mod tests {
 
     #[test]
     fn provision_registers_what_differs_from_config_and_state() {
-        let mut cfg = EcsConfig {
-            cluster: "ml".into(),
-            vpc: "vpc-1".into(),
-            subnets: vec!["subnet-1".into()],
-            security_groups: vec![],
-            task_definition: "task.json.j2".into(),
-            task_definition_source: String::new(),
-            container_name: "model".into(),
-            container_port: 8080,
-            desired_count: 2,
-            health_check_path: "/ping".into(),
-            listener_port: 80,
-            test_listener_port: 8080,
-            assign_public_ip: false,
-            internal: false,
-            deregistration_delay: Duration::from_secs(30),
-            https: None,
-            load_balancer_arn: None,
-            shared_rule: None,
-            autoscaling: None,
-        };
+        let mut cfg = EcsConfig::example();
         assert!(to_register(&cfg, &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).is_empty());
         let a = Autoscaling {
             min: 1,
