@@ -8,7 +8,7 @@
 
 include!("support/bench.rs");
 mod soak {
-    include!("../tests/common/soak.rs");
+    include!("../tests/e2e/common/soak.rs");
 }
 use soak::Soak;
 

@@ -9,7 +9,7 @@
 #![allow(dead_code)] // the shared helpers carry more than this benchmark uses
 
 include!("support/bench.rs");
-include!("../tests/common/traffic.rs");
+include!("../tests/e2e/common/traffic.rs");
 
 fn steps_of(out: &[u8]) -> Vec<(u64, u64)> {
     String::from_utf8_lossy(out)

@@ -35,17 +35,38 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(&Error::Failed(format!("cannot start the runtime: {e}"))),
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(guarded(run(cli))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e),
     }
 }
 
-fn report(e: &Error) -> ExitCode {
-    if !matches!(e, Error::Interrupted) {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "error: {e}");
+/// Runs the command; after Ctrl-C, SIGTERM or SIGHUP it gets a grace period
+/// to reach its next safe point (a wait, or between transitions) and exits
+/// with the signal's code.
+async fn guarded(run: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    crate::signal::install();
+    tokio::pin!(run);
+    let code = tokio::select! {
+        r = &mut run => return r,
+        c = crate::signal::stopped() => c,
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(30), &mut run).await {
+        Ok(Err(e)) => Err(e),
+        _ => Err(Error::Interrupted(code)),
     }
+}
+
+fn report(e: &Error) -> ExitCode {
+    use std::io::Write;
+    let line = match e {
+        Error::Interrupted(code) => format!(
+            "interrupted by {}: stopped at a safe point; the state is recorded and the lock released",
+            crate::signal::name(*code)
+        ),
+        e => format!("error: {e}"),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
     ExitCode::from(e.exit_code())
 }
 
@@ -93,7 +114,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::output::stdout_line(String::from_utf8_lossy(&buf).trim_end());
             return Ok(());
         }
-        Command::Destroy { yes: false } => {
+        Command::Destroy { yes: false, .. } => {
             return Err(invalid(
                 "destroy deletes every resource of the stack; add --yes to confirm",
             ));
@@ -124,6 +145,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             ignore_alarm,
             adopt,
             auto_deploy,
+            dry_run,
         } = &cli.command
         else {
             return Err(invalid(
@@ -134,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             ignore: ignore_alarm,
             adopt: *adopt,
             auto_deploy: *auto_deploy,
+            dry_run: *dry_run,
         };
         return commands::promote_many::run(&aws, configs, out, flags).await;
     }

@@ -52,7 +52,11 @@ pub enum Command {
     /// Show what `provision` would create or change, and the remaining rollout steps.
     Plan,
     /// Create or converge both colours' stacks and the state table (idempotent).
-    Provision,
+    Provision {
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
     /// Put a version on the idle colour, wait until healthy, validate. No production traffic.
     Deploy {
         /// Version to deploy (rendered into the templates as {{ version }}), or an
@@ -65,6 +69,9 @@ pub enum Command {
         /// How long to wait for the candidate to become healthy.
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Run the rollout in the foreground: steps, bakes and the alarm watch.
     Shift {
@@ -77,6 +84,9 @@ pub enum Command {
         /// Accept weights found in AWS that differ from the recorded state.
         #[arg(long)]
         adopt: bool,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// One scheduled tick: do at most one due thing, then exit.
     Promote {
@@ -89,6 +99,9 @@ pub enum Command {
         /// Deploy by itself what `[registry] follow` names, or (SageMaker) a newer Approved model package.
         #[arg(long = "auto-deploy")]
         auto_deploy: bool,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Resume a paused rollout: apply the next step now (no bake); shift/promote carry on.
     Continue {
@@ -98,12 +111,18 @@ pub enum Command {
         /// Accept weights found in AWS that differ from the recorded state.
         #[arg(long)]
         adopt: bool,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Send 100% to the stable colour at once and mark the rollout rolled back.
     Rollback {
         /// Why, for the journal.
         #[arg(long)]
         reason: Option<String>,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Colours, versions, weights read from AWS, rollout state, alarms, last events.
     Status,
@@ -118,6 +137,9 @@ pub enum Command {
         /// Required: confirms the deletion.
         #[arg(long)]
         yes: bool,
+        /// Read and validate as the real run would, print what it would do, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Run the validation requests against a colour on demand.
     Validate {

@@ -1,4 +1,4 @@
-//! Error kinds and their exit codes (contract: 0, 1, 2, 3, 75; 130 for Ctrl-C).
+//! Error kinds and their exit codes (contract: 0, 1, 2, 3, 75; 130, 143, 129 for signals).
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -30,9 +30,9 @@ pub enum Error {
     /// Anything else operational: timeouts, surprising answers.
     #[error("{0}")]
     Failed(String),
-    /// The user pressed Ctrl-C; the state is recorded.
+    /// Ctrl-C, SIGTERM or SIGHUP (the exit code: 130, 143, 129); the state is recorded.
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(u8),
 }
 
 impl Error {
@@ -42,7 +42,7 @@ impl Error {
             Error::Safety(_) => 3,
             Error::Locked(_) => 75,
             Error::Conflict(_) | Error::Aws { .. } | Error::Failed(_) => 1,
-            Error::Interrupted => 130,
+            Error::Interrupted(code) => *code,
         }
     }
 }
@@ -79,7 +79,8 @@ mod tests {
         assert_eq!(safety("x").exit_code(), 3);
         assert_eq!(Error::Locked("x".into()).exit_code(), 75);
         assert_eq!(Error::Conflict("x".into()).exit_code(), 1);
-        assert_eq!(Error::Interrupted.exit_code(), 130);
+        assert_eq!(Error::Interrupted(130).exit_code(), 130);
+        assert_eq!(Error::Interrupted(143).exit_code(), 143);
         let e = aws("describe", std::io::Error::other("boom"));
         assert_eq!(e.exit_code(), 1);
         assert!(std::error::Error::source(&e).is_some());

@@ -2,7 +2,7 @@
 //! over HTTPS against a local model server with a self-signed certificate.
 //! Nothing here starts the emulator; AWS_ENDPOINT_URL points at a closed port,
 //! so any AWS call would fail with exit 1, not 2.
-#[path = "common/certs.rs"]
+#[path = "e2e/common/certs.rs"]
 mod certs;
 
 use std::path::{Path, PathBuf};

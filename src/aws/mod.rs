@@ -39,6 +39,7 @@ pub struct AwsOptions {
 
 pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(
             TimeoutConfig::builder()
@@ -58,6 +59,14 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
         loader = loader.endpoint_url(u);
     }
     loader.load().await
+}
+
+/// The one HTTPS client: hyper 1 + rustls on ring, as reqwest uses.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 impl Clients {

@@ -7,8 +7,29 @@ use crate::engine::Ctx;
 use crate::error::{Error, Result};
 use crate::providers::Stack;
 
-pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
     let table = ctx.store.table_exists().await?;
+    if dry_run {
+        let alarms: Vec<String> = managed::concrete(ctx.cfg, &ctx.clients.region)?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        let msg = format!(
+            "destroy: dry run: would delete every resource tagged cutover:stack={}{}{}",
+            ctx.cfg.name,
+            if alarms.is_empty() {
+                String::new()
+            } else {
+                format!(", alarms {}", alarms.join(", "))
+            },
+            if table { ", and the stack's state" } else { "" }
+        );
+        ctx.out.result(
+            &msg,
+            json!({"stack": ctx.cfg.name, "dry_run": true, "alarms": alarms, "state": table}),
+        );
+        return Ok(());
+    }
     let lock = if table {
         Some(ctx.store.lock(ctx.cfg.lock_lease, "destroy").await?)
     } else {

@@ -17,19 +17,39 @@ pub mod shift;
 pub mod status;
 pub mod validate;
 
+use serde_json::json;
+
 use crate::cli::Command;
+use crate::engine::drive::{Ended, Opts};
 use crate::engine::Ctx;
 use crate::error::{invalid, Result};
+
+/// Prints how a drive ended, as `<command>: ...`.
+pub fn say(ctx: &Ctx<'_>, cmd: &str, ended: &Ended) {
+    let doc = ended.doc();
+    let base = json!({"stack": ctx.cfg.name, "state": doc.status.phase.as_str(), "step": doc.status.step, "weights": doc.weights});
+    let (line, mut extra) = match ended {
+        Ended::Moved(_, note) => (format!("{cmd}: {note}"), base),
+        Ended::Nothing(_, why, _) => (format!("{cmd}: {why}"), base),
+        Ended::Would(_, what) => (format!("{cmd}: dry run: would {what}"), base),
+    };
+    if let Ended::Would(_, what) = ended {
+        extra["dry_run"] = json!(true);
+        extra["would"] = json!(what);
+    }
+    ctx.out.result(&line, extra);
+}
 
 /// Runs a command that works on one stack.
 pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
     match cmd {
         Command::Plan => plan::run(ctx).await,
-        Command::Provision => provision::run(ctx).await,
+        Command::Provision { dry_run } => provision::run(ctx, *dry_run).await,
         Command::Deploy {
             version,
             model_package_group,
             timeout,
+            dry_run,
         } => {
             let source = match (version, model_package_group) {
                 (Some(_), Some(_)) => {
@@ -39,38 +59,56 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
                 (None, Some(g)) => deploy::Source::PackageGroup(g),
                 (None, None) => return Err(invalid("deploy needs --version V")),
             };
-            deploy::run(ctx, source, *timeout).await
+            deploy::run(ctx, source, *timeout, *dry_run).await
         }
         Command::Shift {
-            to: Some(pct),
+            to,
             ignore_alarm,
             adopt,
-        } => shift::to(ctx, *pct, ignore_alarm, *adopt).await,
-        Command::Shift {
-            to: None,
-            ignore_alarm,
-            adopt,
-        } => shift::run(ctx, ignore_alarm, *adopt).await,
+            dry_run,
+        } => {
+            let opts = Opts {
+                ignore: ignore_alarm,
+                adopt: *adopt,
+                dry_run: *dry_run,
+            };
+            match to {
+                Some(pct) => shift::to(ctx, *pct, opts).await,
+                None => shift::run(ctx, opts).await,
+            }
+        }
         Command::Promote {
             ignore_alarm,
             adopt,
             auto_deploy,
+            dry_run,
         } => {
             let flags = promote::Flags {
                 ignore: ignore_alarm,
                 adopt: *adopt,
                 auto_deploy: *auto_deploy,
+                dry_run: *dry_run,
             };
             promote::tick(ctx, flags, None).await.map(|_| ())
         }
         Command::Continue {
             ignore_alarm,
             adopt,
-        } => resume::run(ctx, ignore_alarm, *adopt).await,
-        Command::Rollback { reason } => rollback::run(ctx, reason.as_deref()).await,
+            dry_run,
+        } => {
+            let opts = Opts {
+                ignore: ignore_alarm,
+                adopt: *adopt,
+                dry_run: *dry_run,
+            };
+            resume::run(ctx, opts).await
+        }
+        Command::Rollback { reason, dry_run } => {
+            rollback::run(ctx, reason.as_deref(), *dry_run).await
+        }
         Command::Status => status::run(ctx).await,
         Command::History { limit } => history::run(ctx, *limit).await,
-        Command::Destroy { .. } => destroy::run(ctx).await,
+        Command::Destroy { dry_run, .. } => destroy::run(ctx, *dry_run).await,
         Command::Validate { color } => validate::run(ctx, *color).await,
         Command::Compare => compare::run(ctx).await,
         Command::Check

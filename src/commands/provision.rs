@@ -6,13 +6,27 @@ use crate::engine::provision::{self, Step};
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
 
-pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
     let mut plan = provision::plan(ctx).await?;
     let changes = plan.changes(ctx);
     if changes.is_empty() {
         ctx.out.result(
             "provision: nothing to change",
             json!({"stack": ctx.cfg.name, "changed": false, "changes": []}),
+        );
+        return Ok(());
+    }
+    if dry_run {
+        for c in &changes {
+            ctx.out
+                .info(&format!("  would {} {}", c.action, c.resource));
+        }
+        ctx.out.result(
+            &format!(
+                "provision: dry run: {} change(s) would be made",
+                changes.len()
+            ),
+            json!({"stack": ctx.cfg.name, "dry_run": true, "changed": false, "changes": changes}),
         );
         return Ok(());
     }

@@ -4,39 +4,19 @@
 //! not bake: the next `shift` or `promote` carries on from there.
 use serde_json::json;
 
-use crate::aws::alarms;
-use crate::engine::flow::{advance, repair};
-use crate::engine::lease::locked;
-use crate::engine::transition::check_drift;
-use crate::engine::watch::{read_alarms, warn_insufficient};
-use crate::engine::{ctx::refusal, Ctx};
+use super::say;
+use crate::engine::drive::{drive, Ended, Intent, Opts};
+use crate::engine::Ctx;
 use crate::error::Result;
-use crate::rollout::{self, Event, Phase};
-use crate::store::now_ms;
+use crate::rollout::Phase;
 
-pub async fn run(ctx: &Ctx<'_>, ignore: &[String], adopt: bool) -> Result<()> {
-    let (doc, _) = ctx.load_provisioned().await?;
-    // Nothing paused: exit 2 before the lock, with nothing written.
-    let dry = Event::Continue {
-        now: now_ms(),
-        firing: vec![],
-    };
-    rollout::apply(&ctx.spec(), &doc.status, dry).map_err(refusal)?;
-    let doc = locked(ctx, "continue", async || {
-        let (mut doc, mut rev) = ctx.load().await?;
-        repair(ctx, &mut doc, &mut rev).await?;
-        check_drift(ctx, &mut doc, adopt).await?;
-        let states = read_alarms(ctx, doc.status.candidate).await?;
-        warn_insufficient(ctx, &states);
-        let ev = Event::Continue {
-            now: now_ms(),
-            firing: alarms::firing(&states, ignore),
-        };
-        let t = rollout::apply(&ctx.spec(), &doc.status, ev).map_err(refusal)?;
-        advance(ctx, &mut doc, &mut rev, &t, "continue").await?;
-        Ok(doc)
-    })
-    .await?;
+pub async fn run(ctx: &Ctx<'_>, opts: Opts<'_>) -> Result<()> {
+    let ended = drive(ctx, Intent::Continue, opts).await?;
+    if let Ended::Would(..) = ended {
+        say(ctx, "continue", &ended);
+        return Ok(());
+    }
+    let doc = ended.doc();
     let next = if doc.status.phase == Phase::Complete {
         "the candidate is live".to_string()
     } else {

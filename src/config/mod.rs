@@ -68,6 +68,15 @@ impl Config {
             Backend::Sagemaker(_) => ProviderKind::Sagemaker,
         }
     }
+
+    /// How long a colour drains after its weight reaches 0 (ECS's
+    /// deregistration delay; SageMaker has none).
+    pub fn drain(&self) -> std::time::Duration {
+        match &self.backend {
+            Backend::Ecs(e) => e.deregistration_delay,
+            Backend::Sagemaker(_) => std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// The provider the config names, with its checked section.

@@ -6,7 +6,6 @@
 use serde_json::json;
 
 use super::ctx::Ctx;
-use crate::providers::Provider;
 use crate::registry::Mlflow;
 use crate::rollout::{Color, Status};
 use crate::store::{AliasMove, StackDoc};
@@ -76,9 +75,6 @@ pub async fn settle(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> crate::
 /// gets `cutover:live=<stack>`, the one that stopped being live loses it.
 /// A failure is a warning; traffic is already where it should be.
 pub async fn mark_packages(ctx: &Ctx<'_>, doc: &StackDoc, old_live: Option<Color>) {
-    let Provider::SageMaker(sm) = &ctx.p else {
-        return;
-    };
     if old_live == doc.status.live {
         return;
     }
@@ -88,8 +84,9 @@ pub async fn mark_packages(ctx: &Ctx<'_>, doc: &StackDoc, old_live: Option<Color
         let Some(arn) = arn.filter(|_| gone != now) else {
             continue;
         };
-        match sm.mark_package(arn, live).await {
-            Ok(()) => ctx.out.detail(&format!(
+        match ctx.p.mark_package(arn, live).await {
+            Ok(false) => {}
+            Ok(true) => ctx.out.detail(&format!(
                 "model package {arn}: {} cutover:live",
                 if live { "set" } else { "cleared" }
             )),

@@ -84,10 +84,7 @@ pub fn spec(cfg: &Config) -> Spec {
         pauses: cfg.rollout.pauses.clone(),
         bake_ms: cfg.rollout.bake.as_millis() as u64,
         termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
-        drain_ms: match &cfg.backend {
-            crate::config::Backend::Ecs(e) => e.deregistration_delay.as_millis() as u64,
-            crate::config::Backend::Sagemaker(_) => 0,
-        },
+        drain_ms: cfg.drain().as_millis() as u64,
     }
 }
 

@@ -10,20 +10,8 @@ use super::ctx::Ctx;
 use crate::config::{JudgeConfig, JudgeMetric};
 use crate::error::{aws, Result};
 use crate::judge::{combine, judge_one, JudgeReport};
-use crate::providers::{Provider, Stack};
+use crate::providers::Stack;
 use crate::rollout::Color;
-
-/// The metric names of this provider: (requests, 5xx errors, latency).
-fn names(p: &Provider<'_>) -> (&'static str, &'static str, &'static str) {
-    match p {
-        Provider::Ecs(_) => (
-            "RequestCount",
-            "HTTPCode_Target_5XX_Count",
-            "TargetResponseTime",
-        ),
-        Provider::SageMaker(_) => ("Invocations", "Invocation5XXErrors", "ModelLatency"),
-    }
-}
 
 /// Full periods inside [from, to] (ms): (start, end) aligned to the period.
 pub fn window(from_ms: u64, to_ms: u64, period: Duration) -> Option<(u64, u64)> {
@@ -92,7 +80,7 @@ async fn series(
 
 /// Errors per request for each period that had requests.
 async fn error_rates(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
-    let (requests, errors, _) = names(&ctx.p);
+    let (requests, errors, _) = ctx.p.metric_names();
     let req = series(ctx, c, requests, "Sum", w, period).await?;
     let err = series(ctx, c, errors, "Sum", w, period).await?;
     Ok(req
@@ -103,7 +91,7 @@ async fn error_rates(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -
 }
 
 async fn latencies(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
-    let (_, _, latency) = names(&ctx.p);
+    let (_, _, latency) = ctx.p.metric_names();
     Ok(series(ctx, c, latency, "Average", w, period)
         .await?
         .into_values()

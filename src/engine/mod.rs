@@ -4,6 +4,8 @@
 pub mod alias;
 pub mod compare;
 pub mod ctx;
+pub mod deploy;
+pub mod drive;
 pub mod flow;
 pub mod gates;
 pub mod hooks;
@@ -11,6 +13,7 @@ pub mod judge;
 pub mod lease;
 pub mod notify;
 pub mod provision;
+pub mod rollback;
 pub mod transition;
 pub mod validation;
 pub mod watch;

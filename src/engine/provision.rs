@@ -8,14 +8,14 @@ use serde::Serialize;
 use super::ctx::Ctx;
 use crate::aws::managed::{self, Planned};
 use crate::error::Result;
-use crate::providers::{ecs, Provider, Stack};
+use crate::providers::{Observed, ReleaseStep, Stack};
 use crate::store::StackDoc;
 
 /// One provisioning step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     CreateTable,
-    Ecs(ecs::plan::Step),
+    Release(ReleaseStep),
     CreateAlarm(Planned),
     UpdateAlarm(Planned),
     CreateStateRecord,
@@ -32,7 +32,7 @@ pub struct Change {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub state: Option<(StackDoc, u64)>,
-    ecs_known: Option<ecs::plan::Known>,
+    seen: Observed,
 }
 
 impl Plan {
@@ -44,10 +44,7 @@ impl Plan {
 pub fn describe(ctx: &Ctx<'_>, s: &Step) -> Change {
     let (action, resource) = match s {
         Step::CreateTable => ("create", format!("DynamoDB table {}", ctx.cfg.state_table)),
-        Step::Ecs(step) => match &ctx.p {
-            Provider::Ecs(p) => p.describe_step(step),
-            Provider::SageMaker(_) => ("create", format!("{step:?}")),
-        },
+        Step::Release(step) => ctx.p.describe_step(step),
         Step::CreateAlarm(p) => (
             "create",
             format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
@@ -82,23 +79,12 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
     if state.is_none() {
         steps.push(Step::CreateTable);
     }
-    let mut ecs_known = None;
-    match &ctx.p {
-        Provider::Ecs(p) => {
-            let (mut seen, known) = p.observe().await?;
-            let status = state
-                .as_ref()
-                .map(|(d, _)| d.status.clone())
-                .unwrap_or_default();
-            for c in crate::rollout::Color::BOTH {
-                seen.modes.insert(c, crate::rollout::scaling(&status, c));
-            }
-            steps.extend(p.steps(&seen)?.into_iter().map(Step::Ecs));
-            ecs_known = Some(known);
-        }
-        // The endpoint is created by the first deploy; only ownership is checked here.
-        Provider::SageMaker(p) => p.check_ownership().await?,
-    }
+    let status = state
+        .as_ref()
+        .map(|(d, _)| d.status.clone())
+        .unwrap_or_default();
+    let (release, seen) = ctx.p.plan_steps(&status).await?;
+    steps.extend(release.into_iter().map(Step::Release));
     let want = managed::concrete(ctx.cfg, &ctx.clients.region)?;
     if !want.is_empty() {
         let names: Vec<String> = want.iter().map(|p| p.name.clone()).collect();
@@ -108,21 +94,14 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
     if state.as_ref().is_none_or(|(_, rev)| *rev == 0) {
         steps.push(Step::CreateStateRecord);
     }
-    Ok(Plan {
-        steps,
-        state,
-        ecs_known,
-    })
+    Ok(Plan { steps, state, seen })
 }
 
 /// Runs one step of the plan.
 pub async fn apply(ctx: &Ctx<'_>, plan: &mut Plan, step: &Step) -> Result<()> {
     match step {
         Step::CreateTable => ctx.store.create_table().await,
-        Step::Ecs(s) => match (&ctx.p, plan.ecs_known.as_mut()) {
-            (Provider::Ecs(p), Some(known)) => p.apply(s, known).await,
-            _ => Ok(()),
-        },
+        Step::Release(s) => ctx.p.apply_step(s, &mut plan.seen).await,
         Step::CreateAlarm(a) | Step::UpdateAlarm(a) => {
             let dims = ctx.p.alarm_dimensions(a.color).await?;
             managed::put(

@@ -1,59 +1,33 @@
-//! The alarm watch: which alarms guard the stack, their states, and a tick of
-//! the machine with the firing ones.
+//! The alarm watch: which alarms guard the stack, and their states.
 use crate::aws::alarms::{self, AlarmState};
 use crate::aws::managed::alarm_name;
 use crate::config::Config;
 use crate::error::Result;
-use crate::rollout::{self, Color, Event, Transition};
-use crate::store::{now_ms, StackDoc};
+use crate::rollout::Color;
 
-use super::ctx::{refusal, Ctx};
+use super::ctx::Ctx;
 
 /// Every alarm this stack watches: `watch` plus the managed alarms of `color`.
-pub fn watched(cfg: &Config, color: Option<Color>, region: &str) -> Vec<String> {
+/// A managed alarm whose name does not render is an error, never a gap in the watch.
+pub fn watched(cfg: &Config, color: Option<Color>, region: &str) -> Result<Vec<String>> {
     let mut names = cfg.alarms.watch.clone();
     if let Some(c) = color {
         for a in &cfg.alarms.create {
-            if let Ok(n) = alarm_name(&cfg.name, a, c, region) {
-                if !names.contains(&n) {
-                    names.push(n);
-                }
+            let n = alarm_name(&cfg.name, a, c, region)?;
+            if !names.contains(&n) {
+                names.push(n);
             }
         }
     }
-    names
+    Ok(names)
 }
 
 pub async fn read_alarms(ctx: &Ctx<'_>, color: Option<Color>) -> Result<Vec<AlarmState>> {
-    let names = watched(ctx.cfg, color, &ctx.clients.region);
+    let names = watched(ctx.cfg, color, &ctx.clients.region)?;
     if names.is_empty() {
         return Ok(vec![]);
     }
     alarms::read(&ctx.clients.cloudwatch, &names).await
-}
-
-/// Reads the watched alarms and applies a tick to `doc`'s rollout.
-pub async fn tick_now(ctx: &Ctx<'_>, doc: &StackDoc, ignore: &[String]) -> Result<Transition> {
-    let states = read_alarms(ctx, doc.status.candidate).await?;
-    tick_with(ctx, doc, &states, ignore)
-}
-
-pub fn tick_with(
-    ctx: &Ctx<'_>,
-    doc: &StackDoc,
-    states: &[AlarmState],
-    ignore: &[String],
-) -> Result<Transition> {
-    let firing = alarms::firing(states, ignore);
-    rollout::apply(
-        &ctx.spec(),
-        &doc.status,
-        Event::Tick {
-            now: now_ms(),
-            firing,
-        },
-    )
-    .map_err(refusal)
 }
 
 /// Warns about alarms that cannot protect the rollout.

@@ -11,8 +11,7 @@ pub use stats::{judge_metric, min_p_value, Verdict};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricVerdict {
     pub metric: String,
-    /// "pass", "fail" or "inconclusive".
-    pub verdict: String,
+    pub verdict: Verdict,
     pub p: Option<f64>,
     /// Hodges-Lehmann shift, candidate minus stable.
     pub shift: Option<f64>,
@@ -27,7 +26,7 @@ pub struct MetricVerdict {
 /// is, else pass.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JudgeReport {
-    pub verdict: String,
+    pub verdict: Verdict,
     pub metrics: Vec<MetricVerdict>,
     pub dry_run: bool,
     /// When the bake window ended (ms).
@@ -39,6 +38,12 @@ pub fn verdict_name(v: &Verdict) -> &'static str {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
         Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(verdict_name(self))
     }
 }
 
@@ -54,7 +59,7 @@ pub fn judge_one(
     let j = judge_metric(candidate, stable, confidence, true, tolerance, min_points);
     MetricVerdict {
         metric: metric.into(),
-        verdict: verdict_name(&j.verdict).into(),
+        verdict: j.verdict,
         p: j.p,
         shift: j.shift,
         candidate_median: j.candidate_median,
@@ -66,16 +71,16 @@ pub fn judge_one(
 
 /// Combines the metrics' verdicts.
 pub fn combine(metrics: Vec<MetricVerdict>, dry_run: bool, at: u64) -> JudgeReport {
-    let any = |v: &str| metrics.iter().any(|m| m.verdict == v);
-    let verdict = if any("fail") {
-        "fail"
-    } else if any("inconclusive") {
-        "inconclusive"
+    let any = |v: Verdict| metrics.iter().any(|m| m.verdict == v);
+    let verdict = if any(Verdict::Fail) {
+        Verdict::Fail
+    } else if any(Verdict::Inconclusive) {
+        Verdict::Inconclusive
     } else {
-        "pass"
+        Verdict::Pass
     };
     JudgeReport {
-        verdict: verdict.into(),
+        verdict,
         metrics,
         dry_run,
         at,

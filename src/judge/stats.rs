@@ -188,7 +188,8 @@ pub fn min_p_value(n1: usize, n2: usize) -> f64 {
     (2.0 / binomial(n1 + n2, n1)).min(1.0)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,

@@ -96,7 +96,102 @@ pub enum Provider<'a> {
     SageMaker(sagemaker::SageMaker<'a>),
 }
 
+/// A provisioning step of the release (ECS: the load balancer, groups,
+/// listeners, services; SageMaker has none: the first deploy makes the endpoint).
+pub type ReleaseStep = ecs::plan::Step;
+
+/// What planning read of the release, for applying its steps.
+pub type Observed = Option<ecs::plan::Known>;
+
 impl<'a> Provider<'a> {
+    /// Reads AWS (read-only; foreign resources are refused here) and returns
+    /// the release's provisioning steps for a rollout in `status`.
+    pub async fn plan_steps(&self, status: &Status) -> Result<(Vec<ReleaseStep>, Observed)> {
+        match self {
+            Provider::Ecs(p) => {
+                let (mut seen, known) = p.observe().await?;
+                for c in Color::BOTH {
+                    seen.modes.insert(c, crate::rollout::scaling(status, c));
+                }
+                Ok((p.steps(&seen)?, Some(known)))
+            }
+            Provider::SageMaker(p) => {
+                p.check_ownership().await?;
+                Ok((vec![], None))
+            }
+        }
+    }
+
+    /// Runs one release step that `plan_steps` returned.
+    pub async fn apply_step(&self, s: &ReleaseStep, seen: &mut Observed) -> Result<()> {
+        match (self, seen.as_mut()) {
+            (Provider::Ecs(p), Some(known)) => p.apply(s, known).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// A release step as `plan` shows it: (action, resource).
+    pub fn describe_step(&self, s: &ReleaseStep) -> (&'static str, String) {
+        match self {
+            Provider::Ecs(p) => p.describe_step(s),
+            Provider::SageMaker(_) => ("create", format!("{s:?}")),
+        }
+    }
+
+    /// The CloudWatch metric names of a colour: (requests, 5xx errors, latency).
+    pub fn metric_names(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Provider::Ecs(_) => (
+                "RequestCount",
+                "HTTPCode_Target_5XX_Count",
+                "TargetResponseTime",
+            ),
+            Provider::SageMaker(_) => ("Invocations", "Invocation5XXErrors", "ModelLatency"),
+        }
+    }
+
+    /// A version from a model package group (SageMaker's Model Registry).
+    pub async fn resolve_package(
+        &self,
+        group: &str,
+        color: Color,
+        live: Option<Color>,
+    ) -> Result<Prepared> {
+        match self {
+            Provider::SageMaker(sm) => sm.resolve_package(group, color, live).await,
+            Provider::Ecs(_) => Err(crate::error::invalid(
+                "--model-package-group works only with provider = \"sagemaker\"",
+            )),
+        }
+    }
+
+    /// The newest Approved package of the configured group, for `--auto-deploy`.
+    pub async fn newest_package(
+        &self,
+        color: Color,
+        live: Option<Color>,
+    ) -> Result<(String, Prepared)> {
+        let Provider::SageMaker(sm) = self else {
+            return Err(crate::error::invalid(
+                "--auto-deploy needs `follow` in [registry], or provider = \"sagemaker\" with a model_package_group",
+            ));
+        };
+        let group = sm.package_group().ok_or_else(|| {
+            crate::error::invalid("--auto-deploy needs `model_package_group` in [sagemaker]")
+        })?;
+        let p = sm.resolve_package(&group, color, live).await?;
+        Ok((group, p))
+    }
+
+    /// Marks a model package live or not (SageMaker's Model Registry); a
+    /// no-op elsewhere.
+    pub async fn mark_package(&self, arn: &str, live: bool) -> Result<bool> {
+        match self {
+            Provider::SageMaker(sm) => sm.mark_package(arn, live).await.map(|_| true),
+            Provider::Ecs(_) => Ok(false),
+        }
+    }
+
     pub fn new(clients: &'a Clients, cfg: &Config) -> Provider<'a> {
         match &cfg.backend {
             Backend::Ecs(e) => Provider::Ecs(ecs::Ecs::new(clients, &cfg.name, e)),

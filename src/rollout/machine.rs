@@ -35,10 +35,6 @@ pub enum Event {
     Rollback {
         now: u64,
     },
-    /// A gate (probes, comparison, judge) failed: roll back.
-    Stop {
-        reason: String,
-    },
     /// The judge could not decide at the end of a bake: bake once more,
     /// then it counts as a failure.
     Hold {
@@ -50,8 +46,9 @@ pub enum Event {
         now: u64,
         firing: Vec<String>,
     },
-    /// A gating hook failed: before traffic the candidate fails validation,
-    /// after traffic the rollout rolls back.
+    /// A gate failed (validation, comparison, probes, the judge, a gating
+    /// hook): before traffic the candidate fails validation, after traffic
+    /// the rollout rolls back (`Outcome::Stopped`).
     GateFailed {
         reason: String,
     },
@@ -155,7 +152,6 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             firing,
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
-        Event::Stop { reason } => stop(s, reason),
         Event::Hold { reason, now } => hold(s, reason, now),
         Event::Continue { now, firing } => resume(s, now, firing),
         Event::GateFailed { reason } => gate_failed(s, &reason),
@@ -164,7 +160,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
 
 /// A failed gate rolls back whatever traffic the candidate has.
 fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
-    if !matches!(s.phase, Phase::Shifting | Phase::Complete) {
+    if !matches!(s.phase, Phase::Shifting | Phase::Paused | Phase::Complete) {
         return Err(Refusal::Invalid(format!(
             "no traffic to take back (rollout state is {})",
             s.phase.as_str()
@@ -558,11 +554,7 @@ fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusal> {
             t.rejects = true;
             Ok(t)
         }
-        Phase::Shifting | Phase::Paused | Phase::Complete => {
-            let mut t = rollback(s, None)?;
-            t.note = format!("{} (gate failed: {reason})", t.note);
-            Ok(t)
-        }
+        Phase::Shifting | Phase::Paused | Phase::Complete => stop(s, reason.to_string()),
         other => Err(Refusal::Invalid(format!(
             "no rollout to stop (rollout state is {})",
             other.as_str()
@@ -1084,12 +1076,6 @@ mod tests {
                 },
             ),
             ("rollback", Event::Rollback { now: 10 }),
-            (
-                "stop",
-                Event::Stop {
-                    reason: "probe".into(),
-                },
-            ),
             (
                 "hold",
                 Event::Hold {

@@ -78,7 +78,7 @@ impl Ecs<'_> {
                     humantime::format_duration(Duration::from_secs(timeout.as_secs()))
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(1000)).await;
+            crate::signal::pause(Duration::from_millis(1000)).await?;
         }
     }
 }

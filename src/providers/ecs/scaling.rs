@@ -319,7 +319,7 @@ impl Ecs<'_> {
                     "timed out waiting for {svc} to have {want} healthy targets ({healthy} now); no traffic was moved"
                 )));
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            crate::signal::pause(Duration::from_secs(1)).await?;
         }
     }
 }

@@ -118,7 +118,7 @@ impl SageMaker<'_> {
                     self.name
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            crate::signal::pause(Duration::from_millis(500)).await?;
         }
     }
 

@@ -75,6 +75,11 @@ struct Live {
 }
 
 impl<'a> SageMaker<'a> {
+    /// The model package group `--auto-deploy` follows, if configured.
+    pub fn package_group(&self) -> Option<String> {
+        self.cfg.model_package_group.clone()
+    }
+
     pub fn new(c: &'a Clients, name: &str, cfg: &SagemakerConfig) -> SageMaker<'a> {
         SageMaker {
             c,

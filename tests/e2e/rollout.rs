@@ -1,6 +1,6 @@
 //! End-to-end staged rollouts on the emulator: canary, linear, alarm rollback,
 //! pre-flight refusal, rollback from a second process, managed alarms, Ctrl-C.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! End-to-end on the emulator: the SageMaker provider (two production
 //! variants of one endpoint), checked through DescribeEndpoint itself.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! embedded AWS emulator: deploys from `models:/` references, the registry's
 //! alias kept in step with traffic, its repair after an MLflow failure,
 //! `promote --auto-deploy` following an alias, and bad references.
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

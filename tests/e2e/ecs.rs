@@ -1,6 +1,6 @@
 //! End-to-end on the embedded emulator: the ECS blue/green lifecycle, checked
 //! through plain ELBv2/ECS/CloudWatch calls and the emulator's request log.
-mod common;
+use crate::common;
 
 use common::{is_read_only, Stack};
 

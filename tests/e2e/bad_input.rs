@@ -1,5 +1,5 @@
 //! Bad input: exit 2, one clear line naming the problem, and no mutating AWS call.
-mod common;
+use crate::common;
 
 use common::{is_read_only, Stack};
 

@@ -1,7 +1,7 @@
 //! `cutover iam-policy` against the real request log: a whole ECS and a whole
 //! SageMaker lifecycle on the emulator, and every call they made must be
 //! allowed by the policy the command prints for that config.
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

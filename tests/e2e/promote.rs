@@ -1,6 +1,6 @@
 //! Scheduled promotion on the emulator: the cron tick, the lock, concurrency,
 //! crashes (SIGKILL), drift, retirement and many stacks.
-mod common;
+use crate::common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

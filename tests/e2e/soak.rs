@@ -2,7 +2,7 @@
 //! errors, throttling, resets, latency and lost answers (20%, seeded), with
 //! alarms flipping; an independent observer checks the invariants every tick.
 //! The 200-tick run is `cargo run --example soak_bench`.
-mod common;
+use crate::common;
 
 use common::soak::Soak;
 use common::Stack;

@@ -1,7 +1,7 @@
 //! The model gates end to end on the data plane: output comparison before
 //! traffic and after each bake, active probes during bakes, and the metric
 //! judge on per-colour CloudWatch metrics.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

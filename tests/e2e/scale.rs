@@ -1,7 +1,7 @@
 //! Scale: every list call pages through all results. `destroy` removes all
 //! of a stack with more than 100 task-definition revisions, and a SageMaker
 //! stack with more than 100 endpoint configs and models.
-mod common;
+use crate::common;
 
 use common::Stack;
 

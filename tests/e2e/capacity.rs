@@ -1,7 +1,7 @@
 //! End-to-end on the emulator: capacity parity before the first step,
 //! Application Auto Scaling of both colours (registered, suspended, retired),
 //! retirement that waits for draining, and SageMaker variant counts.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! through promote ticks, command hooks with their environment, gating and
 //! notifying failures, a hook timeout, and both event sinks (a local webhook
 //! server and EventBridge through a rule to SQS).
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! The data plane end to end: real requests through the emulator's load
 //! balancers and endpoints while cutover deploys, shifts, rolls back and
 //! retires. Zero downtime is measured, and a bad model trips its own alarm.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

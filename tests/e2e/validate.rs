@@ -1,6 +1,6 @@
 //! The validation gate end to end: a real local HTTP model server for ECS
 //! (validate.url), and SageMaker InvokeEndpoint with TargetVariant.
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! End-to-end on the embedded emulator: the real-account ECS options. HTTPS
 //! listeners with a certificate imported into ACM (and the port-80 redirect),
 //! and a load balancer that cutover shares with other services.
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

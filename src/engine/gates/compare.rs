@@ -1,0 +1,48 @@
+//! Gate: `[compare]`, live's and the candidate's answers to the same
+//! requests, before traffic and at the end of every bake.
+use futures::future::LocalBoxFuture;
+
+use super::{Gate, Stage, Subject, Verdict};
+use crate::engine::{compare, Ctx};
+use crate::error::Result;
+use crate::store::StackDoc;
+
+pub struct Compare;
+
+impl Gate for Compare {
+    fn name(&self) -> &'static str {
+        "compare"
+    }
+    fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
+        stage != Stage::DuringBake && ctx.cfg.compare.is_some()
+    }
+    fn check<'a>(
+        &'a self,
+        ctx: &'a Ctx<'_>,
+        doc: &'a mut StackDoc,
+        stage: Stage,
+        on: &'a Subject,
+    ) -> LocalBoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            let (Some(c), Some(live)) = (&ctx.cfg.compare, on.live) else {
+                return Ok(Verdict::Pass);
+            };
+            let report = compare::run(ctx, c, live, on.candidate).await?;
+            let summary = report.summary();
+            ctx.out.info(&summary);
+            let passed = report.passed();
+            if stage == Stage::BeforeTraffic {
+                ctx.journal("compare", &summary, doc).await?;
+            }
+            doc.compare = Some(report);
+            Ok(match (passed, stage) {
+                (true, _) => Verdict::Pass,
+                (false, Stage::BeforeTraffic) => Verdict::Fail(format!(
+                    "{} on {} failed the comparison with live {live}: {summary}",
+                    on.version, on.candidate
+                )),
+                (false, _) => Verdict::Fail(summary),
+            })
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! End-to-end tests on the embedded emulator, in one test binary (one link,
+//! one emulator, all tests scheduled together). One module per concern.
+mod common;
+
+mod bad_input;
+mod capacity;
+mod ecs;
+mod gates;
+mod mlflow;
+mod policy;
+mod process;
+mod promote;
+mod rollout;
+mod sagemaker;
+mod scale;
+mod shared_alb;
+mod soak;
+mod traffic;
+mod validate;
