@@ -33,11 +33,15 @@ pub fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return report(&Error::Failed(format!("cannot start the runtime: {e}"))),
+        Err(e) => {
+            let e = Error::Failed(format!("cannot start the runtime: {e}"));
+            return report(&e, cli.output == Output::Json, cli.verbose);
+        }
     };
+    let (json, verbose) = (cli.output == Output::Json, cli.verbose);
     match rt.block_on(guarded(run(cli))) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
+        Err(e) => report(&e, json, verbose),
     }
 }
 
@@ -57,17 +61,51 @@ async fn guarded(run: impl std::future::Future<Output = Result<()>>) -> Result<(
     }
 }
 
-fn report(e: &Error) -> ExitCode {
+/// The one exit path: one line on stderr (`-v` adds the cause chain), and
+/// under `-o json` a last stdout line with the error and the exit code.
+fn report(e: &Error, json: bool, verbose: bool) -> ExitCode {
     use std::io::Write;
-    let line = match e {
+    let message = match e {
         Error::Interrupted(code) => format!(
             "interrupted by {}: stopped at a safe point; the state is recorded and the lock released",
             crate::signal::name(*code)
         ),
-        e => format!("error: {e}"),
+        e => e.to_string(),
+    };
+    let line = match e {
+        Error::Interrupted(_) => message.clone(),
+        _ => format!("error: {message}"),
     };
     let _ = writeln!(std::io::stderr(), "{line}");
+    if let (true, Some(chain)) = (verbose, e.chain()) {
+        let _ = writeln!(std::io::stderr(), "  caused by: {chain}");
+    }
+    if json {
+        let v = serde_json::json!({"error": {"kind": e.kind(), "message": message}, "exit": e.exit_code()});
+        crate::output::stdout_line(&v.to_string());
+    }
     ExitCode::from(e.exit_code())
+}
+
+/// A region looks like `us-east-1` (letters and digits in dash-separated parts).
+fn check_region(r: &str, whence: &str) -> Result<()> {
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{whence} \"{r}\" is not an AWS region; give one like us-east-1 or eu-central-1"
+        )))
+    }
 }
 
 fn config_paths(cli: &Cli) -> Result<Vec<PathBuf>> {
@@ -100,6 +138,14 @@ fn config_paths(cli: &Cli) -> Result<Vec<PathBuf>> {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let out = Out::new(cli.output == Output::Json, cli.quiet, cli.verbose);
+    if let Some(r) = &cli.region {
+        check_region(r, "--region")?;
+    }
+    if let Ok(r) = std::env::var("AWS_REGION") {
+        if cli.region.is_none() && !r.is_empty() {
+            check_region(&r, "AWS_REGION")?;
+        }
+    }
     match &cli.command {
         Command::Init {
             provider,

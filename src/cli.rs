@@ -39,6 +39,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `cutover wait` waits for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    Complete,
+    Paused,
+    Ready,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     Text,
@@ -125,7 +133,27 @@ pub enum Command {
         dry_run: bool,
     },
     /// Colours, versions, weights read from AWS, rollout state, alarms, last events.
-    Status,
+    Status {
+        /// Repaint until interrupted (weights as bars, healthy targets, time left).
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch repaints.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
+    /// Block, read-only, until the rollout gets there (for CI jobs that leave it to cron).
+    /// Exit 0 when it did, 3 when it ended otherwise, 1 on timeout.
+    Wait {
+        /// The state to wait for (`complete` also accepts `retired`).
+        #[arg(long, value_enum, default_value_t = WaitFor::Complete)]
+        until: WaitFor,
+        /// Give up after this long (exit 1).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// How often the state is read.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
     /// The journal of transitions, newest last.
     History {
         /// Show at most this many entries.

@@ -89,6 +89,18 @@ fn init_writes_a_config_that_checks() {
         let mut a: Vec<&str> = args.to_vec();
         a.push(sub.to_str().unwrap());
         assert!(cutover(dir.path(), &a).status.success());
+        // init's placeholders are refused, naming the key.
+        let out = cutover(&sub, &["check"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("placeholder"), "{err}");
+        assert!(
+            err.contains("`ecs.") || err.contains("`sagemaker."),
+            "{err}"
+        );
+        let cfg = sub.join("cutover.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, text.replace("REPLACE", "0abc")).unwrap();
         let out = cutover(&sub, &["check"]);
         assert!(
             out.status.success(),
@@ -156,7 +168,11 @@ fn validate_speaks_https_with_a_ca_file() {
         .status
         .success());
     let base = std::fs::read_to_string(d.join("cutover.toml")).unwrap();
-    let base = base.split("\n[validate]").next().unwrap().to_string();
+    let base = base
+        .split("\n[validate]")
+        .next()
+        .unwrap()
+        .replace("REPLACE", "0abc");
     let validate = format!(
         "\n[validate]\nurl = \"https://127.0.0.1:{}\"\npayload = '{{\"data\": [[5.1, 3.5, 1.4, 0.2]]}}'\nexpect_json = {{ \"/predictions/0\" = 0 }}\ntimeout = \"5s\"\n",
         srv.port

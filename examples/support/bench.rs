@@ -73,6 +73,7 @@ fn observer(url: &str) -> (tokio::runtime::Runtime, aws_config::SdkConfig) {
         .unwrap();
     let conf = rt.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(cutover::aws::https_client())
             .endpoint_url(url)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

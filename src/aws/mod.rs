@@ -51,8 +51,23 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
     if let Some(r) = &opts.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
-    if let Some(p) = &opts.profile {
-        loader = loader.profile_name(p);
+    // An explicit profile (--profile, else AWS_PROFILE) beats keys in the
+    // environment, as in aws-cli; the profile provider still follows SSO,
+    // assume-role and credential_process profiles.
+    let profile = opts
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    if let Some(p) = &profile {
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(
+                    &aws_config::provider_config::ProviderConfig::default()
+                        .with_http_client(https_client()),
+                )
+                .profile_name(p)
+                .build(),
+        );
     }
     // AWS_ENDPOINT_URL is read by the loader itself; the flag wins over it.
     if let Some(u) = &opts.endpoint_url {
@@ -62,7 +77,7 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
 }
 
 /// The one HTTPS client: hyper 1 + rustls on ring, as reqwest uses.
-fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))

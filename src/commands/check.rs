@@ -43,18 +43,36 @@ pub fn templates(cfg: &Config) -> Result<()> {
 /// Prints one line per checked config.
 pub fn run(configs: &[Config], out: &Out) -> Result<()> {
     for cfg in configs {
+        for w in warnings(cfg) {
+            out.warn(&format!("{}: {w}", cfg.path.display()));
+        }
+        let (named, managed) = (cfg.alarms.watch.len(), cfg.alarms.create.len());
         out.result(
             &format!(
-                "{}: ok: stack {} ({}), steps {:?}, bake {}, {} watched alarm(s)",
+                "{}: ok: stack {} ({}), steps {:?}, bake {}, {} watched alarm(s) ({named} named, {managed} managed per colour)",
                 cfg.path.display(),
                 cfg.name,
                 cfg.provider(),
                 cfg.rollout.steps,
                 humantime::format_duration(cfg.rollout.bake),
-                cfg.alarms.watch.len()
+                named + managed
             ),
-            json!({"config": cfg.path, "stack": cfg.name, "provider": cfg.provider(), "steps": cfg.rollout.steps, "ok": true}),
+            json!({"config": cfg.path, "stack": cfg.name, "provider": cfg.provider(), "steps": cfg.rollout.steps, "watched_alarms": named + managed, "warnings": warnings(cfg), "ok": true}),
         );
     }
     Ok(())
+}
+
+/// What is valid but probably not meant.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let r = &cfg.rollout;
+    let mut w = Vec::new();
+    if r.poll_interval > r.bake && r.steps.len() > 1 {
+        w.push(format!(
+            "rollout.poll_interval ({}) is longer than rollout.bake ({}): alarms would be read less than once a bake",
+            humantime::format_duration(r.poll_interval),
+            humantime::format_duration(r.bake)
+        ));
+    }
+    w
 }

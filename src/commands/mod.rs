@@ -16,6 +16,7 @@ pub mod rollback;
 pub mod shift;
 pub mod status;
 pub mod validate;
+pub mod wait;
 
 use serde_json::json;
 
@@ -106,7 +107,16 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         Command::Rollback { reason, dry_run } => {
             rollback::run(ctx, reason.as_deref(), *dry_run).await
         }
-        Command::Status => status::run(ctx).await,
+        Command::Status { watch: false, .. } => status::run(ctx).await,
+        Command::Status {
+            watch: true,
+            interval,
+        } => status::watch(ctx, *interval).await,
+        Command::Wait {
+            until,
+            timeout,
+            interval,
+        } => wait::run(ctx, *until, *timeout, *interval).await,
         Command::History { limit } => history::run(ctx, *limit).await,
         Command::Destroy { dry_run, .. } => destroy::run(ctx, *dry_run).await,
         Command::Validate { color } => validate::run(ctx, *color).await,

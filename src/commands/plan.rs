@@ -51,6 +51,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             sp.steps.len()
         }
     ));
+    let first = doc.status.live.is_none() && !in_rollout;
+    if first {
+        text.push_str("  the first deploy goes live at 100% at once (nothing to shift from); the steps below apply to the deploy after it\n");
+    }
     for s in &schedule {
         if s.pause {
             text.push_str(&format!(
@@ -114,10 +118,26 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "termination_wait; draining fits inside it".to_string()
         }
     ));
-    let mut warnings = Vec::new();
+    let mut warnings = super::check::warnings(ctx.cfg);
     let mut worst = 0u64;
+    // Managed alarms that provision would create count with their own window.
+    let planned: Vec<(String, u64)> = crate::aws::managed::concrete(ctx.cfg, &ctx.clients.region)?
+        .into_iter()
+        .map(|p| {
+            (
+                p.name,
+                p.spec.period as u64 * p.spec.evaluation_periods as u64,
+            )
+        })
+        .collect();
     for a in &alarms {
-        if let Some(w) = a.window_secs {
+        let window = a.window_secs.or_else(|| {
+            planned
+                .iter()
+                .find(|(n, _)| *n == a.name && a.state == "MISSING")
+                .map(|(_, w)| *w)
+        });
+        if let Some(w) = window {
             worst = worst.max(w);
             if Duration::from_secs(w) > ctx.cfg.rollout.bake && sp.steps.len() > 1 {
                 warnings.push(format!(
@@ -128,7 +148,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
                 ));
             }
         }
-        if a.state == "MISSING" {
+        if a.state == "MISSING" && !planned.iter().any(|(n, _)| *n == a.name) {
             warnings.push(format!("watched alarm {} does not exist", a.name));
         }
     }
@@ -151,7 +171,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         json!({
             "stack": ctx.cfg.name,
             "changes": changes,
-            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total, "retire_after_ms": retire_ms},
+            "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total, "retire_after_ms": retire_ms, "first_deploy_at_100": first},
             "detection_ms": detect.as_millis() as u64,
             "gates": gates,
             "warnings": warnings,

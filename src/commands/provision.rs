@@ -11,7 +11,11 @@ pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
     let changes = plan.changes(ctx);
     if changes.is_empty() {
         ctx.out.result(
-            "provision: nothing to change",
+            if dry_run {
+                "provision: dry run: nothing to change"
+            } else {
+                "provision: nothing to change"
+            },
             json!({"stack": ctx.cfg.name, "changed": false, "changes": []}),
         );
         return Ok(());

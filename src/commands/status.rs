@@ -12,6 +12,55 @@ use crate::providers::Router;
 use crate::rollout::Color;
 
 pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+    let (text, v) = snapshot(ctx).await?;
+    ctx.out.result(&text, v);
+    Ok(())
+}
+
+/// `status --watch`: repaints until interrupted: weights as bars, healthy
+/// targets per colour, alarms, the step and the time left in its bake.
+pub async fn watch(ctx: &Ctx<'_>, every: Duration) -> Result<()> {
+    loop {
+        let (text, v) = snapshot(ctx).await?;
+        if ctx.out.json {
+            crate::output::stdout_line(&v.to_string());
+        } else {
+            let mut screen = String::from("\x1b[2J\x1b[H");
+            for c in Color::BOTH {
+                let pct = v["weights"][c.as_str()].as_u64().unwrap_or(0) as usize;
+                let healthy = match ctx.p.healthy(c).await {
+                    Ok(n) => n.to_string(),
+                    Err(_) => "-".into(),
+                };
+                screen.push_str(&format!(
+                    "{:<6} {:<50} {pct:>3}%  healthy {healthy}\n",
+                    c.as_str(),
+                    "#".repeat(pct / 2)
+                ));
+            }
+            if let Some(left) = bake_left(ctx, &v) {
+                screen.push_str(&format!("bake   {left}s left in this step\n"));
+            }
+            screen.push('\n');
+            screen.push_str(&text);
+            crate::output::stdout_line(&screen);
+        }
+        crate::signal::pause(every).await?;
+    }
+}
+
+/// Seconds left in the current step's bake, while shifting.
+fn bake_left(ctx: &Ctx<'_>, v: &Value) -> Option<u64> {
+    if v["rollout"]["state"] != "shifting" {
+        return None;
+    }
+    let at = v["rollout"]["step_started_at"].as_u64()?;
+    let end = at + ctx.cfg.rollout.bake.as_millis() as u64;
+    Some(end.saturating_sub(crate::store::now_ms()).div_ceil(1000))
+}
+
+/// The status as text and as JSON.
+pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     let (doc, _) = ctx.load_known().await?;
     let weights = match ctx.p.weights().await {
         Ok(w) => w,
@@ -139,6 +188,5 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             e.detail
         ));
     }
-    ctx.out.result(t.trim_end(), v);
-    Ok(())
+    Ok((t.trim_end().to_string(), v))
 }

@@ -298,5 +298,39 @@ pub fn load(path: &Path) -> Result<Config> {
 
 /// Parses and checks config text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
-    check::parse(path, text)
+    let cfg = check::parse(path, text)?;
+    if let Ok(v) = text.parse::<toml::Table>() {
+        if let Some((key, value)) = placeholder(&v, "") {
+            return Err(invalid(format!(
+                "{}: key `{key}` still holds the placeholder \"{value}\" that `cutover init` wrote; put the real value there",
+                path.display()
+            )));
+        }
+    }
+    Ok(cfg)
+}
+
+/// The first value (key, text) that still holds an `init` placeholder.
+fn placeholder(t: &toml::Table, prefix: &str) -> Option<(String, String)> {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let found = match v {
+            toml::Value::String(s) if s.contains("REPLACE") => Some((key.clone(), s.clone())),
+            toml::Value::Array(a) => a.iter().find_map(|x| match x {
+                toml::Value::String(s) if s.contains("REPLACE") => Some((key.clone(), s.clone())),
+                toml::Value::Table(t) => placeholder(t, &key),
+                _ => None,
+            }),
+            toml::Value::Table(t) => placeholder(t, &key),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }

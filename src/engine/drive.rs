@@ -158,10 +158,12 @@ async fn before_lock(
             }
             Phase::Paused | Phase::Complete => {}
             Phase::FailedValidation => return Err(refusal(rollout::not_validated(&doc.status))),
-            other => return Err(invalid(format!(
+            other => {
+                return Err(invalid(format!(
                 "nothing to shift (rollout state is {}); run `cutover deploy --version V` first",
                 other.as_str()
-            ))),
+            )))
+            }
         },
         Intent::Tick => {
             let active = doc.status.phase.is_active();

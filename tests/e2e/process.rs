@@ -443,7 +443,7 @@ fn a_rollout_with_a_pause_hooks_at_every_stage_and_both_sinks() {
 fn a_hook_interrupted_by_a_crash_runs_again() {
     let hook = "[[hooks]]\non = \"post-step\"\nrun = \"echo $CUTOVER_STEP >> ran.log; sleep 3\"\n";
     let s = Stack::new(
-        "crash",
+        "hookcrash",
         &["--steps", "10, 100", "--bake", "60s", "--poll", "200ms"],
     );
     s.edit_config(|t| {

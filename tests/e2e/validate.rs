@@ -110,9 +110,14 @@ fn ecs_validation_gate() {
     s.ok(&["promote"], 3);
     assert_eq!(s.elb_weights(), (100, 0));
     let out = s.exits(&["validate", "-o", "json"], 3);
-    // -o json prints JSON lines: progress events, then the result last.
+    // -o json prints JSON lines: progress events, the result, and (exit 3)
+    // the error line last.
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let v: serde_json::Value = serde_json::from_str(text.trim().lines().last().unwrap()).unwrap();
+    let lines: Vec<&str> = text.trim().lines().collect();
+    let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+    assert_eq!(last["exit"], 3);
+    assert_eq!(last["error"]["kind"], "safety");
+    let v: serde_json::Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
     assert_eq!(v["passed"], false);
     assert_eq!(v["checks"][0]["status"], 200);
 

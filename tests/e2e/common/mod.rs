@@ -202,6 +202,7 @@ impl Stack {
     pub fn sdk(&self) -> aws_config::SdkConfig {
         Self::rt().block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(cutover::aws::https_client())
                 .endpoint_url(&self.emu.url)
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
