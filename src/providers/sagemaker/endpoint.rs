@@ -221,7 +221,9 @@ impl SageMaker<'_> {
         Ok(())
     }
 
-    /// One pass of `clean_unused`; returns how many it deleted.
+    /// One pass of `clean_unused`; returns how many it deleted. It pages
+    /// through every name and filters by prefix itself: a server-side
+    /// `NameContains` with paging is not reliable on every implementation.
     async fn clean_pass(&self, keep_config: Option<&str>, keep_models: &[String]) -> Result<usize> {
         let mut deleted = 0;
         let prefix = format!("{}-", self.name);
@@ -229,7 +231,6 @@ impl SageMaker<'_> {
             .c
             .sagemaker
             .list_endpoint_configs()
-            .name_contains(&prefix)
             .max_results(100)
             .into_paginator()
             .items()
@@ -262,7 +263,6 @@ impl SageMaker<'_> {
             .c
             .sagemaker
             .list_models()
-            .name_contains(&prefix)
             .max_results(100)
             .into_paginator()
             .items()
