@@ -15,7 +15,6 @@ use super::transition::check_drift;
 use super::watch::{read_alarms, warn_insufficient};
 use crate::aws::alarms::{self, AlarmState};
 use crate::error::{invalid, safety, Error, Result};
-use crate::providers::Router;
 use crate::rollout::{self, Event, Outcome, Phase, Transition};
 use crate::store::{now_ms, StackDoc};
 
@@ -239,16 +238,9 @@ fn machine(
 /// `--dry-run`: reads as the real run would and says what it would do; no
 /// lock, no write. Gates that send requests are named, not run.
 async fn dry_run(ctx: &Ctx<'_>, intent: Intent, doc: StackDoc, opts: Opts<'_>) -> Result<Ended> {
-    let seen = ctx.p.weights().await?;
-    let recorded = doc.weights.or_else(|| doc.status.weights());
-    if let (Some(r), false) = (recorded, opts.adopt) {
-        if seen != Some(r) {
-            return Err(safety(format!(
-                "drift: AWS routes {} but cutover recorded {r}; the real run would refuse (or --adopt)",
-                seen.map(|s| s.to_string()).unwrap_or_else(|| "none".into())
-            )));
-        }
-    }
+    // The same drift check as the real run; `--adopt` changes only this copy in memory.
+    let mut doc = doc;
+    check_drift(ctx, &mut doc, opts.adopt).await?;
     let states = read_alarms(ctx, doc.status.candidate).await?;
     warn_insufficient(ctx, &states);
     let t = machine(ctx, &doc, intent, &states, opts)?;

@@ -10,9 +10,6 @@ use crate::store::StackDoc;
 pub struct Compare;
 
 impl Gate for Compare {
-    fn name(&self) -> &'static str {
-        "compare"
-    }
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage != Stage::DuringBake && ctx.cfg.compare.is_some()
     }

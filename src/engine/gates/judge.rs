@@ -11,9 +11,6 @@ use crate::store::{now_ms, StackDoc};
 pub struct Judge;
 
 impl Gate for Judge {
-    fn name(&self) -> &'static str {
-        "judge"
-    }
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BakeEnd && ctx.cfg.judge.is_some()
     }

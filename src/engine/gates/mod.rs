@@ -49,7 +49,6 @@ pub struct Subject {
 
 /// One gate.
 pub trait Gate {
-    fn name(&self) -> &'static str;
     /// Whether this gate runs at `stage` with this config.
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool;
     /// Judges the candidate; reports it keeps (compare, judge) go into `doc`.

@@ -12,9 +12,6 @@ use crate::store::StackDoc;
 pub struct PostDeploy;
 
 impl Gate for PostDeploy {
-    fn name(&self) -> &'static str {
-        "post-deploy"
-    }
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BeforeTraffic && configured(ctx, HookStage::PostDeploy)
     }

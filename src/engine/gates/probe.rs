@@ -10,9 +10,6 @@ use crate::store::StackDoc;
 pub struct Probe;
 
 impl Gate for Probe {
-    fn name(&self) -> &'static str {
-        "probe"
-    }
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::DuringBake
             && ctx.cfg.rollout.probe_interval.is_some()

@@ -9,9 +9,6 @@ use crate::store::StackDoc;
 pub struct Validate;
 
 impl Gate for Validate {
-    fn name(&self) -> &'static str {
-        "validate"
-    }
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BeforeTraffic && ctx.cfg.validate.is_some()
     }
