@@ -11,8 +11,9 @@ Mirrors AWS's documented behaviour:
     CustomerMetadataPropertiesToRemove, and keeps the approval status and
     description it does not name (moto replaces the properties, clears the
     status and fails on a remove-only call).
-Test hook: POST /_emulator/sagemaker/fail-next-update makes the next
-UpdateEndpoint roll back silently (AWS keeps the old config, reports InService).
+Test hook: POST /_emulator/sagemaker/fail-next-update/<endpoint> makes that
+endpoint's next UpdateEndpoint roll back silently (AWS keeps the old config,
+reports InService); without /<endpoint>, the next UpdateEndpoint of any.
 """
 import datetime
 import json
@@ -48,11 +49,12 @@ class SageMakerFill:
     def __init__(self, emu):
         self.emu = emu
         self.pending = {}  # (region, endpoint) -> (due, config name or None)
-        self.fail_next_update = False
+        self.fail_next_update = set()  # endpoint names; "*" for any
 
     def hook(self, path):
-        if path == "/_emulator/sagemaker/fail-next-update":
-            self.fail_next_update = True
+        prefix = "/_emulator/sagemaker/fail-next-update"
+        if path == prefix or path.startswith(prefix + "/"):
+            self.fail_next_update.add(path[len(prefix) + 1:] or "*")
             return True
         return False
 
@@ -110,8 +112,12 @@ class SageMakerFill:
             return error("ValidationException",
                          f"Cannot update in-progress endpoint \"{ep.arn}\".")
         ep.endpoint_status = "Updating"
-        fail = self.fail_next_update
-        self.fail_next_update = False
+        fail = False
+        for k in (name, "*"):
+            if k in self.fail_next_update:
+                self.fail_next_update.discard(k)
+                fail = True
+                break
         self.pending[(region, name)] = (time.time() + self.emu.sm_update_seconds, config_name, fail)
         return json_response({"EndpointArn": ep.arn})
 

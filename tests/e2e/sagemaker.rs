@@ -182,7 +182,10 @@ fn silent_update_rollback_fails_loudly() {
     let s = Stack::new("smsilent", &["--provider", "sagemaker"]);
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
-    let _ = common::http_post(s.emu.port, "/_emulator/sagemaker/fail-next-update");
+    let _ = common::http_post(
+        s.emu.port,
+        &format!("/_emulator/sagemaker/fail-next-update/{}", s.name),
+    );
     let out = s.exits(&["deploy", "--version", "v2"], 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -111,10 +111,16 @@ fn destroy_removes_more_than_100_endpoint_configs_and_models() {
                 .into_paginator()
                 .items()
                 .send();
+            // Counted by name: moto's NameContains also returns other stacks' models.
             let mut m = 0;
             while let Some(x) = models.next().await {
-                x.unwrap();
-                m += 1;
+                if x.unwrap()
+                    .model_name()
+                    .unwrap_or_default()
+                    .starts_with("scalesm-")
+                {
+                    m += 1;
+                }
             }
             let mut configs = sm
                 .list_endpoint_configs()
@@ -124,8 +130,14 @@ fn destroy_removes_more_than_100_endpoint_configs_and_models() {
                 .send();
             let mut c = 0;
             while let Some(x) = configs.next().await {
-                x.unwrap();
-                c += 1;
+                let n = x
+                    .unwrap()
+                    .endpoint_config_name()
+                    .unwrap_or_default()
+                    .to_string();
+                if n.starts_with("scalesm-") {
+                    c += 1;
+                }
             }
             (m, c)
         })

@@ -205,32 +205,18 @@ impl SageMaker<'_> {
     }
 
     /// Deletes our models and endpoint configs the endpoint no longer uses
-    /// (every page); a failed delete is reported, not dropped. Lists again
-    /// until a pass finds nothing (at most 3 passes): list pages are not a
-    /// snapshot while other stacks create resources.
+    /// (every page); a failed delete is reported, not dropped.
     pub(super) async fn clean_unused(
         &self,
         keep_config: Option<&str>,
         keep_models: &[String],
     ) -> Result<()> {
-        for _ in 0..3 {
-            if self.clean_pass(keep_config, keep_models).await? == 0 {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// One pass of `clean_unused`; returns how many it deleted. It pages
-    /// through every name and filters by prefix itself: a server-side
-    /// `NameContains` with paging is not reliable on every implementation.
-    async fn clean_pass(&self, keep_config: Option<&str>, keep_models: &[String]) -> Result<usize> {
-        let mut deleted = 0;
         let prefix = format!("{}-", self.name);
         let mut configs = self
             .c
             .sagemaker
             .list_endpoint_configs()
+            .name_contains(&prefix)
             .max_results(100)
             .into_paginator()
             .items()
@@ -253,7 +239,7 @@ impl SageMaker<'_> {
                     .send()
                     .await
                 {
-                    Ok(_) => deleted += 1,
+                    Ok(_) => {}
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(aws(&format!("delete endpoint config {n}"), e)),
                 }
@@ -263,6 +249,7 @@ impl SageMaker<'_> {
             .c
             .sagemaker
             .list_models()
+            .name_contains(&prefix)
             .max_results(100)
             .into_paginator()
             .items()
@@ -278,12 +265,12 @@ impl SageMaker<'_> {
         for (n, arn) in doomed {
             if self.owned(&arn).await? {
                 match self.c.sagemaker.delete_model().model_name(&n).send().await {
-                    Ok(_) => deleted += 1,
+                    Ok(_) => {}
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(aws(&format!("delete model {n}"), e)),
                 }
             }
         }
-        Ok(deleted)
+        Ok(())
     }
 }
