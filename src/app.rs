@@ -64,7 +64,6 @@ async fn guarded(run: impl std::future::Future<Output = Result<()>>) -> Result<(
 /// The one exit path: one line on stderr (`-v` adds the cause chain), and
 /// under `-o json` a last stdout line with the error and the exit code.
 fn report(e: &Error, json: bool, verbose: bool) -> ExitCode {
-    use std::io::Write;
     let message = match e {
         Error::Interrupted(code) => format!(
             "interrupted by {}: stopped at a safe point; the state is recorded and the lock released",
@@ -76,9 +75,9 @@ fn report(e: &Error, json: bool, verbose: bool) -> ExitCode {
         Error::Interrupted(_) => message.clone(),
         _ => format!("error: {message}"),
     };
-    let _ = writeln!(std::io::stderr(), "{line}");
+    crate::output::stderr_line(&line);
     if let (true, Some(chain)) = (verbose, e.chain()) {
-        let _ = writeln!(std::io::stderr(), "  caused by: {chain}");
+        crate::output::stderr_line(&format!("  caused by: {chain}"));
     }
     if json {
         let v = serde_json::json!({"error": {"kind": e.kind(), "message": message}, "exit": e.exit_code()});

@@ -56,16 +56,22 @@ pub enum Output {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Parse and validate the config and render its templates. Makes no AWS call.
+    #[command(after_help = "Examples:\n  cutover check\n  cutover -c stacks/ check")]
     Check,
     /// Show what `provision` would create or change, and the remaining rollout steps.
+    #[command(after_help = "Example:\n  cutover -c iris.toml plan")]
     Plan,
     /// Create or converge both colours' stacks and the state table (idempotent).
+    #[command(after_help = "Examples:\n  cutover provision --dry-run\n  cutover provision")]
     Provision {
         /// Read and validate as the real run would, print what it would do, change nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
     },
     /// Put a version on the idle colour, wait until healthy, validate. No production traffic.
+    #[command(
+        after_help = "Examples:\n  cutover deploy --version v2\n  cutover deploy --version models:/iris@champion\n  cutover deploy --version v2 --dry-run"
+    )]
     Deploy {
         /// Version to deploy (rendered into the templates as {{ version }}), or an
         /// MLflow model: models:/<name>/<version> or models:/<name>@<alias>.
@@ -82,6 +88,9 @@ pub enum Command {
         dry_run: bool,
     },
     /// Run the rollout in the foreground: steps, bakes and the alarm watch.
+    #[command(
+        after_help = "Examples:\n  cutover shift\n  cutover shift --to 100\n  cutover shift --dry-run"
+    )]
     Shift {
         /// Move the candidate to P% at once (checked, no bake).
         #[arg(long = "to", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -97,6 +106,9 @@ pub enum Command {
         dry_run: bool,
     },
     /// One scheduled tick: do at most one due thing, then exit.
+    #[command(
+        after_help = "Examples:\n  */1 * * * *  cutover -c /etc/cutover/ promote\n  cutover promote --auto-deploy"
+    )]
     Promote {
         /// Start the rollout even though this alarm is in ALARM (repeatable).
         #[arg(long = "ignore-alarm")]
@@ -112,6 +124,7 @@ pub enum Command {
         dry_run: bool,
     },
     /// Resume a paused rollout: apply the next step now (no bake); shift/promote carry on.
+    #[command(after_help = "Example:\n  cutover continue")]
     Continue {
         /// Continue even though this alarm is in ALARM (repeatable).
         #[arg(long = "ignore-alarm")]
@@ -124,6 +137,7 @@ pub enum Command {
         dry_run: bool,
     },
     /// Send 100% to the stable colour at once and mark the rollout rolled back.
+    #[command(after_help = "Example:\n  cutover rollback --reason \"latency regression\"")]
     Rollback {
         /// Why, for the journal.
         #[arg(long)]
@@ -133,6 +147,9 @@ pub enum Command {
         dry_run: bool,
     },
     /// Colours, versions, weights read from AWS, rollout state, alarms, last events.
+    #[command(
+        after_help = "Examples:\n  cutover status\n  cutover status -o json\n  cutover status --watch"
+    )]
     Status {
         /// Repaint until interrupted (weights as bars, healthy targets, time left).
         #[arg(long)]
@@ -143,6 +160,7 @@ pub enum Command {
     },
     /// Block, read-only, until the rollout gets there (for CI jobs that leave it to cron).
     /// Exit 0 when it did, 3 when it ended otherwise, 1 on timeout.
+    #[command(after_help = "Example:\n  cutover wait --until complete --timeout 2h")]
     Wait {
         /// The state to wait for (`complete` also accepts `retired`).
         #[arg(long, value_enum, default_value_t = WaitFor::Complete)]
@@ -154,13 +172,20 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
     },
+    /// Check, read-only, that what the config names exists and fits (VPC, subnets,
+    /// security groups, cluster, roles, certificate, load balancer; SageMaker role
+    /// and image). Exit 0, or 2 naming every problem.
+    #[command(after_help = "Examples:\n  cutover verify\n  cutover --profile prod verify")]
+    Verify,
     /// The journal of transitions, newest last.
+    #[command(after_help = "Example:\n  cutover history --limit 20")]
     History {
         /// Show at most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// Delete every resource of the stack.
+    #[command(after_help = "Examples:\n  cutover destroy --dry-run\n  cutover destroy --yes")]
     Destroy {
         /// Required: confirms the deletion.
         #[arg(long)]
@@ -170,16 +195,20 @@ pub enum Command {
         dry_run: bool,
     },
     /// Run the validation requests against a colour on demand.
+    #[command(after_help = "Example:\n  cutover validate --color green")]
     Validate {
         #[arg(long, value_enum)]
         color: Option<Color>,
     },
     /// Run [compare] now: the live colour against the candidate. Read-only; exits 0 or 3.
+    #[command(after_help = "Example:\n  cutover compare")]
     Compare,
     /// Print the least-privilege IAM policy for this config's features (JSON). No AWS call.
     #[command(name = "iam-policy")]
+    #[command(after_help = "Example:\n  cutover iam-policy > policy.json")]
     IamPolicy,
     /// Write a starter cutover.toml (and its template) into the current folder.
+    #[command(after_help = "Example:\n  cutover init --provider ecs --name iris")]
     Init {
         #[arg(long, value_enum)]
         provider: ProviderKind,
@@ -193,10 +222,30 @@ pub enum Command {
         force: bool,
     },
     /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  cutover completions bash > /etc/bash_completion.d/cutover"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// The man pages as (file name, roff): `cutover.1` and `cutover-<command>.1`.
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    let mut top = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut top)?;
+    out.push(("cutover.1".to_string(), top));
+    for sub in cmd.get_subcommands() {
+        let name = format!("cutover-{}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub.clone().name(name.clone())).render(&mut page)?;
+        out.push((format!("{name}.1"), page));
+    }
+    Ok(out)
 }
 
 /// A version becomes an image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, or

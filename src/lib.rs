@@ -1,7 +1,7 @@
 //! cutover: blue/green and staged rollouts of ML models on AWS.
 //!
 //! Layers, low to high (no module imports one above it):
-//! `error`, `signal`, `output`, `rollout` (the pure machine), `probe`, `compare`,
+//! `redact`, `error`, `signal`, `output`, `rollout` (the pure machine), `probe`, `compare`,
 //! `judge` (pure checks), `config`, `template`, `registry` (MLflow over HTTP),
 //! `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
@@ -16,6 +16,7 @@ pub mod judge;
 pub mod output;
 pub mod probe;
 pub mod providers;
+pub mod redact;
 pub mod registry;
 pub mod rollout;
 pub mod signal;

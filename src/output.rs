@@ -1,6 +1,7 @@
 //! Progress and results: plain lines on stderr for people, one JSON object per
 //! line on stdout with `-o json`. A closed stdout (`cutover history | head`)
 //! stops the printing quietly; the command itself carries on and exits as usual.
+//! Every line passes `redact::text` (no URL secrets, no terminal escapes).
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ pub fn stdout_line(line: &str) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
+    let line = crate::redact::text(line);
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -23,8 +25,9 @@ pub fn stdout_line(line: &str) {
     }
 }
 
-fn stderr_line(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+/// Writes one line to stderr, redacted as every output is.
+pub fn stderr_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", crate::redact::text(line));
 }
 
 #[derive(Clone, Debug, Default)]

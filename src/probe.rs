@@ -57,12 +57,35 @@ pub async fn http(
     let start = Instant::now();
     let resp = req.send().await.map_err(|e| describe(&url, &e))?;
     let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|e| describe(&url, &e))?;
+    let body = read_capped(resp, MAX_ANSWER).await?;
     Ok(Answer {
         status,
         body,
         latency: start.elapsed(),
     })
+}
+
+/// The largest answer cutover reads from anything it calls.
+pub const MAX_ANSWER: usize = 1 << 20;
+
+/// Reads a response body of at most `max` bytes (a larger one is an error,
+/// and is not read further), as lossy UTF-8.
+pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<String, String> {
+    if resp.content_length().is_some_and(|n| n as usize > max) {
+        return Err(format!("answer larger than {} KiB", max / 1024));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
+        if buf.len() + chunk.len() > max {
+            return Err(format!("answer larger than {} KiB", max / 1024));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// At most `n` bytes of `s`, cut at a character boundary.
@@ -78,7 +101,7 @@ pub fn truncate(s: &str, n: usize) -> String {
 }
 
 fn describe(url: &str, e: &reqwest::Error) -> String {
-    let mut msg = format!("{url}: {e}");
+    let mut msg = format!("{}: {e}", crate::redact::url(url));
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         msg.push_str(&format!(": {s}"));

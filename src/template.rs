@@ -99,12 +99,34 @@ fn env_lookup(name: String, default: Option<String>) -> Result<String, minijinja
 thread_local! {
     /// Compiled templates by (name, source): a batch `promote` renders the
     /// same template for hundreds of stacks.
-    static COMPILED: std::cell::RefCell<std::collections::HashMap<(String, String), Environment<'static>>> =
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<(String, String, bool), Environment<'static>>> =
         std::cell::RefCell::default();
 }
 
-fn environment(what: &str, source: &str) -> Result<Environment<'static>> {
+/// Writes every value as the inside of a JSON string: a value with `"`, `\`
+/// or a newline stays one string and cannot add keys.
+fn json_formatter(
+    out: &mut minijinja::Output,
+    _: &minijinja::State,
+    value: &Value,
+) -> std::result::Result<(), minijinja::Error> {
+    let text = if value.is_none() {
+        String::new()
+    } else {
+        value.to_string()
+    };
+    let quoted = serde_json::to_string(&text).unwrap_or_default();
+    let inner = &quoted[1..quoted.len() - 1];
+    // `</` closes a script element when JSON is ever put into HTML.
+    out.write_str(&inner.replace("</", "<\\/"))
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+}
+
+fn environment(what: &str, source: &str, json: bool) -> Result<Environment<'static>> {
     let mut env = Environment::new();
+    if json {
+        env.set_formatter(json_formatter);
+    }
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.add_function("env", env_lookup);
@@ -115,11 +137,21 @@ fn environment(what: &str, source: &str) -> Result<Environment<'static>> {
 
 /// Renders `source`; `what` names the template in errors (e.g. "task.json.j2").
 pub fn render(what: &str, source: &str, vars: &Vars) -> Result<String> {
+    render_as(what, source, vars, false)
+}
+
+/// Renders a JSON template: every value is escaped as JSON string content,
+/// so registry metadata or an environment variable cannot add keys.
+pub fn render_json(what: &str, source: &str, vars: &Vars) -> Result<String> {
+    render_as(what, source, vars, true)
+}
+
+fn render_as(what: &str, source: &str, vars: &Vars, json: bool) -> Result<String> {
     COMPILED.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let key = (what.to_string(), source.to_string());
+        let key = (what.to_string(), source.to_string(), json);
         if !cache.contains_key(&key) {
-            let env = environment(what, source)?;
+            let env = environment(what, source, json)?;
             cache.insert(key.clone(), env);
         }
         let env = &cache[&key];
@@ -216,6 +248,32 @@ mod tests {
         std::env::set_var("CUTOVER_TEST_TAG", "x1");
         let out = render("t", "{{ name }}-{{ color }}:{{ version }} {{ env(\"CUTOVER_TEST_TAG\") }} {{ env(\"NOPE_NOT_SET\", \"d\") }}", &vars()).unwrap();
         assert_eq!(out, "iris-green:v2 x1 d");
+    }
+
+    #[test]
+    fn json_templates_escape_every_value() {
+        let evil =
+            "v1\", \"user\": \"0\", \"command\": [\"sh\",\"-c\",\"id\"], \"x\": \"\\ \n </script>";
+        let mut m = Model::placeholder("3");
+        m.placeholder = false;
+        m.tags.insert("image".into(), evil.into());
+        let t = "{\"image\": \"repo:{{ model.tags.image }}\", \"v\": \"{{ version }}\", \"n\": {{ env(\"NOPE_NOT_SET\", \"2\") }}}";
+        let v = Vars {
+            version: evil,
+            ..vars()
+        }
+        .with_model(Some(&m));
+        let out = render_json("task.json.j2", t, &v).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["image", "n", "v"], "{out}");
+        assert_eq!(parsed["v"], evil);
+        assert_eq!(parsed["image"], format!("repo:{evil}"));
+        assert_eq!(parsed["n"], 2);
+        assert!(!out.contains("</"), "{out}");
+        // Plain templates are unchanged.
+        assert_eq!(render("t", "{{ version }}", &vars()).unwrap(), "v2");
     }
 
     #[test]

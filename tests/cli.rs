@@ -210,3 +210,56 @@ fn validate_speaks_https_with_a_ca_file() {
     .unwrap();
     expect_invalid(d, &["check"], "validate.ca_file");
 }
+
+/// The committed man pages are the ones the clap definitions give
+/// (regenerate with `cargo run --example man -- man/`).
+#[test]
+fn man_pages_are_current_and_show_examples() {
+    let pages = cutover::cli::man_pages().unwrap();
+    assert!(pages.len() >= 19, "{}", pages.len());
+    for (n, fresh) in &pages {
+        let committed = std::fs::read(repo().join("man").join(n)).unwrap_or_else(|_| {
+            panic!("man/{n} is missing; run `cargo run --example man -- man/`")
+        });
+        assert!(
+            *fresh == committed,
+            "man/{n} is stale; run `cargo run --example man -- man/`"
+        );
+    }
+    let deploy = &pages
+        .iter()
+        .find(|(n, _)| n == "cutover-deploy.1")
+        .unwrap()
+        .1;
+    let deploy = String::from_utf8_lossy(deploy);
+    assert!(
+        deploy.contains("cutover deploy \\-\\-version v2"),
+        "{deploy}"
+    );
+}
+
+/// Every command's help has an example.
+#[test]
+fn every_command_help_has_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(cutover(dir.path(), &["help"]).stdout).unwrap();
+    let cmds: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| l.as_bytes().get(2).is_some_and(|b| b.is_ascii_lowercase()))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(cmds.len() >= 18, "{cmds:?}");
+    for c in cmds {
+        let out = cutover(dir.path(), &[c, "--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let example = text.split("Example").nth(1);
+        assert!(
+            example.is_some_and(|e| e.contains("cutover ")),
+            "{c} --help has no example:\n{text}"
+        );
+    }
+}

@@ -9,8 +9,9 @@ use crate::error::{aws, Result};
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AlarmState {
     pub name: String,
-    /// OK, ALARM, INSUFFICIENT_DATA, or MISSING when no such alarm exists.
-    pub state: String,
+    /// CloudWatch's state; None when no such alarm exists (shown as MISSING).
+    #[serde(serialize_with = "state_name")]
+    pub state: Option<StateValue>,
     /// Worst-case time for the alarm to fire, in seconds (period x evaluation periods).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_secs: Option<u64>,
@@ -18,8 +19,22 @@ pub struct AlarmState {
 
 impl AlarmState {
     pub fn firing(&self) -> bool {
-        self.state == "ALARM"
+        self.state == Some(StateValue::Alarm)
     }
+    pub fn missing(&self) -> bool {
+        self.state.is_none()
+    }
+    /// OK, ALARM, INSUFFICIENT_DATA, or MISSING.
+    pub fn state_str(&self) -> &str {
+        self.state.as_ref().map_or("MISSING", |s| s.as_str())
+    }
+}
+
+fn state_name<S: serde::Serializer>(
+    s: &Option<StateValue>,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_ref().map_or("MISSING", |s| s.as_str()))
 }
 
 /// States of `names`, in the given order.
@@ -42,20 +57,20 @@ pub async fn read(cw: &Client, names: &[String]) -> Result<Vec<AlarmState>> {
             };
             found.insert(
                 a.alarm_name().unwrap_or_default().to_string(),
-                (state_str(a.state_value()), window),
+                (known(a.state_value()), window),
             );
         }
         for a in out.composite_alarms() {
             found.insert(
                 a.alarm_name().unwrap_or_default().to_string(),
-                (state_str(a.state_value()), None),
+                (known(a.state_value()), None),
             );
         }
     }
     Ok(names
         .iter()
         .map(|n| {
-            let (state, window_secs) = found.get(n).cloned().unwrap_or(("MISSING".into(), None));
+            let (state, window_secs) = found.get(n).cloned().unwrap_or((None, None));
             AlarmState {
                 name: n.clone(),
                 state,
@@ -65,9 +80,9 @@ pub async fn read(cw: &Client, names: &[String]) -> Result<Vec<AlarmState>> {
         .collect())
 }
 
-fn state_str(s: Option<&StateValue>) -> String {
-    s.map(|v| v.as_str().to_string())
-        .unwrap_or_else(|| "INSUFFICIENT_DATA".into())
+/// An existing alarm's state (CloudWatch always sends one).
+fn known(s: Option<&StateValue>) -> Option<StateValue> {
+    Some(s.cloned().unwrap_or(StateValue::InsufficientData))
 }
 
 /// Names of firing alarms, leaving out the ignored ones.

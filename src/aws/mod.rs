@@ -10,10 +10,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub mod alarms;
 pub mod calls;
 pub mod managed;
+pub mod raw;
 
 #[derive(Clone)]
 pub struct Clients {
     pub region: String,
+    /// The SDK config the clients were built from (credentials, endpoint).
+    pub conf: SdkConfig,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
@@ -109,6 +112,7 @@ impl Clients {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
             eventbridge: aws_sdk_eventbridge::Client::new(&conf),
+            conf,
         }
     }
 }

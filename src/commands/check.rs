@@ -3,12 +3,11 @@
 use serde_json::json;
 
 use crate::aws::managed::alarm_name;
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::error::Result;
 use crate::output::Out;
-use crate::providers::ecs::taskdef;
 use crate::rollout::Color;
-use crate::template::{render, Model, Vars};
+use crate::template::{Model, Vars};
 
 /// Renders every template with placeholder values, so errors surface before AWS.
 /// With a `[registry]`, `{{ model.* }}` renders as a placeholder too.
@@ -17,22 +16,7 @@ pub fn templates(cfg: &Config) -> Result<()> {
     let model = cfg.registry.as_ref().map(|_| Model::placeholder("check"));
     for c in Color::BOTH {
         let vars = Vars::new(&cfg.name, "check", c.as_str(), &region).with_model(model.as_ref());
-        match &cfg.backend {
-            Backend::Ecs(e) => {
-                let what = e.task_definition.display().to_string();
-                let body = render(&what, &e.task_definition_source, &vars)?;
-                taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
-            }
-            Backend::Sagemaker(s) => {
-                render("sagemaker.image", &s.image, &vars)?;
-                if let Some(m) = &s.model_data {
-                    render("sagemaker.model_data", m, &vars)?;
-                }
-                for (k, v) in &s.environment {
-                    render(&format!("sagemaker.environment.{k}"), v, &vars)?;
-                }
-            }
-        }
+        crate::providers::check_templates(cfg, &vars)?;
         for a in &cfg.alarms.create {
             alarm_name(&cfg.name, a, c, &region)?;
         }

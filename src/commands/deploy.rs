@@ -55,16 +55,20 @@ pub async fn run(
         _ => None,
     };
     let prepared = match (source, &model) {
-        (Source::PackageGroup(g), _) => ctx.p.resolve_package(g, color, doc.status.live).await?,
+        (Source::PackageGroup(g), _) => {
+            ctx.release
+                .resolve_package(g, color, doc.status.live)
+                .await?
+        }
         (Source::Version(_), Some(mv)) => {
             let m = mv.template_model();
-            ctx.p
+            ctx.release
                 .prepare(color, &mv.version, doc.status.live, Some(&m))?
         }
-        (Source::Version(v), None) => ctx.p.prepare(color, v, doc.status.live, None)?,
+        (Source::Version(v), None) => ctx.release.prepare(color, v, doc.status.live, None)?,
     };
     let version = prepared.version.as_str();
-    ctx.p.ensure_provisioned().await?;
+    ctx.release.ensure_provisioned().await?;
     if dry_run {
         let how = if doc.status.live.is_none() {
             "first deploy: it would go live at 100%"

@@ -37,7 +37,7 @@ pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
     };
     ctx.out.info(&format!("destroying stack {}", ctx.cfg.name));
     let res = async {
-        let mut done = ctx.p.destroy(&ctx.out).await?;
+        let mut done = ctx.release.destroy(&ctx.out).await?;
         let names: Vec<String> = managed::concrete(ctx.cfg, &ctx.clients.region)?
             .into_iter()
             .map(|p| p.name)

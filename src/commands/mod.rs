@@ -16,6 +16,7 @@ pub mod rollback;
 pub mod shift;
 pub mod status;
 pub mod validate;
+pub mod verify;
 pub mod wait;
 
 use serde_json::json;
@@ -117,6 +118,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
             timeout,
             interval,
         } => wait::run(ctx, *until, *timeout, *interval).await,
+        Command::Verify => verify::run(ctx).await,
         Command::History { limit } => history::run(ctx, *limit).await,
         Command::Destroy { dry_run, .. } => destroy::run(ctx, *dry_run).await,
         Command::Validate { color } => validate::run(ctx, *color).await,

@@ -134,7 +134,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         let window = a.window_secs.or_else(|| {
             planned
                 .iter()
-                .find(|(n, _)| *n == a.name && a.state == "MISSING")
+                .find(|(n, _)| *n == a.name && a.missing())
                 .map(|(_, w)| *w)
         });
         if let Some(w) = window {
@@ -148,7 +148,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
                 ));
             }
         }
-        if a.state == "MISSING" && !planned.iter().any(|(n, _)| *n == a.name) {
+        if a.missing() && !planned.iter().any(|(n, _)| *n == a.name) {
             warnings.push(format!("watched alarm {} does not exist", a.name));
         }
     }

@@ -45,7 +45,7 @@ async fn auto_deploy_tick(ctx: &Ctx<'_>, doc: &StackDoc) -> Result<String> {
         }
     }
     let (group, probe) = ctx
-        .p
+        .release
         .newest_package(doc.status.idle_color(), doc.status.live)
         .await?;
     let live_version = doc.status.live.and_then(|c| doc.versions.get(&c)).cloned();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::engine::watch::read_alarms;
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
-use crate::providers::Router;
+use crate::providers::{Release, Router};
 use crate::rollout::Color;
 
 pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
@@ -28,7 +28,7 @@ pub async fn watch(ctx: &Ctx<'_>, every: Duration) -> Result<()> {
             let mut screen = String::from("\x1b[2J\x1b[H");
             for c in Color::BOTH {
                 let pct = v["weights"][c.as_str()].as_u64().unwrap_or(0) as usize;
-                let healthy = match ctx.p.healthy(c).await {
+                let healthy = match ctx.release.healthy(c).await {
                     Ok(n) => n.to_string(),
                     Err(_) => "-".into(),
                 };
@@ -62,7 +62,7 @@ fn bake_left(ctx: &Ctx<'_>, v: &Value) -> Option<u64> {
 /// The status as text and as JSON.
 pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     let (doc, _) = ctx.load_known().await?;
-    let weights = match ctx.p.weights().await {
+    let weights = match ctx.router.weights().await {
         Ok(w) => w,
         Err(Error::Invalid(_)) => None,
         Err(e) => return Err(e),
@@ -99,7 +99,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
             "step_started_at": doc.status.step_at,
             "completed_at": doc.status.complete_at,
         },
-        "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state})).collect::<Vec<_>>(),
+        "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state_str()})).collect::<Vec<_>>(),
         "last_error": doc.last_error,
         "pending": doc.pending.as_ref().map(|p| p.note.clone()),
         "compare": doc.compare,
@@ -172,7 +172,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         ));
     }
     for a in &alarms {
-        t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state));
+        t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state_str()));
     }
     if let Some(c) = &doc.compare {
         t.push_str(&format!("compare   {}\n", c.summary()));

@@ -16,8 +16,8 @@ use crate::error::Result;
 
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let loc = Locator { path, text };
-    let raw: Raw = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-        .map_err(|e| loc.toml_error(&e))?;
+    let de = toml::Deserializer::parse(text).map_err(|e| loc.syntax_error(&e))?;
+    let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| loc.toml_error(&e))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),

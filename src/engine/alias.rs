@@ -84,7 +84,7 @@ pub async fn mark_packages(ctx: &Ctx<'_>, doc: &StackDoc, old_live: Option<Color
         let Some(arn) = arn.filter(|_| gone != now) else {
             continue;
         };
-        match ctx.p.mark_package(arn, live).await {
+        match ctx.release.mark_package(arn, live).await {
             Ok(false) => {}
             Ok(true) => ctx.out.detail(&format!(
                 "model package {arn}: {} cutover:live",

@@ -10,7 +10,7 @@ use crate::compare::{Pair, Report};
 use crate::config::CompareConfig;
 use crate::error::{invalid, Result};
 use crate::probe::{self, Request};
-use crate::providers::Release;
+use crate::providers::Router;
 use crate::rollout::Color;
 
 pub async fn run(
@@ -47,8 +47,8 @@ pub async fn run(
                     max_latency: None,
                 };
                 let (l, k) = tokio::join!(
-                    ctx.p.send(live, &req, http),
-                    ctx.p.send(candidate, &req, http)
+                    ctx.router.send(live, &req, http),
+                    ctx.router.send(candidate, &req, http)
                 );
                 Pair {
                     input: row.body.clone(),

@@ -3,7 +3,7 @@ use crate::aws::Clients;
 use crate::config::Config;
 use crate::error::{invalid, Error, Result};
 use crate::output::Out;
-use crate::providers::Provider;
+use crate::providers::{self, Releases, Routers};
 use crate::rollout::{Refusal, Spec};
 use crate::store::{JournalEntry, StackDoc, Store};
 
@@ -14,18 +14,23 @@ pub struct Ctx<'a> {
     pub clients: &'a Clients,
     pub store: Store,
     pub out: Out,
-    pub p: Provider<'a>,
+    /// Moves and reads production traffic, reaches one colour.
+    pub router: Routers<'a>,
+    /// Puts versions on the colours.
+    pub release: Releases<'a>,
     /// Where journal entries go besides the journal (`[notify]`).
     pub notifier: Notifier,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(cfg: &'a Config, clients: &'a Clients, out: Out) -> Ctx<'a> {
+        let (router, release) = providers::build(clients, cfg);
         Ctx {
             cfg,
             clients,
             store: Store::new(clients.dynamodb.clone(), &cfg.state_table, &cfg.name),
-            p: Provider::new(clients, cfg),
+            router,
+            release,
             notifier: Notifier::new(cfg, clients, &out),
             out,
         }
@@ -33,8 +38,10 @@ impl<'a> Ctx<'a> {
 
     /// Writes a journal entry and sends it to the `[notify]` sinks: every
     /// journal write goes through here.
+    /// Details are redacted first: no URL secret reaches DynamoDB or a sink.
     pub async fn journal(&self, event: &str, detail: &str, doc: &StackDoc) -> Result<JournalEntry> {
-        let entry = self.store.journal(event, detail, doc).await?;
+        let detail = crate::redact::text(detail);
+        let entry = self.store.journal(event, &detail, doc).await?;
         self.notifier
             .send(event_json(&self.cfg.name, &entry, doc.status.step));
         Ok(entry)

@@ -9,8 +9,7 @@ use super::flow::{advance, repair};
 use super::gates::{self, Stage, Subject, Verdict};
 use super::lease::locked;
 use crate::error::{failed, safety, Error, Result};
-use crate::providers::sagemaker::ModelSpec;
-use crate::providers::{Artefact, Prepared, Release};
+use crate::providers::{Prepared, Release};
 use crate::registry::ModelVersion;
 use crate::rollout::{self, Event, Phase};
 
@@ -60,18 +59,15 @@ pub async fn deploy(
             &doc,
         )
         .await?;
-        let artifact = ctx.p.deploy(prepared, timeout, &ctx.out).await?;
+        let artifact = ctx.release.deploy(prepared, timeout, &ctx.out).await?;
         doc.versions.insert(color, prepared.version.clone());
         match model {
             Some(mv) => doc.models.insert(color, mv.name.clone()),
             None => doc.models.remove(&color),
         };
-        match &prepared.artefact {
-            Artefact::Model(ModelSpec {
-                package_arn: Some(arn),
-                ..
-            }) => doc.packages.insert(color, arn.clone()),
-            _ => doc.packages.remove(&color),
+        match prepared.package_arn() {
+            Some(arn) => doc.packages.insert(color, arn.to_string()),
+            None => doc.packages.remove(&color),
         };
         doc.artifacts.insert(color, artifact);
         let sp = ctx.spec();

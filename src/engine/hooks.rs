@@ -10,6 +10,7 @@ use tokio::io::AsyncReadExt;
 use super::ctx::Ctx;
 use crate::config::{Hook, HookStage, HookTarget};
 use crate::error::Result;
+use crate::providers::Router;
 use crate::store::StackDoc;
 
 /// What a hook is told about the event.
@@ -69,7 +70,7 @@ pub async fn event_of(ctx: &Ctx<'_>, stage: HookStage, doc: &StackDoc) -> HookEv
             .unwrap_or_default(),
         weight,
         step: s.step,
-        test_url: ctx.p.test_url().await.unwrap_or_default(),
+        test_url: ctx.router.test_url().await.unwrap_or_default(),
     }
 }
 

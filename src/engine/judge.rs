@@ -10,7 +10,7 @@ use super::ctx::Ctx;
 use crate::config::{JudgeConfig, JudgeMetric};
 use crate::error::{aws, Result};
 use crate::judge::{combine, judge_one, JudgeReport};
-use crate::providers::Stack;
+use crate::providers::{Release, Stack};
 use crate::rollout::Color;
 
 /// Full periods inside [from, to] (ms): (start, end) aligned to the period.
@@ -30,12 +30,12 @@ async fn series(
     (start, end): (u64, u64),
     period: Duration,
 ) -> Result<BTreeMap<u64, f64>> {
-    let mut dims = ctx.p.alarm_dimensions(c).await?;
+    let mut dims = ctx.release.alarm_dimensions(c).await?;
     // CloudWatch matches dimensions as a set; sorted by name, order-sensitive
     // implementations (moto) agree too.
     dims.sort();
     let m = Metric::builder()
-        .namespace(ctx.p.metric_namespace())
+        .namespace(ctx.release.metric_namespace())
         .metric_name(metric)
         .set_dimensions(Some(
             dims.into_iter()
@@ -80,7 +80,7 @@ async fn series(
 
 /// Errors per request for each period that had requests.
 async fn error_rates(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
-    let (requests, errors, _) = ctx.p.metric_names();
+    let (requests, errors, _) = ctx.release.metric_names();
     let req = series(ctx, c, requests, "Sum", w, period).await?;
     let err = series(ctx, c, errors, "Sum", w, period).await?;
     Ok(req
@@ -91,7 +91,7 @@ async fn error_rates(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -
 }
 
 async fn latencies(ctx: &Ctx<'_>, c: Color, w: (u64, u64), period: Duration) -> Result<Vec<f64>> {
-    let (_, _, latency) = ctx.p.metric_names();
+    let (_, _, latency) = ctx.release.metric_names();
     Ok(series(ctx, c, latency, "Average", w, period)
         .await?
         .into_values()

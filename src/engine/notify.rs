@@ -80,7 +80,10 @@ impl Notifier {
                 while let Some(ev) = rx.recv().await {
                     if let (Some(url), Ok(http)) = (&sinks.url, &http) {
                         if let Err(e) = post(http, url, &ev).await {
-                            sinks.out.warn(&format!("notify: POST {url} failed: {e}"));
+                            sinks.out.warn(&format!(
+                                "notify: POST {} failed: {e}",
+                                crate::redact::url(url)
+                            ));
                         }
                     }
                     if let Some(bus) = &sinks.bus {

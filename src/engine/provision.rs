@@ -44,7 +44,7 @@ impl Plan {
 pub fn describe(ctx: &Ctx<'_>, s: &Step) -> Change {
     let (action, resource) = match s {
         Step::CreateTable => ("create", format!("DynamoDB table {}", ctx.cfg.state_table)),
-        Step::Release(step) => ctx.p.describe_step(step),
+        Step::Release(step) => ctx.release.describe_step(step),
         Step::CreateAlarm(p) => (
             "create",
             format!("alarm {} ({} on {})", p.name, p.spec.metric, p.color),
@@ -83,7 +83,7 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
         .as_ref()
         .map(|(d, _)| d.status.clone())
         .unwrap_or_default();
-    let (release, seen) = ctx.p.plan_steps(&status).await?;
+    let (release, seen) = ctx.release.plan_steps(&status).await?;
     steps.extend(release.into_iter().map(Step::Release));
     let want = managed::concrete(ctx.cfg, &ctx.clients.region)?;
     if !want.is_empty() {
@@ -101,14 +101,14 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
 pub async fn apply(ctx: &Ctx<'_>, plan: &mut Plan, step: &Step) -> Result<()> {
     match step {
         Step::CreateTable => ctx.store.create_table().await,
-        Step::Release(s) => ctx.p.apply_step(s, &mut plan.seen).await,
+        Step::Release(s) => ctx.release.apply_step(s, &mut plan.seen).await,
         Step::CreateAlarm(a) | Step::UpdateAlarm(a) => {
-            let dims = ctx.p.alarm_dimensions(a.color).await?;
+            let dims = ctx.release.alarm_dimensions(a.color).await?;
             managed::put(
                 &ctx.clients.cloudwatch,
                 &ctx.cfg.name,
                 a,
-                ctx.p.metric_namespace(),
+                ctx.release.metric_namespace(),
                 &dims,
             )
             .await

@@ -15,7 +15,7 @@ use crate::store::{now_ms, Pending, StackDoc};
 /// Refuses weights that would send traffic to a colour with no healthy targets.
 pub async fn check_healthy(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
     for c in Color::BOTH {
-        if w.of(c) > 0 && ctx.p.healthy(c).await? == 0 {
+        if w.of(c) > 0 && ctx.release.healthy(c).await? == 0 {
             return Err(safety(format!(
                 "refusing to route {}% to {c}: it has 0 healthy targets",
                 w.of(c)
@@ -27,20 +27,20 @@ pub async fn check_healthy(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
 
 /// Sets weights, then reads them back until they match (or fails).
 pub async fn apply_weights(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
-    ctx.p.set_weights(w).await?;
-    let settle = ctx.p.settle_timeout();
+    ctx.router.set_weights(w).await?;
+    let settle = ctx.router.settle_timeout();
     let mut seen = None;
     let start = tokio::time::Instant::now();
     let mut rewritten = false;
     while start.elapsed() < settle {
-        seen = ctx.p.weights().await?;
+        seen = ctx.router.weights().await?;
         if seen == Some(w) {
             ctx.out.detail(&format!("read back {w}"));
             return Ok(());
         }
         if !rewritten && start.elapsed() > settle / 2 {
             // Write once more in case the first write was lost.
-            ctx.p.set_weights(w).await?;
+            ctx.router.set_weights(w).await?;
             rewritten = true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -57,7 +57,7 @@ pub async fn check_drift(ctx: &Ctx<'_>, doc: &mut StackDoc, adopt: bool) -> Resu
     let Some(expected) = doc.weights.or_else(|| doc.status.weights()) else {
         return Ok(());
     };
-    let seen = ctx.p.weights().await?;
+    let seen = ctx.router.weights().await?;
     if seen == Some(expected) {
         return Ok(());
     }
@@ -100,7 +100,7 @@ pub async fn commit(
     // Capacity comes before any weight moves, and needs no write-ahead record.
     for a in &t.actions {
         if let Action::MatchCapacity(c) = a {
-            ctx.p.match_capacity(*c, &ctx.out).await?;
+            ctx.release.match_capacity(*c, &ctx.out).await?;
         }
     }
     if let Some(w) = set {
@@ -123,7 +123,7 @@ pub async fn commit(
     for a in &t.actions {
         match a {
             Action::SetWeights(w) => apply_weights(ctx, *w).await?,
-            Action::Retire(c) => ctx.p.retire(*c).await?,
+            Action::Retire(c) => ctx.release.retire(*c).await?,
             Action::MatchCapacity(_) => {}
         }
     }
@@ -166,7 +166,7 @@ pub async fn commit(
 /// Brings autoscaling in line with the new status. The transition already
 /// holds, so a failure is a warning; `provision` re-applies the modes.
 async fn sync_scaling(ctx: &Ctx<'_>, doc: &StackDoc) {
-    if let Err(e) = ctx.p.sync_scaling(&doc.status).await {
+    if let Err(e) = ctx.release.sync_scaling(&doc.status).await {
         ctx.out.warn(&format!(
             "autoscaling not updated for state {}: {e}; `cutover provision` re-applies it",
             doc.status.phase.as_str()
@@ -187,11 +187,11 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
     let Some(pending) = doc.pending.clone() else {
         return Ok(false);
     };
-    let seen = ctx.p.weights().await?;
+    let seen = ctx.router.weights().await?;
     let detail = match rollout::repair_decision(doc.weights, pending.weights, seen) {
         Repair::Finish => {
             if let Some(c) = pending.retire {
-                ctx.p.retire(c).await?;
+                ctx.release.retire(c).await?;
             }
             doc.status = pending.status.clone();
             doc.weights = pending.weights;

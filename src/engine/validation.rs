@@ -8,7 +8,7 @@ use super::ctx::Ctx;
 use crate::config::{ValidateConfig, ValidateRequest};
 use crate::error::{invalid, Result};
 use crate::probe::{self, truncate, Answer, Outcome};
-use crate::providers::Release;
+use crate::providers::Router;
 use crate::rollout::Color;
 
 #[derive(Clone, Debug, Serialize)]
@@ -120,7 +120,7 @@ async fn send_all(
                 ),
                 None => (
                     format!("{} {color} {}", r.method, r.path),
-                    ctx.p.send(color, r, &http).await,
+                    ctx.router.send(color, r, &http).await,
                 ),
             };
             let c = check_of(r, label, res, start.elapsed());

@@ -1,4 +1,6 @@
 //! The alarm watch: which alarms guard the stack, and their states.
+use aws_sdk_cloudwatch::types::StateValue;
+
 use crate::aws::alarms::{self, AlarmState};
 use crate::aws::managed::alarm_name;
 use crate::config::Config;
@@ -33,12 +35,12 @@ pub async fn read_alarms(ctx: &Ctx<'_>, color: Option<Color>) -> Result<Vec<Alar
 /// Warns about alarms that cannot protect the rollout.
 pub fn warn_insufficient(ctx: &Ctx<'_>, states: &[AlarmState]) {
     for a in states {
-        match a.state.as_str() {
-            "INSUFFICIENT_DATA" => ctx.out.warn(&format!(
+        match &a.state {
+            Some(StateValue::InsufficientData) => ctx.out.warn(&format!(
                 "alarm {} has INSUFFICIENT_DATA; it cannot protect this rollout yet",
                 a.name
             )),
-            "MISSING" => ctx
+            None => ctx
                 .out
                 .warn(&format!("watched alarm {} does not exist", a.name)),
             _ => {}

@@ -1,10 +1,14 @@
-//! The traffic backends (ECS + ALB, SageMaker) behind three small interfaces:
-//! `Router` moves and reads production weights, `Release` puts versions on a
-//! colour and reaches one colour, `Stack` owns the resources. `Provider` is
-//! the one factory-built value the commands use.
+//! The backends behind three small interfaces: a `Router` moves and reads
+//! production weights and reaches one colour; a `Release` puts versions on a
+//! colour; a `Stack` owns the resources. A stack is one router over one
+//! release, composed by `build` (a new router: one file plus a line in
+//! `routers.rs`).
 pub mod ecs;
+mod releases;
+mod routers;
 pub mod sagemaker;
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::aws::Clients;
@@ -13,7 +17,7 @@ use crate::error::Result;
 use crate::output::Out;
 use crate::probe::Outcome;
 use crate::rollout::{Color, Status, Weights};
-use crate::template::Model;
+use crate::template::{render, render_json, Model, Vars};
 
 /// What `deploy` rendered and checked before any AWS call.
 #[derive(Clone, Debug)]
@@ -25,6 +29,30 @@ pub struct Prepared {
     pub artefact: Artefact,
 }
 
+impl Prepared {
+    /// The model package the version came from (SageMaker's Model Registry).
+    pub fn package_arn(&self) -> Option<&str> {
+        match &self.artefact {
+            Artefact::Model(m) => m.package_arn.as_deref(),
+            Artefact::TaskDefinition(_) => None,
+        }
+    }
+}
+
+/// One read-only check of something the config names (`verify`).
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub what: String,
+    /// None when it is there and fits.
+    pub problem: Option<String>,
+}
+
+impl Finding {
+    pub fn new(what: String, problem: Option<String>) -> Finding {
+        Finding { what, problem }
+    }
+}
+
 /// The provider-specific thing a version becomes.
 #[derive(Clone, Debug)]
 pub enum Artefact {
@@ -34,22 +62,26 @@ pub enum Artefact {
     Model(sagemaker::ModelSpec),
 }
 
-/// Moves production traffic between the colours and reads it back.
+/// Moves production traffic between the colours, reads it back, and reaches
+/// one colour before it has traffic (the test route).
 #[allow(async_fn_in_trait)]
 pub trait Router {
     /// Production weights as AWS reports them; None when nothing routes yet.
     async fn weights(&self) -> Result<Option<Weights>>;
     /// Sets production weights (the caller reads them back).
     async fn set_weights(&self, w: Weights) -> Result<()>;
-    /// Healthy targets (ECS) or in-service instances (SageMaker) of a colour.
-    async fn healthy(&self, c: Color) -> Result<u32>;
     /// How long weights may take to read back as set.
     fn settle_timeout(&self) -> Duration {
         Duration::from_secs(3)
     }
+    /// Sends one request to colour `c` only (test route, or TargetVariant).
+    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome;
+    /// Base URL that reaches the candidate before it has production traffic;
+    /// None where there is no such URL (SageMaker).
+    async fn test_url(&self) -> Option<String>;
 }
 
-/// Puts versions on a colour, takes a colour out of service, reaches one colour.
+/// Puts versions on a colour, sizes it, and takes it out of service.
 #[allow(async_fn_in_trait)]
 pub trait Release {
     /// Renders and checks everything `deploy` needs; makes no AWS call.
@@ -66,14 +98,16 @@ pub trait Release {
     async fn deploy(&self, p: &Prepared, timeout: Duration, out: &Out) -> Result<String>;
     /// Takes colour `c` out of service after termination_wait and draining.
     async fn retire(&self, c: Color) -> Result<()>;
+    /// Healthy targets (ECS) or in-service instances (SageMaker) of a colour.
+    async fn healthy(&self, c: Color) -> Result<u32>;
     /// Before colour `c`'s first traffic: brings it to the live colour's
     /// current capacity and waits until that capacity is healthy.
     async fn match_capacity(&self, c: Color, out: &Out) -> Result<()>;
     /// Applies what autoscaling may do to each colour in `s` (nothing to do
     /// without autoscaling).
     async fn sync_scaling(&self, s: &Status) -> Result<()>;
-    /// Sends one request to colour `c` only (test route, or TargetVariant).
-    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome;
+    /// The CloudWatch metric names of a colour: (requests, 5xx errors, latency).
+    fn metric_names(&self) -> (&'static str, &'static str, &'static str);
 }
 
 /// The stack's own resources.
@@ -89,13 +123,6 @@ pub trait Stack {
     async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>>;
 }
 
-/// The configured backend, built once per run.
-#[allow(clippy::large_enum_variant)] // one per run
-pub enum Provider<'a> {
-    Ecs(ecs::Ecs<'a>),
-    SageMaker(sagemaker::SageMaker<'a>),
-}
-
 /// A provisioning step of the release (ECS: the load balancer, groups,
 /// listeners, services; SageMaker has none: the first deploy makes the endpoint).
 pub type ReleaseStep = ecs::plan::Step;
@@ -103,176 +130,70 @@ pub type ReleaseStep = ecs::plan::Step;
 /// What planning read of the release, for applying its steps.
 pub type Observed = Option<ecs::plan::Known>;
 
-impl<'a> Provider<'a> {
-    /// Reads AWS (read-only; foreign resources are refused here) and returns
-    /// the release's provisioning steps for a rollout in `status`.
-    pub async fn plan_steps(&self, status: &Status) -> Result<(Vec<ReleaseStep>, Observed)> {
-        match self {
-            Provider::Ecs(p) => {
-                let (mut seen, known) = p.observe().await?;
-                for c in Color::BOTH {
-                    seen.modes.insert(c, crate::rollout::scaling(status, c));
+/// Renders the release's templates with `vars` and checks them; no AWS call.
+pub fn check_templates(cfg: &Config, vars: &Vars) -> Result<()> {
+    match &cfg.backend {
+        Backend::Ecs(e) => {
+            let what = e.task_definition.display().to_string();
+            let body = render_json(&what, &e.task_definition_source, vars)?;
+            ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+        }
+        Backend::Sagemaker(s) => {
+            render("sagemaker.image", &s.image, vars)?;
+            if let Some(m) = &s.model_data {
+                render("sagemaker.model_data", m, vars)?;
+            }
+            for (k, v) in &s.environment {
+                render(&format!("sagemaker.environment.{k}"), v, vars)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The IAM roles the release hands to AWS (ECS task and execution roles),
+/// for `iam:PassRole`.
+pub fn passed_roles(cfg: &Config, region: &str) -> Result<Vec<String>> {
+    let mut roles = Vec::new();
+    if let Backend::Ecs(e) = &cfg.backend {
+        for c in Color::BOTH {
+            let what = e.task_definition.display().to_string();
+            let vars = Vars::new(&cfg.name, "policy", c.as_str(), region);
+            let body = render_json(&what, &e.task_definition_source, &vars)?;
+            let td = ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+            for r in [td.execution_role_arn, td.task_role_arn]
+                .into_iter()
+                .flatten()
+            {
+                if !roles.contains(&r) {
+                    roles.push(r);
                 }
-                Ok((p.steps(&seen)?, Some(known)))
-            }
-            Provider::SageMaker(p) => {
-                p.check_ownership().await?;
-                Ok((vec![], None))
             }
         }
     }
+    Ok(roles)
+}
 
-    /// Runs one release step that `plan_steps` returned.
-    pub async fn apply_step(&self, s: &ReleaseStep, seen: &mut Observed) -> Result<()> {
-        match (self, seen.as_mut()) {
-            (Provider::Ecs(p), Some(known)) => p.apply(s, known).await,
-            _ => Ok(()),
+/// Builds the stack's router and release from the config: the one place
+/// that picks them.
+pub fn build<'a>(clients: &'a Clients, cfg: &Config) -> (Routers<'a>, Releases<'a>) {
+    match &cfg.backend {
+        Backend::Ecs(e) => {
+            let ecs = Rc::new(ecs::Ecs::new(clients, &cfg.name, e));
+            (
+                Routers::Listener(ecs::Listener::new(ecs.clone())),
+                Releases::Ecs(ecs),
+            )
         }
-    }
-
-    /// A release step as `plan` shows it: (action, resource).
-    pub fn describe_step(&self, s: &ReleaseStep) -> (&'static str, String) {
-        match self {
-            Provider::Ecs(p) => p.describe_step(s),
-            Provider::SageMaker(_) => ("create", format!("{s:?}")),
-        }
-    }
-
-    /// The CloudWatch metric names of a colour: (requests, 5xx errors, latency).
-    pub fn metric_names(&self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Provider::Ecs(_) => (
-                "RequestCount",
-                "HTTPCode_Target_5XX_Count",
-                "TargetResponseTime",
-            ),
-            Provider::SageMaker(_) => ("Invocations", "Invocation5XXErrors", "ModelLatency"),
-        }
-    }
-
-    /// A version from a model package group (SageMaker's Model Registry).
-    pub async fn resolve_package(
-        &self,
-        group: &str,
-        color: Color,
-        live: Option<Color>,
-    ) -> Result<Prepared> {
-        match self {
-            Provider::SageMaker(sm) => sm.resolve_package(group, color, live).await,
-            Provider::Ecs(_) => Err(crate::error::invalid(
-                "--model-package-group works only with provider = \"sagemaker\"",
-            )),
-        }
-    }
-
-    /// The newest Approved package of the configured group, for `--auto-deploy`.
-    pub async fn newest_package(
-        &self,
-        color: Color,
-        live: Option<Color>,
-    ) -> Result<(String, Prepared)> {
-        let Provider::SageMaker(sm) = self else {
-            return Err(crate::error::invalid(
-                "--auto-deploy needs `follow` in [registry], or provider = \"sagemaker\" with a model_package_group",
-            ));
-        };
-        let group = sm.package_group().ok_or_else(|| {
-            crate::error::invalid("--auto-deploy needs `model_package_group` in [sagemaker]")
-        })?;
-        let p = sm.resolve_package(&group, color, live).await?;
-        Ok((group, p))
-    }
-
-    /// Marks a model package live or not (SageMaker's Model Registry); a
-    /// no-op elsewhere.
-    pub async fn mark_package(&self, arn: &str, live: bool) -> Result<bool> {
-        match self {
-            Provider::SageMaker(sm) => sm.mark_package(arn, live).await.map(|_| true),
-            Provider::Ecs(_) => Ok(false),
-        }
-    }
-
-    pub fn new(clients: &'a Clients, cfg: &Config) -> Provider<'a> {
-        match &cfg.backend {
-            Backend::Ecs(e) => Provider::Ecs(ecs::Ecs::new(clients, &cfg.name, e)),
-            Backend::Sagemaker(s) => {
-                Provider::SageMaker(sagemaker::SageMaker::new(clients, &cfg.name, s))
-            }
-        }
-    }
-
-    /// Base URL that reaches the candidate before it has production traffic
-    /// (the ECS test listener); None where there is no such URL (SageMaker).
-    pub async fn test_url(&self) -> Option<String> {
-        match self {
-            Provider::Ecs(e) => e.test_url().await.ok().flatten(),
-            Provider::SageMaker(_) => None,
+        Backend::Sagemaker(s) => {
+            let sm = Rc::new(sagemaker::SageMaker::new(clients, &cfg.name, s));
+            (
+                Routers::Variants(sagemaker::Variants::new(sm.clone())),
+                Releases::SageMaker(sm),
+            )
         }
     }
 }
 
-macro_rules! each {
-    ($self:ident, $p:ident => $e:expr) => {
-        match $self {
-            Provider::Ecs($p) => $e,
-            Provider::SageMaker($p) => $e,
-        }
-    };
-}
-
-impl Router for Provider<'_> {
-    async fn weights(&self) -> Result<Option<Weights>> {
-        each!(self, p => p.weights().await)
-    }
-    async fn set_weights(&self, w: Weights) -> Result<()> {
-        each!(self, p => p.set_weights(w).await)
-    }
-    async fn healthy(&self, c: Color) -> Result<u32> {
-        each!(self, p => p.healthy(c).await)
-    }
-    fn settle_timeout(&self) -> Duration {
-        each!(self, p => p.settle_timeout())
-    }
-}
-
-impl Release for Provider<'_> {
-    fn prepare(
-        &self,
-        color: Color,
-        version: &str,
-        live: Option<Color>,
-        model: Option<&Model>,
-    ) -> Result<Prepared> {
-        each!(self, p => p.prepare(color, version, live, model))
-    }
-    async fn deploy(&self, prep: &Prepared, timeout: Duration, out: &Out) -> Result<String> {
-        each!(self, p => p.deploy(prep, timeout, out).await)
-    }
-    async fn retire(&self, c: Color) -> Result<()> {
-        each!(self, p => p.retire(c).await)
-    }
-    async fn match_capacity(&self, c: Color, out: &Out) -> Result<()> {
-        each!(self, p => p.match_capacity(c, out).await)
-    }
-    async fn sync_scaling(&self, s: &Status) -> Result<()> {
-        each!(self, p => p.sync_scaling(s).await)
-    }
-    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
-        each!(self, p => p.send(c, r, http).await)
-    }
-}
-
-impl Stack for Provider<'_> {
-    async fn ensure_provisioned(&self) -> Result<()> {
-        each!(self, p => p.ensure_provisioned().await)
-    }
-    async fn destroy(&self, out: &Out) -> Result<Vec<String>> {
-        each!(self, p => p.destroy(out).await)
-    }
-    fn metric_namespace(&self) -> &'static str {
-        each!(self, p => p.metric_namespace())
-    }
-    async fn alarm_dimensions(&self, c: Color) -> Result<Vec<(String, String)>> {
-        each!(self, p => p.alarm_dimensions(c).await)
-    }
-}
+pub use releases::Releases;
+pub use routers::Routers;

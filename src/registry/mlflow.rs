@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{ModelRef, Selector};
 use crate::error::{failed, invalid, Error, Result};
+use crate::redact;
 use crate::template::Model;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -128,7 +129,9 @@ impl Mlflow {
     async fn send(&self, req: reqwest::RequestBuilder) -> std::result::Result<String, Fail> {
         let resp = req.send().await.map_err(|e| Fail::Unreachable(chain(e)))?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| Fail::Unreachable(chain(e)))?;
+        let body = crate::probe::read_capped(resp, crate::probe::MAX_ANSWER)
+            .await
+            .map_err(Fail::Unreachable)?;
         if (200..300).contains(&status) {
             return Ok(body);
         }
@@ -164,18 +167,20 @@ impl Mlflow {
             other => other,
         };
         let body = answer.map_err(|f| match f {
-            Fail::Unreachable(e) => {
-                invalid(format!("{r}: MLflow at {} is unreachable: {e}", self.base))
-            }
+            Fail::Unreachable(e) => invalid(format!(
+                "{r}: MLflow at {} is unreachable: {e}",
+                redact::url(&self.base)
+            )),
             Fail::Status(404, m) | Fail::Status(400, m) => invalid(format!("{r}: {m}")),
-            Fail::Status(s, m) => {
-                invalid(format!("{r}: MLflow at {} answered {s}: {m}", self.base))
-            }
+            Fail::Status(s, m) => invalid(format!(
+                "{r}: MLflow at {} answered {s}: {m}",
+                redact::url(&self.base)
+            )),
         })?;
         let w: Envelope = serde_json::from_str(&body).map_err(|e| {
             invalid(format!(
                 "{r}: MLflow at {} sent an unexpected answer: {e}",
-                self.base
+                redact::url(&self.base)
             ))
         })?;
         let w = w.model_version;
@@ -206,8 +211,12 @@ impl Mlflow {
             .json(&json!({"name": model, "alias": alias, "version": version}));
         self.send(req).await.map(|_| ()).map_err(|f| {
             let why = match f {
-                Fail::Unreachable(e) => format!("MLflow at {} is unreachable: {e}", self.base),
-                Fail::Status(s, m) => format!("MLflow at {} answered {s}: {m}", self.base),
+                Fail::Unreachable(e) => {
+                    format!("MLflow at {} is unreachable: {e}", redact::url(&self.base))
+                }
+                Fail::Status(s, m) => {
+                    format!("MLflow at {} answered {s}: {m}", redact::url(&self.base))
+                }
             };
             Error::Failed(format!(
                 "setting alias {alias} of {model} to {version}: {why}"

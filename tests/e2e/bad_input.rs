@@ -69,7 +69,7 @@ fn config_errors_exit_2_without_aws_writes() {
         ),
         (
             |t| t.replace("[state]", "colour = \"blue\"\n[state]"),
-            "unknown field `colour`",
+            "unknown key `colour`",
         ),
     ];
     for args in [&["check"][..], &["provision"][..]] {
@@ -142,7 +142,7 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (r("test_listener_port = 8080", "test_listener_port = 80"), "key `ecs.test_listener_port`"),
         (r("health_check_path = \"/ping\"", "health_check_path = \"ping\""), "key `ecs.health_check_path`"),
         (r("container_port = 8080", "container_port = \"8080\""), "key `ecs.container_port`"),
-        (r("container_port = 8080", "container_port = 8080\nbogus = 1"), "unknown field `bogus`"),
+        (r("container_port = 8080", "container_port = 8080\nbogus = 1"), "unknown key `bogus`"),
         (r("task_definition = \"task.json.j2\"", "task_definition = \"missing.j2\""), "key `ecs.task_definition`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"2h\""), "key `ecs.deregistration_delay`"),
         (r("deregistration_delay = \"2s\"", "deregistration_delay = \"soon\""), "key `ecs.deregistration_delay`"),
@@ -154,8 +154,8 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = -5.0"), "key `ecs.autoscaling.target`"),
         (w("[ecs.autoscaling]\nmin = 1\nmax = 4\nmetric = \"cpu\"\ntarget = 150.0"), "key `ecs.autoscaling.target`"),
         (w("[ecs.autoscaling]\nmin = 3\nmax = 4\ntarget = 60.0"), "key `ecs.desired_count`: 2 is outside"),
-        (w("[ecs.autoscaling]\nmin = 1\nmax = 4"), "missing field `target`"),
-        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 60.0\ncooldown = 5"), "unknown field `cooldown`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4"), "missing key `target`"),
+        (w("[ecs.autoscaling]\nmin = 1\nmax = 4\ntarget = 60.0\ncooldown = 5"), "unknown key `cooldown`"),
         (w("[ecs.autoscaling]\nmin = -1\nmax = 4\ntarget = 60.0"), "ecs.autoscaling.min"),
         // [ecs] HTTPS.
         (r("desired_count = 2", "desired_count = 2\nrule_priority = 10"), "key `ecs.rule_priority`"),
@@ -185,7 +185,7 @@ fn forty_more_bad_inputs_exit_2_naming_the_problem() {
         (w("[[alarms.create]]\nname = \"a-{{ color }}\"\nmetric = \"m\"\nthreshold = 1\nperiod = 45"), "key `alarms.create.period`"),
         (w("[[alarms.create]]\nname = \"a-{{ color }}\"\nmetric = \"m\"\nthreshold = 1\nstatistic = \"Median\""), "key `alarms.create.statistic`"),
         (w("[[alarms.create]]\nname = \"a-{{ colour }}\"\nmetric = \"m\"\nthreshold = 1"), "undefined variable colour"),
-        (w("[[alarms.create]]\nname = \"a\"\nmetric = \"m\""), "missing field `threshold`"),
+        (w("[[alarms.create]]\nname = \"a\"\nmetric = \"m\""), "missing key `threshold`"),
         // [validate].
         (w("[validate]\ntimeout = \"3s\""), "key `validate.payload`"),
         (w("[validate]\npayload = '{}'\nurl = \"ftp://x\""), "key `validate.url`"),

@@ -18,3 +18,4 @@ mod shared_alb;
 mod soak;
 mod traffic;
 mod validate;
+mod verify;

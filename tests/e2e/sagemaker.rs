@@ -81,10 +81,16 @@ fn sagemaker_lifecycle() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v["blue"].0, Some(1.0));
     let c = sm(&s);
+    // Model names carry a hash of what they hold: `<stack>-<colour>-<version>-<hash>`.
+    let blue_model = s.status_json()["artifacts"]["blue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(blue_model.starts_with("smlife-blue-v1-0-"), "{blue_model}");
     Stack::rt().block_on(async {
         assert!(c
             .describe_model()
-            .model_name("smlife-blue-v1-0")
+            .model_name(&blue_model)
             .send()
             .await
             .is_ok());
@@ -157,17 +163,22 @@ fn sagemaker_lifecycle() {
         vec!["green".to_string()],
         "{v:?}"
     );
+    let green_model = s.status_json()["artifacts"]["green"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(green_model.starts_with("smlife-green-v3-"), "{green_model}");
     Stack::rt().block_on(async {
         // The retired colour's model is gone; the live one stays.
         assert!(c
             .describe_model()
-            .model_name("smlife-blue-v1-0")
+            .model_name(&blue_model)
             .send()
             .await
             .is_err());
         assert!(c
             .describe_model()
-            .model_name("smlife-green-v3")
+            .model_name(&green_model)
             .send()
             .await
             .is_ok());
@@ -246,13 +257,10 @@ fn model_registry_picks_newest_approved() {
     s.ok(&["deploy", "--model-package-group", "fraud-models"], 0);
     let st = s.status_json();
     assert_eq!(st["versions"]["blue"], "fraud-models/2", "{st}");
+    let model = st["artifacts"]["blue"].as_str().unwrap().to_string();
+    assert!(model.starts_with("smreg-blue-fraud-models-2-"), "{model}");
     Stack::rt().block_on(async {
-        let m = c
-            .describe_model()
-            .model_name("smreg-blue-fraud-models-2")
-            .send()
-            .await
-            .unwrap();
+        let m = c.describe_model().model_name(&model).send().await.unwrap();
         assert_eq!(
             m.primary_container().unwrap().image(),
             Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:p2")

@@ -163,7 +163,7 @@ fn https_listener_with_an_acm_certificate_and_the_port_80_redirect() {
 /// `/other*`: another team's load balancer. Returns its ARN.
 fn foreign_alb(s: &Stack, name: &str, extra_port: Option<i32>) -> String {
     use aws_sdk_elasticloadbalancingv2::types as lt;
-    let cfg: toml::Value = std::fs::read_to_string(s.config())
+    let cfg: toml::Table = std::fs::read_to_string(s.config())
         .unwrap()
         .parse()
         .unwrap();

@@ -48,6 +48,8 @@ pub struct Rules<'a> {
 pub fn clients(r: Rules<'_>) -> Clients {
     Clients {
         region: "us-east-1".into(),
+        // No credentials or endpoint: the raw (verify) calls are not faked.
+        conf: aws_config::SdkConfig::builder().build(),
         elb: mock_client!(
             aws_sdk_elasticloadbalancingv2,
             RuleMode::MatchAny,

@@ -209,7 +209,7 @@ async fn ecs_weights_that_never_read_back_fail_after_one_rewrite() {
             .contains("read back as blue 100% / green 0% after setting blue 90% / green 10%"),
         "{e}"
     );
-    assert!(started.elapsed() >= ctx.p.settle_timeout());
+    assert!(started.elapsed() >= ctx.router.settle_timeout());
     // The first write, then one rewrite half-way through the settle time.
     assert_eq!(modify.num_calls(), 2);
     assert!(seen
@@ -246,7 +246,7 @@ async fn the_production_listener_is_found_past_one_page() {
     let ctx = Ctx::new(&cfg, &c, Out::silent());
 
     // Relative ALB weights 3:1 on the listener of page 2.
-    assert_eq!(ctx.p.weights().await.unwrap(), Some(w(75, 25)));
+    assert_eq!(ctx.router.weights().await.unwrap(), Some(w(75, 25)));
     assert!(page1.num_calls() >= 1);
     assert_eq!(
         page1.num_calls(),
@@ -309,7 +309,7 @@ async fn sagemaker_names_every_field_of_every_variant() {
     let (_d, cfg) = config("sagemaker");
     let ctx = Ctx::new(&cfg, &c, Out::silent());
 
-    ctx.p.set_weights(w(90, 10)).await.unwrap();
+    ctx.router.set_weights(w(90, 10)).await.unwrap();
     assert_eq!(update.num_calls(), 1);
     assert_eq!(
         *seen.lock().unwrap(),
@@ -319,7 +319,7 @@ async fn sagemaker_names_every_field_of_every_variant() {
         ]
     );
     // Before any change is applied, CurrentWeight still says 100/0.
-    assert_eq!(ctx.p.weights().await.unwrap(), Some(w(100, 0)));
+    assert_eq!(ctx.router.weights().await.unwrap(), Some(w(100, 0)));
 }
 
 #[tokio::test]
@@ -338,7 +338,7 @@ async fn sagemaker_current_weights_read_back_as_percentages() {
         });
         let (_d, cfg) = config("sagemaker");
         let ctx = Ctx::new(&cfg, &c, Out::silent());
-        assert_eq!(ctx.p.weights().await.unwrap(), want, "{blue}/{green}");
+        assert_eq!(ctx.router.weights().await.unwrap(), want, "{blue}/{green}");
         assert_eq!(describe.num_calls(), 1);
     }
 }
@@ -519,7 +519,7 @@ async fn server_errors_are_retried() {
     });
     let (_d, cfg) = config("ecs");
     let ctx = Ctx::new(&cfg, &c, Out::silent());
-    ctx.p.ensure_provisioned().await.unwrap();
+    ctx.release.ensure_provisioned().await.unwrap();
     assert_eq!(services.num_calls(), 3, "two 500s, then the answer");
 }
 
@@ -540,7 +540,7 @@ async fn server_errors_that_persist_are_an_aws_error() {
     });
     let (_d, cfg) = config("ecs");
     let ctx = Ctx::new(&cfg, &c, Out::silent());
-    let e = ctx.p.ensure_provisioned().await.unwrap_err();
+    let e = ctx.release.ensure_provisioned().await.unwrap_err();
     // Not "not provisioned" (exit 2): an AWS failure (exit 1) after 3 attempts.
     assert!(matches!(e, Error::Aws { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 1);

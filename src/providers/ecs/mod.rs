@@ -8,6 +8,7 @@ mod release;
 mod scaling;
 pub mod taskdef;
 mod traffic;
+mod verify;
 
 use std::collections::BTreeMap;
 
@@ -19,9 +20,10 @@ use crate::aws::{tags, Clients};
 use crate::config::EcsConfig;
 use crate::error::{aws, invalid, Error, Result};
 use crate::rollout::Color;
-use crate::template::{render, Model, Vars};
+use crate::template::{render_json, Model, Vars};
 
-pub use traffic::weights_of;
+pub use traffic::{weights_of, Listener};
+pub use verify::role;
 
 /// Version rendered into the task definition `provision` registers so the
 /// services can exist at 0 tasks before the first deploy. It never runs.
@@ -95,7 +97,7 @@ impl<'a> Ecs<'a> {
     ) -> Result<taskdef::TaskDef> {
         let what = self.cfg.task_definition.display().to_string();
         let vars = Vars::new(&self.name, version, c.as_str(), &self.c.region).with_model(model);
-        let body = render(&what, &self.cfg.task_definition_source, &vars)?;
+        let body = render_json(&what, &self.cfg.task_definition_source, &vars)?;
         taskdef::parse(
             &what,
             &body,

@@ -1,13 +1,10 @@
 //! ECS releases: register the task definition, update the colour's service,
-//! wait until its tasks are healthy; retire by scaling to 0; reach one colour
-//! through the test listener's `x-cutover-color` rule.
+//! wait until its tasks are healthy; retire by scaling to 0.
 use std::time::{Duration, Instant};
 
-use super::{service_name, taskdef::TaskDef, Ecs, COLOR_HEADER};
-use crate::config::ValidateRequest;
+use super::{service_name, taskdef::TaskDef, Ecs};
 use crate::error::{aws, failed, invalid, Result};
 use crate::output::Out;
-use crate::probe::{self, Outcome};
 use crate::providers::{Artefact, Prepared, Release};
 use crate::rollout::{Color, Scaling, Status};
 use crate::template::Model;
@@ -148,17 +145,16 @@ impl Release for Ecs<'_> {
         Ecs::sync_scaling(self, s).await
     }
 
-    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
-        let base = match self.test_url().await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
-                return Err(format!(
-                    "no test listener on :{}; run `cutover provision` or set validate.url",
-                    self.cfg.test_listener_port
-                ))
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        probe::http(http, &base, r, &[(COLOR_HEADER, c.as_str())]).await
+    async fn healthy(&self, c: Color) -> Result<u32> {
+        let arns = self.arns().await?;
+        self.healthy_in(&arns.tg[&c]).await
+    }
+
+    fn metric_names(&self) -> (&'static str, &'static str, &'static str) {
+        (
+            "RequestCount",
+            "HTTPCode_Target_5XX_Count",
+            "TargetResponseTime",
+        )
     }
 }

@@ -1,12 +1,15 @@
-//! ECS traffic: the production weighted forward (a listener's default action
-//! or cutover's rule on a shared listener), read back as percentages, and the
-//! test listener's default (the idle colour).
+//! The ALB router: the production weighted forward (a listener's default
+//! action or cutover's rule on a shared listener), read back as percentages,
+//! and the test listener (the idle colour, or either by header).
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use aws_sdk_elasticloadbalancingv2::types as lt;
 
-use super::{Arns, Ecs};
+use super::{Arns, Ecs, COLOR_HEADER};
+use crate::config::ValidateRequest;
 use crate::error::{aws, failed, Result};
+use crate::probe::{self, Outcome};
 use crate::providers::Router;
 use crate::rollout::{Color, Weights};
 
@@ -144,32 +147,57 @@ impl Ecs<'_> {
     }
 }
 
-impl Router for Ecs<'_> {
+/// The ALB router: the production weighted forward, and the test listener
+/// that reaches one colour by the `x-cutover-color` header.
+pub struct Listener<'a> {
+    ecs: Rc<Ecs<'a>>,
+}
+
+impl<'a> Listener<'a> {
+    pub fn new(ecs: Rc<Ecs<'a>>) -> Listener<'a> {
+        Listener { ecs }
+    }
+}
+
+impl Router for Listener<'_> {
     async fn weights(&self) -> Result<Option<Weights>> {
-        let arns = self.arns().await?;
-        let actions = self.route_actions(&arns.lb, &arns.prod).await?;
+        let arns = self.ecs.arns().await?;
+        let actions = self.ecs.route_actions(&arns.lb, &arns.prod).await?;
         Ok(weights_of(&actions, &arns.tg))
     }
 
     async fn set_weights(&self, w: Weights) -> Result<()> {
-        let arns = self.arns().await?;
+        let arns = self.ecs.arns().await?;
         let action = forward(&[
             (arns.tg[&Color::Blue].clone(), w.blue),
             (arns.tg[&Color::Green].clone(), w.green),
         ]);
-        self.set_route(&arns.prod, action).await?;
+        self.ecs.set_route(&arns.prod, action).await?;
         // With all traffic on one colour, the test listener shows the other (idle) one.
         for c in Color::BOTH {
             if w.of(c) == 100 {
-                self.point_test_listener(arns, c.other()).await?;
+                self.ecs.point_test_listener(arns, c.other()).await?;
             }
         }
         Ok(())
     }
 
-    async fn healthy(&self, c: Color) -> Result<u32> {
-        let arns = self.arns().await?;
-        self.healthy_in(&arns.tg[&c]).await
+    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
+        let base = match self.ecs.test_url().await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return Err(format!(
+                    "no test listener on :{}; run `cutover provision` or set validate.url",
+                    self.ecs.cfg.test_listener_port
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        probe::http(http, &base, r, &[(COLOR_HEADER, c.as_str())]).await
+    }
+
+    async fn test_url(&self) -> Option<String> {
+        self.ecs.test_url().await.ok().flatten()
     }
 }
 

@@ -168,7 +168,9 @@ impl SageMaker<'_> {
         version: &str,
         spec: &ModelSpec,
     ) -> Result<String> {
-        let model = sanitize(&format!("{}-{c}-{version}", self.name));
+        let model = model_name(&self.name, c, version, spec, &self.cfg.execution_role_arn);
+        // The name carries a hash of the contents, so an existing model of
+        // that name is this very artefact.
         match self
             .c
             .sagemaker
@@ -272,5 +274,76 @@ impl SageMaker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// `<stack>-<colour>-<version>`, cut to fit, and a hash of everything the
+/// model holds (stack, colour, version, image, model data, environment,
+/// role): `1.2`, `1_2` and `1-2`, long versions cut at 63 characters, and
+/// stack `iris` version `blue-v1` against stack `iris-blue` version `v1` all
+/// get different names, as does a changed image under the same version.
+pub fn model_name(stack: &str, c: Color, version: &str, spec: &ModelSpec, role: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        stack,
+        c.as_str(),
+        version,
+        &spec.image,
+        spec.model_data.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for (k, v) in &spec.environment {
+        h.update(k.as_bytes());
+        h.update([1]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    h.update(role.as_bytes());
+    let tag = hex::encode(&h.finalize()[..5]);
+    let mut base = sanitize(&format!("{stack}-{c}-{version}"));
+    base.truncate(63 - tag.len() - 1);
+    format!("{}-{tag}", base.trim_end_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(image: &str) -> ModelSpec {
+        ModelSpec {
+            image: image.into(),
+            model_data: None,
+            environment: Default::default(),
+            package_arn: None,
+        }
+    }
+
+    #[test]
+    fn different_artefacts_never_share_a_name() {
+        let s = spec("repo/iris:1");
+        let n = |stack, c, v: &str, sp: &ModelSpec| model_name(stack, c, v, sp, "arn:role");
+        let names = [
+            n("iris", Color::Green, "1.2", &s),
+            n("iris", Color::Green, "1_2", &s),
+            n("iris", Color::Green, "1-2", &s),
+            n("iris", Color::Blue, "green-v1", &s),
+            n("iris-blue", Color::Green, "v1", &s),
+            n("iris", Color::Green, &"x".repeat(80), &s),
+            n("iris", Color::Green, &format!("{}y", "x".repeat(80)), &s),
+            n("iris", Color::Green, "1.2", &spec("repo/iris:2")),
+        ];
+        for (i, a) in names.iter().enumerate() {
+            assert!(a.len() <= 63, "{a}");
+            assert!(a.starts_with("iris-"), "{a}");
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // The same artefact keeps its name (a retried deploy reuses it).
+        assert_eq!(names[0], n("iris", Color::Green, "1.2", &s));
+        assert!(names[0].starts_with("iris-green-1-2-"), "{}", names[0]);
     }
 }

@@ -7,6 +7,9 @@ pub mod registry;
 mod release;
 mod scaling;
 mod traffic;
+mod verify;
+
+pub use traffic::Variants;
 
 use std::collections::BTreeMap;
 

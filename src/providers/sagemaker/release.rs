@@ -2,16 +2,12 @@
 //! (live variant kept at weight 1, candidate at 0), retirement by removing a
 //! variant; one colour is reached with InvokeEndpoint's TargetVariant.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-use aws_sdk_sagemaker::error::ProvideErrorMetadata;
+use std::time::Duration;
 
 use super::scaling::counts;
 use super::{sm_tags, Live, ModelSpec, SageMaker};
-use crate::config::ValidateRequest;
 use crate::error::{aws, failed, invalid, Result};
 use crate::output::Out;
-use crate::probe::{Answer, Outcome};
 use crate::providers::{Artefact, Prepared, Release, Stack};
 use crate::rollout::{Color, Status};
 use crate::template::{render, Model, Vars};
@@ -163,43 +159,23 @@ impl Release for SageMaker<'_> {
         Ok(())
     }
 
-    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
-        let _ = http; // InvokeEndpoint goes through the SDK's own client.
-        let start = Instant::now();
-        let res = self
-            .c
-            .runtime
-            .invoke_endpoint()
-            .endpoint_name(&self.name)
-            .target_variant(c.as_str())
-            .content_type(&r.content_type)
-            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
-                r.payload.as_bytes().to_vec(),
-            ))
-            .send()
-            .await;
-        let latency = start.elapsed();
-        match res {
-            Ok(o) => Ok(Answer {
-                status: 200,
-                body: o
-                    .body()
-                    .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-                    .unwrap_or_default(),
-                latency,
-            }),
-            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
-                Some(code) => Ok(Answer {
-                    status: code,
-                    body: e.message().unwrap_or_default().to_string(),
-                    latency,
-                }),
-                None => Err(format!(
-                    "{}",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                )),
-            },
+    async fn healthy(&self, c: Color) -> Result<u32> {
+        let Some(d) = self.describe().await? else {
+            return Ok(0);
+        };
+        let status = d.endpoint_status().map(|s| s.as_str()).unwrap_or_default();
+        if status != "InService" && status != "Updating" {
+            return Ok(0);
         }
+        Ok(d.production_variants()
+            .iter()
+            .find(|v| v.variant_name() == Some(c.as_str()))
+            .map(|v| v.current_instance_count().unwrap_or(0).max(0) as u32)
+            .unwrap_or(0))
+    }
+
+    fn metric_names(&self) -> (&'static str, &'static str, &'static str) {
+        ("Invocations", "Invocation5XXErrors", "ModelLatency")
     }
 }
 

@@ -1,17 +1,34 @@
-//! SageMaker traffic: variant weights (CurrentWeight) and in-service instances.
+//! The SageMaker router: variant weights (CurrentWeight), and one colour
+//! reached with InvokeEndpoint's TargetVariant.
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::types as st;
 
 use super::SageMaker;
+use crate::config::ValidateRequest;
 use crate::error::{aws, failed, Result};
+use crate::probe::{Answer, Outcome};
 use crate::providers::Router;
 use crate::rollout::{Color, Weights};
 
-impl Router for SageMaker<'_> {
+/// The variant router: production variant weights, and TargetVariant to
+/// reach one colour.
+pub struct Variants<'a> {
+    sm: Rc<SageMaker<'a>>,
+}
+
+impl<'a> Variants<'a> {
+    pub fn new(sm: Rc<SageMaker<'a>>) -> Variants<'a> {
+        Variants { sm }
+    }
+}
+
+impl Router for Variants<'_> {
     async fn weights(&self) -> Result<Option<Weights>> {
-        let Some(d) = self.describe().await? else {
+        let Some(d) = self.sm.describe().await? else {
             return Ok(None);
         };
         // What serves now: CurrentWeight (DesiredWeight may still be moving).
@@ -29,14 +46,16 @@ impl Router for SageMaker<'_> {
 
     async fn set_weights(&self, w: Weights) -> Result<()> {
         let d = self
+            .sm
             .describe()
             .await?
-            .ok_or_else(|| failed(format!("endpoint {} does not exist", self.name)))?;
+            .ok_or_else(|| failed(format!("endpoint {} does not exist", self.sm.name)))?;
         let mut req = self
+            .sm
             .c
             .sagemaker
             .update_endpoint_weights_and_capacities()
-            .endpoint_name(&self.name);
+            .endpoint_name(&self.sm.name);
         let mut named = 0;
         for v in d.production_variants() {
             for c in Color::BOTH {
@@ -50,7 +69,7 @@ impl Router for SageMaker<'_> {
                             .desired_instance_count(
                                 v.current_instance_count()
                                     .or(v.desired_instance_count())
-                                    .unwrap_or(self.cfg.instance_count as i32),
+                                    .unwrap_or(self.sm.cfg.instance_count as i32),
                             )
                             .build(),
                     );
@@ -66,7 +85,7 @@ impl Router for SageMaker<'_> {
             {
                 return Err(failed(format!(
                     "endpoint {} has no {c} variant to send {}% to",
-                    self.name,
+                    self.sm.name,
                     w.of(c)
                 )));
             }
@@ -74,7 +93,7 @@ impl Router for SageMaker<'_> {
         if named == 0 {
             return Err(failed(format!(
                 "endpoint {} has no blue/green variants",
-                self.name
+                self.sm.name
             )));
         }
         req.send()
@@ -83,23 +102,52 @@ impl Router for SageMaker<'_> {
         Ok(())
     }
 
-    async fn healthy(&self, c: Color) -> Result<u32> {
-        let Some(d) = self.describe().await? else {
-            return Ok(0);
-        };
-        let status = d.endpoint_status().map(|s| s.as_str()).unwrap_or_default();
-        if status != "InService" && status != "Updating" {
-            return Ok(0);
-        }
-        Ok(d.production_variants()
-            .iter()
-            .find(|v| v.variant_name() == Some(c.as_str()))
-            .map(|v| v.current_instance_count().unwrap_or(0).max(0) as u32)
-            .unwrap_or(0))
-    }
-
     fn settle_timeout(&self) -> Duration {
         // SageMaker applies weight changes asynchronously (Updating -> InService).
         Duration::from_secs(600)
+    }
+
+    async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome {
+        let _ = http; // InvokeEndpoint goes through the SDK's own client.
+        let start = Instant::now();
+        let res = self
+            .sm
+            .c
+            .runtime
+            .invoke_endpoint()
+            .endpoint_name(&self.sm.name)
+            .target_variant(c.as_str())
+            .content_type(&r.content_type)
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
+                r.payload.as_bytes().to_vec(),
+            ))
+            .send()
+            .await;
+        let latency = start.elapsed();
+        match res {
+            Ok(o) => Ok(Answer {
+                status: 200,
+                body: o
+                    .body()
+                    .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                    .unwrap_or_default(),
+                latency,
+            }),
+            Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(code) => Ok(Answer {
+                    status: code,
+                    body: e.message().unwrap_or_default().to_string(),
+                    latency,
+                }),
+                None => Err(format!(
+                    "{}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )),
+            },
+        }
+    }
+
+    async fn test_url(&self) -> Option<String> {
+        None
     }
 }
