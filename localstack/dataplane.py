@@ -27,7 +27,7 @@ import zlib
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from httpio import header, read_message, render_response, request, wants_close
-from metrics import FLUSH_SECONDS, AlarmEvaluator, Metrics
+from metrics import FLUSH_SECONDS, AlarmEvaluator, CloudWatchSink, Metrics
 from model_server import ModelServer
 
 UTC = datetime.timezone.utc
@@ -130,14 +130,16 @@ def terminal_action(actions):
 
 
 class DataPlane:
-    def __init__(self, emu, emu_port):
+    def __init__(self, emu, emu_port, cloudwatch_url=None):
         self.emu = emu
         env = os.environ.get
         self.health_interval = float(env("EMU_HEALTH_INTERVAL_SECONDS", "1"))
         self.alarm_eval_seconds = float(env("EMU_ALARM_EVAL_SECONDS", "10"))
         self.alloc = Allocator(emu_port)
         self.regions = {"us-east-1"}
-        self.metrics = Metrics()
+        self.errors = []
+        # --cloudwatch-url: metrics go to that CloudWatch, which evaluates the alarms.
+        self.metrics = Metrics(CloudWatchSink(cloudwatch_url, self.note) if cloudwatch_url else None)
         self.alarms = AlarmEvaluator(hold_seconds=60.0)
         self.listeners = {}   # (ip, port) -> {"server", "arn", "protocol"}
         self.routes = {}      # (ip, port) -> routing snapshot
@@ -147,7 +149,6 @@ class DataPlane:
         self.services = {}    # (region, cluster, name) -> {"deployments": [...], "tasks": [...]}
         self.sm_servers = {}  # (region, endpoint, variant) -> {"sig", "server", "ip", "port"}
         self.lb_ips = {}      # load balancer arn -> its loopback address
-        self.errors = []
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="dataplane", daemon=True).start()
         self.call(self._start_health())
@@ -176,7 +177,7 @@ class DataPlane:
                         # so they fall in the period they were measured in.
                         self.metrics.flush(next_flush - 0.001)
                         next_flush += FLUSH_SECONDS * max(1, (now - next_flush) // FLUSH_SECONDS + 1)
-                    if now >= next_eval:
+                    if now >= next_eval and self.metrics.sink is None:
                         self.alarms.evaluate(self.regions, now)
                         next_eval = now + self.alarm_eval_seconds
             except Exception as e:  # keep the ticker alive

@@ -286,6 +286,10 @@ def main():
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--exit-with", type=int, default=0,
                         help="exit when this process id is gone (test harnesses)")
+    parser.add_argument("--cloudwatch-url", default="",
+                        help="put the data plane's metrics into the CloudWatch at this URL "
+                             "(e.g. LocalStack) instead of moto's; that CloudWatch evaluates "
+                             "the alarms and the emulator's own evaluation is off")
     args = parser.parse_args()
     if args.exit_with:
         threading.Thread(target=watch_parent, args=(args.exit_with,), daemon=True).start()
@@ -294,7 +298,7 @@ def main():
     emu = Emulator(app,
                    float(os.environ.get("EMU_ECS_CONVERGE_SECONDS", "2")),
                    float(os.environ.get("EMU_SAGEMAKER_UPDATE_SECONDS", "2")))
-    emu.dp = DataPlane(emu, args.port)
+    emu.dp = DataPlane(emu, args.port, cloudwatch_url=args.cloudwatch_url or None)
     run_simple(args.host, args.port, emu, threaded=True)
 
 

@@ -9,10 +9,16 @@ Mirrors AWS's documented behaviour:
     seconds, the alarm's Statistic (or pNN ExtendedStatistic), threshold and
     comparison, DatapointsToAlarm (M of N) and TreatMissingData. The state
     changes only when it differs. Metric-math alarms are left alone.
+  * With --cloudwatch-url URL (CloudWatchSink) the same datapoints are put
+    into the CloudWatch at URL (e.g. LocalStack, localstack/real-up) instead of
+    moto's, and that CloudWatch evaluates the alarms: the emulator's own
+    evaluation is off.
 """
 import datetime
 import json
 import math
+import os
+import queue
 import threading
 import time
 
@@ -30,11 +36,56 @@ def utc_naive(ts):
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).replace(tzinfo=None)
 
 
+class CloudWatchSink:
+    """Sends flushed datapoints to an external CloudWatch with PutMetricData
+    (boto3, endpoint_url=URL, the datapoints' own region, credentials
+    test/test). A thread of its own sends them, so the emulator's lock is never
+    held over the network; a failed put is noted (GET /_emulator/dataplane,
+    "errors") and dropped, as a lost PutMetricData would be."""
+
+    BATCH = 20  # datums per PutMetricData: within every CloudWatch's limit
+
+    def __init__(self, url, note):
+        self.url = url
+        self.note = note
+        self.clients = {}
+        self.queue = queue.Queue(maxsize=1000)
+        threading.Thread(target=self.run, name="cloudwatch-sink", daemon=True).start()
+
+    def put(self, region, ns, data):
+        try:
+            self.queue.put_nowait((region, ns, data))
+        except queue.Full:
+            self.note(f"cloudwatch {self.url}: queue full, {len(data)} datapoints dropped")
+
+    def client(self, region):
+        if region not in self.clients:
+            import boto3
+            from botocore.config import Config
+            self.clients[region] = boto3.client(
+                "cloudwatch", endpoint_url=self.url, region_name=region,
+                aws_access_key_id="test", aws_secret_access_key="test",
+                config=Config(retries={"mode": "standard", "max_attempts": 3},
+                              connect_timeout=2, read_timeout=5,
+                              disable_request_compression=True))
+        return self.clients[region]
+
+    def run(self):
+        while True:
+            region, ns, data = self.queue.get()
+            for i in range(0, len(data), self.BATCH):
+                try:
+                    self.client(region).put_metric_data(Namespace=ns, MetricData=data[i:i + self.BATCH])
+                except Exception as e:
+                    self.note(f"cloudwatch {self.url}: PutMetricData {ns} in {region}: {e!r}")
+
+
 class Metrics:
     """Buffers counts and samples; flush() puts them into moto (under the
-    emulator's lock, which the caller holds)."""
+    emulator's lock, which the caller holds), or hands them to the sink."""
 
-    def __init__(self):
+    def __init__(self, sink=None):
+        self.sink = sink
         self.lock = threading.Lock()
         self.counts = {}   # (region, ns, name, dims, unit) -> float
         self.samples = {}  # (region, ns, name, dims, unit) -> [n, sum, min, max]
@@ -61,6 +112,8 @@ class Metrics:
             counts, samples = self.counts, self.samples
             self.counts, self.samples = {}, {}
         ts = utc_naive(when or time.time())
+        if self.sink is not None:  # say UTC explicitly to boto3
+            ts = ts.replace(tzinfo=datetime.timezone.utc)
         by_region = {}
         for (region, ns, name, dims, unit), v in counts.items():
             by_region.setdefault((region, ns), []).append({
@@ -72,7 +125,10 @@ class Metrics:
                 "Timestamp": ts, "Unit": unit,
                 "StatisticValues": {"SampleCount": n, "Sum": s, "Minimum": lo, "Maximum": hi}})
         for (region, ns), data in by_region.items():
-            cw_backend(region).put_metric_data(ns, data)
+            if self.sink is not None:
+                self.sink.put(region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), ns, data)
+            else:
+                cw_backend(region).put_metric_data(ns, data)
 
 
 # ---- alarm evaluation --------------------------------------------------------

@@ -40,11 +40,13 @@ def main():
     p.add_argument("--termination-wait", default="30m")
     p.add_argument("--table", default="cutover-state")
     p.add_argument("--drain", default="2s", help="ECS deregistration_delay")
+    p.add_argument("--cloudwatch-endpoint", default=None,
+                   help="put the alarm in this CloudWatch (LocalStack) instead")
     a = p.parse_args()
     kw = dict(endpoint_url=a.endpoint, region_name=a.region,
               aws_access_key_id="test", aws_secret_access_key="test")
     ec2 = boto3.client("ec2", **kw)
-    cw = boto3.client("cloudwatch", **kw)
+    cw = boto3.client("cloudwatch", **dict(kw, endpoint_url=a.cloudwatch_endpoint or a.endpoint))
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
                                  AvailabilityZone=f"{a.region}{z}")["Subnet"]["SubnetId"]

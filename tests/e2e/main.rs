@@ -11,6 +11,7 @@ mod mlflow;
 mod policy;
 mod process;
 mod promote;
+mod real;
 mod rollout;
 mod sagemaker;
 mod scale;

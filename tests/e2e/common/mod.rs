@@ -56,6 +56,49 @@ pub fn emu() -> &'static Emu {
     })
 }
 
+/// The real components (once per test binary, stopped with it): LocalStack
+/// for CloudWatch, EventBridge and SQS, AWS's DynamoDB Local for the state
+/// table, and a second embedded emulator (ELBv2, ECS, SageMaker, EC2, ...)
+/// that publishes its data-plane metrics to LocalStack, so that LocalStack
+/// evaluates the alarms.
+pub struct Real {
+    pub emu: Emu,
+    pub localstack: String,
+    pub dynamodb: String,
+}
+
+pub fn real() -> &'static Real {
+    static REAL: OnceLock<Real> = OnceLock::new();
+    REAL.get_or_init(|| {
+        let pid = std::process::id().to_string();
+        let start = |script: &str, port: u16, extra: &[&str]| {
+            let out = Command::new(repo().join("localstack").join(script))
+                .args(["--port", &port.to_string(), "--exit-with", &pid])
+                .args(extra)
+                .env("EMU_ECS_CONVERGE_SECONDS", "1")
+                .env("EMU_SAGEMAKER_UPDATE_SECONDS", "1")
+                .output()
+                .unwrap_or_else(|e| panic!("run localstack/{script}: {e}"));
+            assert!(
+                out.status.success(),
+                "localstack/{script} failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            format!("http://127.0.0.1:{port}")
+        };
+        let (ls, ddb, emu) = (free_port(), free_port(), free_port());
+        let localstack = start("real-up", ls, &[]);
+        let dynamodb = start("dynamodb-up", ddb, &[]);
+        let url = start("up", emu, &["--cloudwatch-url", &localstack]);
+        Real {
+            emu: Emu { port: emu, url },
+            localstack,
+            dynamodb,
+        }
+    })
+}
+
 pub fn python() -> PathBuf {
     let home = std::env::var("CUTOVER_EMU_HOME")
         .map(PathBuf::from)
@@ -70,12 +113,31 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     pub key: String,
     pub emu: &'static Emu,
+    /// On the real components: CloudWatch and EventBridge on LocalStack,
+    /// DynamoDB on DynamoDB Local, reached by the per-service variables.
+    pub real: Option<&'static Real>,
 }
 
 impl Stack {
     /// Seeds a network and an alarm `<name>-5xx` and writes `cutover.toml`.
     pub fn new(name: &str, seed_args: &[&str]) -> Stack {
-        let emu = emu();
+        Stack::seed(name, seed_args, emu(), None)
+    }
+
+    /// A stack on the real components (its alarm in LocalStack).
+    pub fn new_real(name: &str, seed_args: &[&str]) -> Stack {
+        let r = real();
+        let mut args = vec!["--cloudwatch-endpoint", r.localstack.as_str()];
+        args.extend_from_slice(seed_args);
+        Stack::seed(name, &args, &r.emu, Some(r))
+    }
+
+    fn seed(
+        name: &str,
+        seed_args: &[&str],
+        emu: &'static Emu,
+        real: Option<&'static Real>,
+    ) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(repo().join("localstack/seed"))
             .args([
@@ -100,6 +162,7 @@ impl Stack {
             dir,
             key: format!("TEST{}", name.replace('-', "").to_uppercase()),
             emu,
+            real,
         }
     }
 
@@ -120,6 +183,11 @@ impl Stack {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_PROFILE");
+        if let Some(r) = self.real {
+            c.env("AWS_ENDPOINT_URL_CLOUDWATCH", &r.localstack)
+                .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &r.localstack)
+                .env("AWS_ENDPOINT_URL_DYNAMODB", &r.dynamodb);
+        }
         c
     }
 
@@ -200,10 +268,24 @@ impl Stack {
     }
 
     pub fn sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_at(&self.emu.url)
+    }
+
+    /// The SDK config for CloudWatch (LocalStack on the real components).
+    pub fn cw_sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_at(self.real.map_or(&self.emu.url, |r| &r.localstack))
+    }
+
+    /// The SDK config for DynamoDB (DynamoDB Local on the real components).
+    pub fn ddb_sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_at(self.real.map_or(&self.emu.url, |r| &r.dynamodb))
+    }
+
+    pub fn sdk_at(&self, url: &str) -> aws_config::SdkConfig {
         Self::rt().block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(cutover::aws::https_client())
-                .endpoint_url(&self.emu.url)
+                .endpoint_url(url)
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                     "verify", "test", None, None, "test",
@@ -301,7 +383,7 @@ impl Stack {
     }
 
     pub fn set_alarm(&self, name: &str, state: &str) {
-        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        let cw = aws_sdk_cloudwatch::Client::new(&self.cw_sdk());
         Self::rt().block_on(async {
             cw.set_alarm_state()
                 .alarm_name(name)
