@@ -177,8 +177,12 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Check = cli.command {
         return commands::check::run(&configs, &out);
     }
-    if let (Command::IamPolicy, [cfg]) = (&cli.command, configs.as_slice()) {
-        return commands::iam_policy::run(cfg);
+    if let (Command::IamPolicy { purpose }, [cfg]) = (&cli.command, configs.as_slice()) {
+        let purpose = match purpose {
+            crate::cli::PolicyFor::Provision => crate::aws::calls::PolicyFor::Provision,
+            crate::cli::PolicyFor::Run => crate::aws::calls::PolicyFor::Run,
+        };
+        return commands::iam_policy::run(cfg, purpose);
     }
     let aws = AwsOptions {
         region: cli.region.clone(),

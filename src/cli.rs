@@ -47,6 +47,13 @@ pub enum WaitFor {
     Ready,
 }
 
+/// Which IAM policy `iam-policy` prints.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyFor {
+    Provision,
+    Run,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     Text,
@@ -205,8 +212,15 @@ pub enum Command {
     Compare,
     /// Print the least-privilege IAM policy for this config's features (JSON). No AWS call.
     #[command(name = "iam-policy")]
-    #[command(after_help = "Example:\n  cutover iam-policy > policy.json")]
-    IamPolicy,
+    #[command(
+        after_help = "Example:\n  cutover iam-policy > policy.json\n  cutover iam-policy --for run > everyday.json"
+    )]
+    IamPolicy {
+        /// `run`: the everyday policy, without creating or deleting the stack's
+        /// resources; `provision` (default): everything, provision and destroy included.
+        #[arg(long = "for", value_enum, default_value_t = PolicyFor::Provision)]
+        purpose: PolicyFor,
+    },
     /// Write a starter cutover.toml (and its template) into the current folder.
     #[command(after_help = "Example:\n  cutover init --provider ecs --name iris")]
     Init {

@@ -209,6 +209,13 @@ fn validate_speaks_https_with_a_ca_file() {
     )
     .unwrap();
     expect_invalid(d, &["check"], "validate.ca_file");
+    // Nor is a PEM frame around garbage.
+    std::fs::write(
+        d.join("junk.pem"),
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    expect_invalid(d, &["check"], "validate.ca_file");
 }
 
 /// The committed man pages are the ones the clap definitions give

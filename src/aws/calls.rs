@@ -22,6 +22,8 @@ pub enum Feature {
     Judge,
     /// SageMaker model packages (`--model-package-group`, `promote --auto-deploy`).
     ModelRegistry,
+    /// Marking packages of the configured `model_package_group` live.
+    ModelPackageGroup,
     /// `[notify] eventbridge_bus`.
     EventBus,
     /// Registering scalable targets: `[ecs.autoscaling]`, or SageMaker
@@ -42,6 +44,14 @@ pub enum Scope {
     Endpoint,
     EndpointConfigs,
     Models,
+    /// The configured model package group's packages.
+    ModelPackages,
+    /// The cluster, the services and the task-definition families (tags).
+    EcsTaggable,
+    /// Application Auto Scaling's scalable targets.
+    ScalableTargets,
+    /// Application Auto Scaling's service-linked roles.
+    ServiceLinkedRole,
     /// The `[notify]` EventBridge bus.
     EventBus,
     /// The API takes no resource (describe/list calls, task definitions).
@@ -100,12 +110,12 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     (
         "application-autoscaling:RegisterScalableTarget",
         Feature::Autoscaling,
-        Scope::Any,
+        Scope::ScalableTargets,
     ),
     (
         "application-autoscaling:PutScalingPolicy",
         Feature::Autoscaling,
-        Scope::Any,
+        Scope::ScalableTargets,
     ),
     (
         "application-autoscaling:DescribeScalingPolicies",
@@ -116,7 +126,7 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     (
         "iam:CreateServiceLinkedRole",
         Feature::Autoscaling,
-        Scope::Any,
+        Scope::ServiceLinkedRole,
     ),
     // ECS and the load balancer.
     ("ecs:DescribeClusters", Feature::Ecs, Scope::Cluster),
@@ -126,7 +136,7 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ("ecs:CreateService", Feature::Ecs, Scope::Services),
     ("ecs:UpdateService", Feature::Ecs, Scope::Services),
     ("ecs:DeleteService", Feature::Ecs, Scope::Services),
-    ("ecs:TagResource", Feature::Ecs, Scope::Any),
+    ("ecs:TagResource", Feature::Ecs, Scope::EcsTaggable),
     ("ecs:RegisterTaskDefinition", Feature::Ecs, Scope::Any),
     ("ecs:DeregisterTaskDefinition", Feature::Ecs, Scope::Any),
     ("ecs:DescribeTaskDefinition", Feature::Ecs, Scope::Any),
@@ -305,11 +315,19 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     (
         "sagemaker:UpdateModelPackage",
-        Feature::ModelRegistry,
-        Scope::Any,
+        Feature::ModelPackageGroup,
+        Scope::ModelPackages,
     ),
     // Events.
     ("events:PutEvents", Feature::EventBus, Scope::EventBus),
+    // `verify` (read-only).
+    ("ec2:DescribeVpcs", Feature::Ecs, Scope::Any),
+    ("ec2:DescribeSubnets", Feature::Ecs, Scope::Any),
+    ("ec2:DescribeSecurityGroups", Feature::Ecs, Scope::Any),
+    ("acm:DescribeCertificate", Feature::Ecs, Scope::Any),
+    ("iam:GetRole", Feature::Always, Scope::Any),
+    ("ecr:DescribeRepositories", Feature::SageMaker, Scope::Any),
+    ("ecr:DescribeImages", Feature::SageMaker, Scope::Any),
 ];
 
 fn enabled(cfg: &Config, f: Feature) -> bool {
@@ -320,6 +338,9 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
             matches!(&cfg.backend, Backend::Ecs(e) if e.load_balancer_arn.is_none())
         }
         Feature::SageMaker | Feature::ModelRegistry => matches!(cfg.backend, Backend::Sagemaker(_)),
+        Feature::ModelPackageGroup => {
+            matches!(&cfg.backend, Backend::Sagemaker(s) if s.model_package_group.is_some())
+        }
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::Judge => cfg.judge.is_some(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
@@ -330,8 +351,79 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
     }
 }
 
+/// Which policy `iam-policy --for` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PolicyFor {
+    /// Everything: provision and destroy as well as every run.
+    #[default]
+    Provision,
+    /// Everyday runs (deploy, shift, promote, rollback, status, ...): no
+    /// creating or deleting the table, the cluster, the load balancer, its
+    /// groups and listeners, the services, the managed alarms or the endpoint.
+    Run,
+}
+
+/// Calls only `provision` and `destroy` make.
+const PROVISION_ONLY: &[&str] = &[
+    "dynamodb:CreateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:Scan",
+    "dynamodb:TagResource",
+    "dynamodb:UpdateTimeToLive",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:TagResource",
+    "ecs:CreateCluster",
+    "ecs:DeleteCluster",
+    "ecs:CreateService",
+    "ecs:DeleteService",
+    "elasticloadbalancing:CreateLoadBalancer",
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:DeleteRule",
+    "elasticloadbalancing:AddTags",
+    "sagemaker:DeleteEndpoint",
+];
+
+/// Item-level state-table calls: only the stack's own partition.
+const ITEM_CALLS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+];
+
+/// A call's IAM condition, where one narrows it further.
+fn condition(cfg: &Config, action: &str, scope: Scope) -> Option<Value> {
+    let n = &cfg.name;
+    if ITEM_CALLS.contains(&action) {
+        return Some(json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [n]}}));
+    }
+    match (action, scope) {
+        (_, Scope::ServiceLinkedRole) => Some(
+            json!({"StringEquals": {"iam:AWSServiceName": match cfg.backend {
+                Backend::Ecs(_) => "ecs.application-autoscaling.amazonaws.com",
+                Backend::Sagemaker(_) => "sagemaker.application-autoscaling.amazonaws.com",
+            }}}),
+        ),
+        // Only what carries the stack's tag may be deleted.
+        ("sagemaker:DeleteModel" | "sagemaker:DeleteEndpointConfig", _) => {
+            Some(json!({"StringEquals": {"aws:ResourceTag/cutover:stack": n}}))
+        }
+        _ => None,
+    }
+}
+
 /// The resource ARNs a scope stands for (account and region left open).
-fn resources(cfg: &Config, scope: Scope, alarms: &[String]) -> Vec<String> {
+fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String]) -> Vec<String> {
     let n = &cfg.name;
     // The ALB's name: the stack's, or that of the existing ALB in the config.
     let lbn = match &cfg.backend {
@@ -370,7 +462,35 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String]) -> Vec<String> {
             .collect(),
         (Scope::Endpoint, _) => vec![format!("{sm}:endpoint/{n}")],
         (Scope::EndpointConfigs, _) => vec![format!("{sm}:endpoint-config/{n}-*")],
-        (Scope::Models, _) => vec![format!("{sm}:model/{n}-*")],
+        // `<stack>-<colour>-…`: stack `iris` does not reach stack `iris-x`'s
+        // models by name (and deletes need the stack's tag).
+        (Scope::Models, _) => vec![
+            format!("{sm}:model/{n}-blue-*"),
+            format!("{sm}:model/{n}-green-*"),
+        ],
+        (Scope::ModelPackages, Backend::Sagemaker(s)) => match &s.model_package_group {
+            Some(g) => vec![format!("{sm}:model-package/{g}/*")],
+            None => vec![],
+        },
+        (Scope::EcsTaggable, Backend::Ecs(e)) => {
+            let mut r = vec![
+                format!("arn:aws:ecs:*:*:cluster/{}", e.cluster),
+                format!("arn:aws:ecs:*:*:service/{}/{n}-blue", e.cluster),
+                format!("arn:aws:ecs:*:*:service/{}/{n}-green", e.cluster),
+            ];
+            r.extend(
+                families
+                    .iter()
+                    .map(|f| format!("arn:aws:ecs:*:*:task-definition/{f}:*")),
+            );
+            r
+        }
+        (Scope::ScalableTargets, _) => {
+            vec!["arn:aws:application-autoscaling:*:*:scalable-target/*".to_string()]
+        }
+        (Scope::ServiceLinkedRole, _) => vec![
+            "arn:aws:iam::*:role/aws-service-role/*.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_*".to_string(),
+        ],
         (Scope::EventBus, _) => match cfg.notify.eventbridge_bus.as_deref() {
             Some(arn) if arn.starts_with("arn:") => vec![arn.to_string()],
             Some(bus) => vec![format!("arn:aws:events:*:*:event-bus/{bus}")],
@@ -400,26 +520,44 @@ pub fn actions(cfg: &Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// The least-privilege policy document: one statement per resource set.
-pub fn policy(cfg: &Config, alarms: &[String], task_roles: &[String]) -> Value {
-    let mut by_res: BTreeMap<Vec<String>, Vec<&str>> = BTreeMap::new();
+/// What the release renders that the policy names: the roles it passes and
+/// the task-definition families it registers.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    pub roles: Vec<String>,
+    pub families: Vec<String>,
+}
+
+/// The least-privilege policy document: one statement per resource set and
+/// condition.
+pub fn policy(cfg: &Config, alarms: &[String], r: &Rendered, purpose: PolicyFor) -> Value {
+    let mut by_res: BTreeMap<(Vec<String>, String), Vec<&str>> = BTreeMap::new();
     for (action, f, scope) in CALLS {
-        if enabled(cfg, *f) {
-            by_res
-                .entry(resources(cfg, *scope, alarms))
-                .or_default()
-                .push(action);
+        if !enabled(cfg, *f) || (purpose == PolicyFor::Run && PROVISION_ONLY.contains(action)) {
+            continue;
         }
+        let res = resources(cfg, *scope, alarms, &r.families);
+        if res.is_empty() {
+            continue;
+        }
+        let cond = condition(cfg, action, *scope)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        by_res.entry((res, cond)).or_default().push(action);
     }
     let mut statements: Vec<Value> = by_res
         .into_iter()
         .enumerate()
-        .map(|(i, (res, mut acts))| {
+        .map(|(i, ((res, cond), mut acts))| {
             acts.sort();
-            json!({"Sid": format!("Cutover{i}"), "Effect": "Allow", "Action": acts, "Resource": res})
+            let mut st = json!({"Sid": format!("Cutover{i}"), "Effect": "Allow", "Action": acts, "Resource": res});
+            if !cond.is_empty() {
+                st["Condition"] = serde_json::from_str(&cond).unwrap_or_default();
+            }
+            st
         })
         .collect();
-    for (role, service) in pass_roles(cfg, task_roles) {
+    for (role, service) in pass_roles(cfg, &r.roles) {
         statements.push(json!({
             "Sid": "PassRole",
             "Effect": "Allow",

@@ -58,5 +58,10 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             humantime::format_duration(r.bake)
         ));
     }
+    for v in cfg.notify.unset_vars() {
+        w.push(format!(
+            "[notify] names environment variable {v}, which is not set: webhook posts would go without it; export it where cutover runs"
+        ));
+    }
     w
 }

@@ -27,7 +27,8 @@ pub async fn resolve_model(ctx: &Ctx<'_>, reference: &str) -> Result<ModelVersio
             r.model, reg.model
         )));
     }
-    let client = Mlflow::from_env(reg.and_then(|g| g.tracking_uri.as_deref()))?;
+    let ca = ctx.cfg.validate.as_ref().and_then(|v| v.ca_pem.as_deref());
+    let client = Mlflow::from_env(reg.and_then(|g| g.tracking_uri.as_deref()), ca)?;
     let mv = client.resolve(&r).await?;
     ctx.out
         .info(&format!("{r} is version {} ({})", mv.version, mv.source));

@@ -6,14 +6,14 @@ use crate::config::Config;
 use crate::error::{failed, Result};
 use crate::output::stdout_line;
 
-pub fn run(cfg: &Config) -> Result<()> {
+pub fn run(cfg: &Config, purpose: calls::PolicyFor) -> Result<()> {
     let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
     let alarms: Vec<String> = concrete(cfg, &region)?
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let roles = crate::providers::passed_roles(cfg, &region)?;
-    let doc = calls::policy(cfg, &alarms, &roles);
+    let rendered = crate::providers::rendered(cfg, &region)?;
+    let doc = calls::policy(cfg, &alarms, &rendered, purpose);
     stdout_line(&serde_json::to_string_pretty(&doc).map_err(|e| failed(e.to_string()))?);
     Ok(())
 }

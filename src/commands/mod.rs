@@ -124,7 +124,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         Command::Validate { color } => validate::run(ctx, *color).await,
         Command::Compare => compare::run(ctx).await,
         Command::Check
-        | Command::IamPolicy
+        | Command::IamPolicy { .. }
         | Command::Init { .. }
         | Command::Completions { .. } => Ok(()),
     }

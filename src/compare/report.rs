@@ -64,15 +64,22 @@ fn output_of(o: &Outcome, ptr: &str) -> Option<Value> {
     }
 }
 
+/// Reports and the state keep at most this much of an answer.
+const SHOWN: usize = 200;
+
 fn shown(o: &Outcome, ptr: &str) -> Value {
     match (o, output_of(o, ptr)) {
+        // A huge output is cut: the report goes into the state item (400 KB).
+        (_, Some(v)) if v.to_string().len() > SHOWN => {
+            Value::String(crate::probe::truncate(&v.to_string(), SHOWN))
+        }
         (_, Some(v)) => v,
         (Ok(a), None) => Value::String(format!(
             "status {}: {}",
             a.status,
-            crate::probe::truncate(&a.body, 200)
+            crate::probe::truncate(&a.body, SHOWN)
         )),
-        (Err(e), None) => Value::String(format!("no answer: {e}")),
+        (Err(e), None) => Value::String(format!("no answer: {}", crate::probe::truncate(e, SHOWN))),
     }
 }
 
@@ -251,6 +258,16 @@ mod tests {
             live: ans(live, lms),
             candidate: ans(cand, cms),
         }
+    }
+
+    #[test]
+    fn huge_answers_are_cut_in_the_report() {
+        let big = format!(r#"{{"predictions": ["{}"]}}"#, "x".repeat(100_000));
+        let pairs = vec![pair(r#"{"predictions": [0]}"#, &big, None, 1, 1)];
+        let r = Report::build(&pairs, &th());
+        let d = &r.disagreements[0];
+        assert!(d.candidate.to_string().len() < 300, "{}", d.candidate);
+        assert!(serde_json::to_string(&r).unwrap().len() < 2_000);
     }
 
     #[test]

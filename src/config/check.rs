@@ -642,7 +642,10 @@ fn validate_config(loc: &Locator, dir: &Path, v: &RawValidate) -> Result<Validat
                     format!("cannot read {}: {e}", p.display()),
                 )
             })?;
-            if reqwest::Certificate::from_pem(&pem).is_err() || !pem.starts_with(b"-----BEGIN") {
+            // A client must accept it as a root: a PEM frame around garbage does not pass.
+            if !pem.starts_with(b"-----BEGIN")
+                || crate::probe::client(Some(&pem), std::time::Duration::from_secs(5)).is_err()
+            {
                 return Err(loc.at(
                     f,
                     "validate.ca_file",

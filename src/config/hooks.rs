@@ -73,11 +73,44 @@ impl Hook {
     }
 }
 
+impl NotifyConfig {
+    /// The environment variables that hold secrets (hooks do not inherit them).
+    pub fn secret_vars(&self) -> impl Iterator<Item = &str> {
+        self.header
+            .as_ref()
+            .map(|(_, env)| env.as_str())
+            .into_iter()
+            .chain(self.secret_env.as_deref())
+    }
+
+    /// The secret variables that are not set now (the webhook would go
+    /// without its header or signature).
+    pub fn unset_vars(&self) -> Vec<&str> {
+        self.secret_vars()
+            .filter(|v| std::env::var(v).map_or(true, |x| x.is_empty()))
+            .collect()
+    }
+
+    /// Their values now (masked wherever output could show them).
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secret_vars()
+            .filter_map(|v| std::env::var(v).ok())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+}
+
 /// `[notify]`: every journal entry goes to these sinks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NotifyConfig {
     pub url: Option<String>,
     pub eventbridge_bus: Option<String>,
+    /// A header sent with every webhook post (`Authorization`), its value
+    /// read from the environment variable `header_env` at send time.
+    pub header: Option<(String, String)>,
+    /// The environment variable holding the HMAC-SHA256 key that signs every
+    /// webhook body (`X-Cutover-Signature: sha256=<hex>`).
+    pub secret_env: Option<String>,
 }
 
 fn http_url(u: &str) -> bool {
@@ -159,9 +192,75 @@ pub fn check_notify(loc: &Locator, raw: Option<&RawNotify>) -> Result<NotifyConf
             ));
         }
     }
+    let env_set = |key: &str, v: &toml::Spanned<String>| -> Result<String> {
+        let name = v.get_ref();
+        let ok = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !ok {
+            return Err(loc.at(
+                v,
+                key,
+                format!("\"{name}\" is not an environment variable name"),
+            ));
+        }
+        Ok(name.clone())
+    };
+    let header = match (&n.header, &n.header_env) {
+        (None, None) => None,
+        (Some(h), Some(e)) => {
+            let name = h.get_ref();
+            let token = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if !token {
+                return Err(loc.at(
+                    h,
+                    "notify.header",
+                    format!("\"{name}\" is not an HTTP header name"),
+                ));
+            }
+            Some((name.clone(), env_set("notify.header_env", e)?))
+        }
+        (Some(h), None) => {
+            return Err(loc.at(
+                h,
+                "notify.header",
+                "give header_env too: the environment variable that holds the header's value"
+                    .into(),
+            ))
+        }
+        (None, Some(e)) => {
+            return Err(loc.at(
+                e,
+                "notify.header_env",
+                "give header too (e.g. header = \"Authorization\")".into(),
+            ))
+        }
+    };
+    let secret_env = n
+        .secret_env
+        .as_ref()
+        .map(|e| env_set("notify.secret_env", e))
+        .transpose()?;
+    if (header.is_some() || secret_env.is_some()) && n.url.is_none() {
+        let at = n
+            .header
+            .as_ref()
+            .or(n.secret_env.as_ref())
+            .expect("one is set");
+        return Err(loc.at(
+            at,
+            "notify.url",
+            "header and secret_env apply to the webhook: set url".into(),
+        ));
+    }
     Ok(NotifyConfig {
         url: n.url.as_ref().map(|u| u.get_ref().clone()),
         eventbridge_bus: n.eventbridge_bus.as_ref().map(|b| b.get_ref().clone()),
+        header,
+        secret_env,
     })
 }
 

@@ -42,6 +42,9 @@ pub struct RawHook {
 pub struct RawNotify {
     pub url: Option<Spanned<String>>,
     pub eventbridge_bus: Option<Spanned<String>>,
+    pub header: Option<Spanned<String>>,
+    pub header_env: Option<Spanned<String>>,
+    pub secret_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -38,7 +38,8 @@ pub async fn settle(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> crate::
         .registry
         .as_ref()
         .and_then(|r| r.tracking_uri.as_deref());
-    let res = match Mlflow::from_env(uri) {
+    let ca = ctx.cfg.validate.as_ref().and_then(|v| v.ca_pem.as_deref());
+    let res = match Mlflow::from_env(uri, ca) {
         Ok(m) => m.set_alias(&owed.model, &owed.alias, &owed.version).await,
         Err(e) => Err(e),
     };

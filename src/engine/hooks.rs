@@ -119,17 +119,26 @@ async fn run_one(
         HookTarget::Url(url) => {
             let ca = ctx.cfg.validate.as_ref().and_then(|v| v.ca_pem.as_deref());
             let http = crate::probe::client(ca, hook.timeout)?;
-            match http.post(url).json(&ev.json()).send().await {
+            match super::notify::post_json(&http, url, &ctx.cfg.notify, &ev.json()).await {
                 Ok(r) if r.status().is_success() => Ok(format!("status {}", r.status().as_u16())),
                 Ok(r) => Err(format!("status {}", r.status().as_u16())),
                 Err(e) if e.is_timeout() => Err(format!(
                     "timed out after {}",
                     humantime::format_duration(hook.timeout)
                 )),
-                Err(e) => Err(format!("request failed: {e}")),
+                Err(e) => Err(format!("request failed: {}", e.without_url())),
             }
         }
     }
+}
+
+/// `text` with every secret value in it replaced by `***`.
+fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 /// The last `n` bytes of a hook's output, on one line.
@@ -149,7 +158,15 @@ async fn run_command(
     timeout: Duration,
     ev: &HookEvent,
 ) -> std::result::Result<String, String> {
-    let mut child = tokio::process::Command::new("sh")
+    let mut command = tokio::process::Command::new("sh");
+    // The registry's and the webhook's secrets are not the hook's.
+    for v in ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"]
+        .into_iter()
+        .chain(ctx.cfg.notify.secret_vars())
+    {
+        command.env_remove(v);
+    }
+    let mut child = command
         .arg("-c")
         .arg(cmd)
         .current_dir(&ctx.cfg.dir)
@@ -178,8 +195,24 @@ async fn run_command(
     .flatten()
     {
         outs.push(tokio::spawn(async move {
+            // Read to the end (a hook that prints a lot must not die of
+            // SIGPIPE), keeping only the last 64 KiB.
+            const KEEP: usize = 64 * 1024;
+            let mut pipe = pipe;
             let mut buf = Vec::new();
-            let _ = pipe.take(64 * 1024).read_to_end(&mut buf).await;
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 2 * KEEP {
+                    buf.drain(..buf.len() - KEEP);
+                }
+            }
+            if buf.len() > KEEP {
+                buf.drain(..buf.len() - KEEP);
+            }
             buf
         }));
     }
@@ -210,7 +243,7 @@ async fn run_command(
             output.extend(b);
         }
     }
-    let shown = tail(&output, 300);
+    let shown = crate::redact::text(&mask(&tail(&output, 300), &ctx.cfg.notify.secret_values()));
     if !shown.is_empty() {
         ctx.out.detail(&format!("hook output: {shown}"));
     }

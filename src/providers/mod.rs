@@ -151,16 +151,21 @@ pub fn check_templates(cfg: &Config, vars: &Vars) -> Result<()> {
     Ok(())
 }
 
-/// The IAM roles the release hands to AWS (ECS task and execution roles),
-/// for `iam:PassRole`.
-pub fn passed_roles(cfg: &Config, region: &str) -> Result<Vec<String>> {
+/// What the IAM policy names of the release: the roles it hands to AWS (ECS
+/// task and execution roles, for `iam:PassRole`) and its task-definition
+/// families (for tagging).
+pub fn rendered(cfg: &Config, region: &str) -> Result<crate::aws::calls::Rendered> {
     let mut roles = Vec::new();
+    let mut families = Vec::new();
     if let Backend::Ecs(e) = &cfg.backend {
         for c in Color::BOTH {
             let what = e.task_definition.display().to_string();
             let vars = Vars::new(&cfg.name, "policy", c.as_str(), region);
             let body = render_json(&what, &e.task_definition_source, &vars)?;
             let td = ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+            if !families.contains(&td.family) {
+                families.push(td.family.clone());
+            }
             for r in [td.execution_role_arn, td.task_role_arn]
                 .into_iter()
                 .flatten()
@@ -171,7 +176,7 @@ pub fn passed_roles(cfg: &Config, region: &str) -> Result<Vec<String>> {
             }
         }
     }
-    Ok(roles)
+    Ok(crate::aws::calls::Rendered { roles, families })
 }
 
 /// Builds the stack's router and release from the config: the one place

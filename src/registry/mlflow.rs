@@ -81,8 +81,9 @@ enum Fail {
 }
 
 impl Mlflow {
-    /// The configured URI wins over MLFLOW_TRACKING_URI.
-    pub fn from_env(configured: Option<&str>) -> Result<Mlflow> {
+    /// The configured URI wins over MLFLOW_TRACKING_URI; `ca_pem` (from
+    /// `[validate] ca_file`) adds to the system roots.
+    pub fn from_env(configured: Option<&str>, ca_pem: Option<&[u8]>) -> Result<Mlflow> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let uri = configured
             .map(String::from)
@@ -103,7 +104,13 @@ impl Mlflow {
             (None, Some(u)) => Auth::Basic(u, env("MLFLOW_TRACKING_PASSWORD").unwrap_or_default()),
             (None, None) => Auth::None,
         };
-        let http = crate::probe::client(None, TIMEOUT).map_err(failed)?;
+        if !matches!(auth, Auth::None) && uri.starts_with("http://") && !loopback(&uri) {
+            return Err(invalid(format!(
+                "MLflow credentials (MLFLOW_TRACKING_TOKEN or _USERNAME) would cross the network in clear text to {}; use an https:// tracking URI",
+                redact::url(&uri)
+            )));
+        }
+        let http = crate::probe::client(ca_pem, TIMEOUT).map_err(failed)?;
         Ok(Mlflow {
             base: uri.trim_end_matches('/').to_string(),
             auth,
@@ -226,6 +233,25 @@ impl Mlflow {
 }
 
 /// An error with its sources on one line (reqwest hides the cause inside).
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
+fn loopback(uri: &str) -> bool {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn chain(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut msg = e.to_string();
@@ -235,4 +261,18 @@ fn chain(e: reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::loopback;
+
+    #[test]
+    fn only_loopback_may_take_credentials_over_http() {
+        assert!(loopback("http://127.0.0.1:5000"));
+        assert!(loopback("http://localhost/x"));
+        assert!(loopback("http://[::1]:5000"));
+        assert!(!loopback("http://mlflow.internal:5000"));
+        assert!(!loopback("http://127.0.0.1.evil.example"));
+    }
 }

@@ -92,6 +92,10 @@ pub enum Decision {
     },
 }
 
+/// The lease assumed for an item that names none (written by hand, or cut
+/// short): long, so that such an item is never broken at once.
+pub const UNKNOWN_LEASE_MS: u64 = 10 * 60 * 1000;
+
 /// Whether a run on `me` may break `item`'s lease (`wall_now`: this host's
 /// wall clock, used only for items without a version).
 pub fn decide(item: &LockItem, me: &Clock, wall_now: u64) -> Decision {
@@ -113,9 +117,14 @@ pub fn decide(item: &LockItem, me: &Clock, wall_now: u64) -> Decision {
             }
         };
     }
+    let lease = if item.lease_ms == 0 {
+        UNKNOWN_LEASE_MS
+    } else {
+        item.lease_ms
+    };
     match item.watch.get(&me.id) {
         Some(w) if w.version == item.version && me.now >= w.since => {
-            let at = w.since.saturating_add(item.lease_ms);
+            let at = w.since.saturating_add(lease);
             if me.now >= at {
                 Decision::Take
             } else {
@@ -130,7 +139,7 @@ pub fn decide(item: &LockItem, me: &Clock, wall_now: u64) -> Decision {
         _ => Decision::Watch {
             record: true,
             since: me.now,
-            breakable_at: me.now.saturating_add(item.lease_ms),
+            breakable_at: me.now.saturating_add(lease),
         },
     }
 }
@@ -157,6 +166,30 @@ mod tests {
             id: "boot:me".into(),
             now,
         }
+    }
+
+    #[test]
+    fn an_item_without_a_lease_length_is_not_broken_at_once() {
+        let mut i = item("boot:other", "v1");
+        i.lease_ms = 0;
+        let first = decide(&i, &me(1_000), 0);
+        assert_eq!(
+            first,
+            Decision::Watch {
+                record: true,
+                since: 1_000,
+                breakable_at: 1_000 + UNKNOWN_LEASE_MS
+            }
+        );
+        i.watch.insert(
+            "boot:me".into(),
+            Watch {
+                version: "v1".into(),
+                since: 1_000,
+            },
+        );
+        assert!(matches!(decide(&i, &me(2_000), 0), Decision::Watch { .. }));
+        assert_eq!(decide(&i, &me(1_000 + UNKNOWN_LEASE_MS), 0), Decision::Take);
     }
 
     #[test]

@@ -395,5 +395,20 @@ fn bad_references_exit_2_without_aws_writes() {
     );
     // A malformed reference fails in the flags.
     expect(&s, "models:/ml-bad/Production", "stages");
+    // A token is never sent in clear text to a host that is not this one.
+    point_at(&s, "http://mlflow.example.internal:5000");
+    let before = s.requests().len();
+    let err = s.exits_with_env(
+        &["deploy", "--version", &format!("models:/ml-ghost/{v1}")],
+        &[("MLFLOW_TRACKING_TOKEN", "s3cret-token")],
+        2,
+    );
+    assert!(
+        err.contains("clear text") && err.contains("https://"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-token"), "{err}");
+    assert!(s.writes_since(before).is_empty());
+    point_at(&s, &ml().uri);
     assert_eq!(s.status_json()["versions"]["blue"], v1.as_str());
 }

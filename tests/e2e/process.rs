@@ -172,6 +172,24 @@ fn failing_post_complete_hook_changes_nothing() {
 
 /// A tiny HTTP server: every request's body goes down the channel.
 fn webhook_server() -> (u16, mpsc::Receiver<(String, serde_json::Value)>) {
+    let (port, rx) = webhook_server_with_heads();
+    let (tx, plain) = mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok((path, _, _, v)) = rx.recv() {
+            if tx.send((path, v)).is_err() {
+                break;
+            }
+        }
+    });
+    (port, plain)
+}
+
+/// Each post as (path, head, raw body, JSON body).
+#[allow(clippy::type_complexity)]
+fn webhook_server_with_heads() -> (
+    u16,
+    mpsc::Receiver<(String, String, String, serde_json::Value)>,
+) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
@@ -180,10 +198,10 @@ fn webhook_server() -> (u16, mpsc::Receiver<(String, serde_json::Value)>) {
             let Ok(mut c) = conn else { continue };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
-            let (path, body) = loop {
+            let (path, head, body) = loop {
                 let n = c.read(&mut chunk).unwrap_or(0);
                 if n == 0 {
-                    break (String::new(), String::new());
+                    break (String::new(), String::new(), String::new());
                 }
                 buf.extend_from_slice(&chunk[..n]);
                 let text = String::from_utf8_lossy(&buf).to_string();
@@ -198,14 +216,14 @@ fn webhook_server() -> (u16, mpsc::Receiver<(String, serde_json::Value)>) {
                         .unwrap_or(0);
                     if body.len() >= len {
                         let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                        break (path, body.to_string());
+                        break (path, head.to_string(), body.to_string());
                     }
                 }
             };
             let _ =
                 c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             if let Ok(v) = serde_json::from_str(&body) {
-                let _ = tx.send((path, v));
+                let _ = tx.send((path, head, body, v));
             }
         }
     });
@@ -245,6 +263,99 @@ fn webhook_receives_every_journal_entry() {
     assert_eq!(hooks[0]["event"], "post-complete");
     assert_eq!(hooks[0]["version"], "v2");
     assert_eq!(hooks[0]["weight"], 100);
+}
+
+/// The webhook's secret travels in a header from the environment, every
+/// body is signed, and a token in a hook URL never reaches the output, the
+/// journal or the events.
+#[test]
+fn webhooks_are_signed_and_url_secrets_are_redacted() {
+    use hmac::{KeyInit, Mac};
+    let (port, rx) = webhook_server_with_heads();
+    let extra = format!(
+        "[[hooks]]\non = \"post-complete\"\nurl = \"http://127.0.0.1:{port}/hook?token=hunter2secret\"\n\n[notify]\nurl = \"http://127.0.0.1:{port}/events\"\nheader = \"Authorization\"\nheader_env = \"WH_TOKEN\"\nsecret_env = \"WH_KEY\"\n\n[[hooks]]\non = \"pre-traffic\"\nrun = \"head -c 300000 /dev/zero | tr '\\\\000' x; test -z \\\"$MLFLOW_TRACKING_TOKEN$WH_KEY$WH_TOKEN\\\"\"\n\n[[hooks]]\non = \"post-complete\"\nrun = \"cat leak.txt; exit 1\"\n"
+    );
+    let s = Stack::new("whsig", &["--steps", "100", "--bake", "1s"]);
+    s.edit_config(|t| format!("{t}\n{extra}"));
+    let env = [("WH_TOKEN", "Bearer tok3n-abc"), ("WH_KEY", "k3y-for-hmac")];
+    std::fs::write(s.dir.path().join("leak.txt"), "leaked Bearer tok3n-abc\n").unwrap();
+    // Without the variables `check` says so (posts would go without them).
+    let out = s.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("WH_TOKEN") && err.contains("not set"), "{err}");
+    for args in [
+        &["provision"][..],
+        &["deploy", "--version", "v1"],
+        &["deploy", "--version", "v2"],
+    ] {
+        s.exits_with_env(args, &env, 0);
+    }
+    // The pre-traffic hook prints 300 KB (no SIGPIPE) and sees none of the
+    // secrets; the post-complete hook prints the token, which is masked.
+    let out = s
+        .cmd()
+        .arg("shift")
+        .envs(env)
+        .env("MLFLOW_TRACKING_TOKEN", "mlflow-s3cret")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut posts = Vec::new();
+    while let Ok(p) = rx.recv_timeout(Duration::from_secs(2)) {
+        posts.push(p);
+    }
+    assert!(posts.iter().any(|(p, ..)| p == "/events"), "no events");
+    assert!(
+        posts.iter().any(|(p, ..)| p.starts_with("/hook")),
+        "no hook post"
+    );
+    for (path, head, body, _) in &posts {
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        assert_eq!(
+            header("authorization").as_deref(),
+            Some("Bearer tok3n-abc"),
+            "{path}"
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y-for-hmac").unwrap();
+        mac.update(body.as_bytes());
+        let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(header("x-cutover-signature"), Some(want), "{path}");
+    }
+    // The hook URL's token is in no event, no output and no journal entry.
+    let all: String = posts.iter().map(|(_, _, b, _)| b.as_str()).collect();
+    let shown = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.ok(&["history", "-o", "json"], 0)
+    );
+    assert!(
+        shown.contains("hook-failed") || shown.contains("post-complete"),
+        "{shown}"
+    );
+    for text in [&all, &shown] {
+        assert!(!text.contains("hunter2secret"), "{text}");
+        assert!(!text.contains("mlflow-s3cret"), "{text}");
+        assert!(
+            !text.contains("tok3n-abc") && !text.contains("k3y-for-hmac"),
+            "{text}"
+        );
+    }
+    assert!(
+        shown.contains("token=***") || all.contains("token=***"),
+        "{shown}"
+    );
 }
 
 /// An SQS queue that an EventBridge rule on the default bus feeds with the
