@@ -195,6 +195,14 @@ impl Mlflow {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         };
+        // The version becomes part of names and tags: MLflow numbers versions,
+        // so anything else is refused rather than rendered.
+        if !version_number(&version) {
+            return Err(invalid(format!(
+                "{r}: MLflow answered version {:?}, which is not a version number; refusing to deploy it",
+                crate::probe::truncate(&version, 40)
+            )));
+        }
         Ok(ModelVersion {
             name: w.name,
             version,
@@ -233,6 +241,11 @@ impl Mlflow {
 }
 
 /// An error with its sources on one line (reqwest hides the cause inside).
+/// An MLflow version as MLflow gives it: 1 to 18 digits.
+fn version_number(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
 fn loopback(uri: &str) -> bool {
     let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
@@ -265,7 +278,15 @@ fn chain(e: reqwest::Error) -> String {
 
 #[cfg(test)]
 mod auth_tests {
-    use super::loopback;
+    use super::{loopback, version_number};
+
+    #[test]
+    fn only_numbered_versions_are_taken() {
+        assert!(version_number("12"));
+        assert!(!version_number("1\", \"user\": \"0"));
+        assert!(!version_number(""));
+        assert!(!version_number(&"9".repeat(19)));
+    }
 
     #[test]
     fn only_loopback_may_take_credentials_over_http() {
