@@ -111,6 +111,9 @@ pub enum Command {
         /// Read and validate as the real run would, print what it would do, change nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
+        /// Move traffic even outside the `[schedule]` windows or in a freeze.
+        #[arg(long = "ignore-schedule")]
+        ignore_schedule: bool,
     },
     /// One scheduled tick: do at most one due thing, then exit.
     #[command(

@@ -68,11 +68,13 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
             ignore_alarm,
             adopt,
             dry_run,
+            ignore_schedule,
         } => {
             let opts = Opts {
                 ignore: ignore_alarm,
                 adopt: *adopt,
                 dry_run: *dry_run,
+                ignore_schedule: *ignore_schedule,
             };
             match to {
                 Some(pct) => shift::to(ctx, *pct, opts).await,
@@ -102,6 +104,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
                 ignore: ignore_alarm,
                 adopt: *adopt,
                 dry_run: *dry_run,
+                ignore_schedule: false,
             };
             resume::run(ctx, opts).await
         }

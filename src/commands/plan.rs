@@ -159,6 +159,21 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         worst,
         humantime::format_duration(poll)
     ));
+    let window = ctx.cfg.schedule.as_ref().map(|c| {
+        let now = crate::store::now_ms();
+        let next = c.next_open(now);
+        let line = match next {
+            Some(n) if n <= now => format!("{}: open now", c.describe()),
+            Some(n) => format!(
+                "{}: closed; promote starts or advances from {}",
+                c.describe(),
+                c.show(n)
+            ),
+            None => format!("{}: no window opens in the next two years", c.describe()),
+        };
+        text.push_str(&format!("  schedule: {line}\n"));
+        json!({"windows": c.describe(), "next_window_ms": next})
+    });
     let gates = gates_text(ctx, &mut warnings);
     for g in &gates {
         text.push_str(&format!("  gate: {g}\n"));
@@ -173,6 +188,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "changes": changes,
             "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total, "retire_after_ms": retire_ms, "first_deploy_at_100": first},
             "detection_ms": detect.as_millis() as u64,
+            "window": window,
             "gates": gates,
             "warnings": warnings,
         }),

@@ -88,6 +88,7 @@ pub async fn tick(ctx: &Ctx<'_>, f: Flags<'_>, preloaded: Option<StackDoc>) -> R
         ignore: f.ignore,
         adopt: f.adopt,
         dry_run: f.dry_run,
+        ignore_schedule: false,
     };
     let ended = drive_from(ctx, Intent::Tick, opts, preloaded).await?;
     let doc = ended.doc();

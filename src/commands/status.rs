@@ -101,6 +101,14 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         },
         "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state_str()})).collect::<Vec<_>>(),
         "last_error": doc.last_error,
+        "schedule": ctx.cfg.schedule.as_ref().map(|c| {
+            let now = crate::store::now_ms();
+            json!({
+                "windows": c.describe(),
+                "open": c.open(now),
+                "next_window": c.next_open(now).map(|n| c.show(n)),
+            })
+        }),
         "pending": doc.pending.as_ref().map(|p| p.note.clone()),
         "compare": doc.compare,
         "judge": doc.judge,
@@ -173,6 +181,15 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     }
     for a in &alarms {
         t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state_str()));
+    }
+    if let Some(c) = &ctx.cfg.schedule {
+        let now = crate::store::now_ms();
+        let state = match (c.open(now), c.next_open(now)) {
+            (true, _) => "open now".to_string(),
+            (false, Some(n)) => format!("closed; the next window opens {}", c.show(n)),
+            (false, None) => "closed; no window opens in the next two years".to_string(),
+        };
+        t.push_str(&format!("schedule  {} ({state})\n", c.describe()));
     }
     if let Some(c) = &doc.compare {
         t.push_str(&format!("compare   {}\n", c.summary()));

@@ -119,6 +119,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         .transpose()?;
     let hooks = super::hooks::check_hooks(&loc, &raw.hooks)?;
     let notify = super::hooks::check_notify(&loc, raw.notify.as_ref())?;
+    let schedule = super::schedule::check_schedule(&loc, raw.schedule.as_ref())?;
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -135,6 +136,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         registry,
         hooks,
         notify,
+        schedule,
     })
 }
 

@@ -7,6 +7,7 @@ mod locate;
 mod raw;
 mod registry;
 mod scaling;
+mod schedule;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,8 @@ pub struct Config {
     /// `[[hooks]]`, in file order.
     pub hooks: Vec<Hook>,
     pub notify: NotifyConfig,
+    /// `[schedule]`: when `promote` may start or advance a rollout.
+    pub schedule: Option<crate::rollout::calendar::Calendar>,
 }
 
 impl Config {

@@ -25,6 +25,15 @@ pub struct Raw {
     #[serde(default)]
     pub hooks: Vec<RawHook>,
     pub notify: Option<RawNotify>,
+    pub schedule: Option<RawSchedule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub windows: Option<Vec<Spanned<String>>>,
+    pub timezone: Option<Spanned<String>>,
+    pub freeze: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

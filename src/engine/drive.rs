@@ -76,6 +76,8 @@ pub struct Opts<'o> {
     pub ignore: &'o [String],
     pub adopt: bool,
     pub dry_run: bool,
+    /// `shift --ignore-schedule`: move traffic outside `[schedule]`.
+    pub ignore_schedule: bool,
 }
 
 /// How a drive ended (a stop for safety is an error instead).
@@ -148,7 +150,11 @@ async fn before_lock(
     let left = doc.pending.is_some() || !doc.hooks_due.is_empty() || doc.alias_owed.is_some();
     match intent {
         Intent::To(_) | Intent::Continue => {
-            rollout::apply(&ctx.spec(), &doc.status, intent.event(vec![])).map_err(refusal)?;
+            let t =
+                rollout::apply(&ctx.spec(), &doc.status, intent.event(vec![])).map_err(refusal)?;
+            if let Some(early) = closed(ctx, doc, intent, &t, opts)? {
+                return Ok(Some(early));
+            }
         }
         Intent::Run => match doc.status.phase {
             Phase::Ready | Phase::Shifting => {}
@@ -175,6 +181,9 @@ async fn before_lock(
             if !left && !probing && !opts.dry_run {
                 let states = read_alarms(ctx, doc.status.candidate).await?;
                 let t = machine(ctx, doc, intent, &states, opts)?;
+                if let Some(early) = closed(ctx, doc, intent, &t, opts)? {
+                    return Ok(Some(early));
+                }
                 if let Outcome::Wait(until) = t.outcome {
                     return Ok(Some(Ended::Nothing(
                         doc.clone(),
@@ -223,6 +232,59 @@ fn waiting(doc: &StackDoc, until: Option<u64>) -> String {
     )
 }
 
+/// Whether `t` moves traffic towards the candidate (a start or a step up);
+/// rollbacks, pauses and retirement do not.
+fn advances(doc: &StackDoc, t: &Transition) -> bool {
+    let Some(c) = t.status.candidate.or(doc.status.candidate) else {
+        return false;
+    };
+    let now = doc.weights.map(|w| w.of(c)).unwrap_or(0);
+    t.outcome == Outcome::Changed
+        && t.actions
+            .iter()
+            .any(|a| matches!(a, rollout::Action::SetWeights(w) if w.of(c) > now))
+}
+
+/// `[schedule]`: outside a window or in a freeze, a transition that moves
+/// traffic towards the candidate waits for the next window (`promote`, exit
+/// 0) or is refused (`shift`, exit 3, unless `--ignore-schedule`). Alarms,
+/// rollbacks and retirement always go; `continue` is a person's decision.
+fn closed(
+    ctx: &Ctx<'_>,
+    doc: &StackDoc,
+    intent: Intent,
+    t: &Transition,
+    opts: Opts<'_>,
+) -> Result<Option<Ended>> {
+    let Some(cal) = &ctx.cfg.schedule else {
+        return Ok(None);
+    };
+    if intent == Intent::Continue || opts.ignore_schedule || !advances(doc, t) {
+        return Ok(None);
+    }
+    let now = now_ms();
+    if cal.open(now) {
+        return Ok(None);
+    }
+    let next = cal.next_open(now);
+    let when = match next {
+        Some(n) => format!("the next window opens {}", cal.show(n)),
+        None => "no window opens in the next two years".into(),
+    };
+    let why = format!("outside the release schedule ({}); {when}", cal.describe());
+    match intent {
+        Intent::Tick => Ok(Some(Ended::Nothing(
+            doc.clone(),
+            format!("nothing due: {why}"),
+            next,
+        ))),
+        _ => Err(safety(format!(
+            "{} refused: {why}; pass --ignore-schedule to move traffic anyway",
+            intent.name()
+        ))),
+    }
+}
+
 /// The machine's answer to the intent with the alarms as read.
 fn machine(
     ctx: &Ctx<'_>,
@@ -244,6 +306,9 @@ async fn dry_run(ctx: &Ctx<'_>, intent: Intent, doc: StackDoc, opts: Opts<'_>) -
     let states = read_alarms(ctx, doc.status.candidate).await?;
     warn_insufficient(ctx, &states);
     let t = machine(ctx, &doc, intent, &states, opts)?;
+    if let Some(Ended::Nothing(d, why, _)) = closed(ctx, &doc, intent, &t, opts)? {
+        return Ok(Ended::Would(d, why));
+    }
     let weights = |t: &Transition| {
         t.actions
             .iter()
@@ -287,6 +352,9 @@ async fn under_lock(ctx: &Ctx<'_>, intent: Intent, opts: Opts<'_>, held: &Held) 
     loop {
         crate::signal::check().map_err(|e| interrupted(ctx, &doc, e))?;
         let mut t = machine(ctx, &doc, intent, &states, opts)?;
+        if let Some(early) = closed(ctx, &doc, intent, &t, opts)? {
+            return Ok(early);
+        }
         let mut probed = None;
         if intent.bakes() {
             if gates::is_next_step(&doc, &t) {

@@ -1,5 +1,6 @@
 //! The rollout state machine. Pure: status + event -> new status + actions.
 //! No tokio, no SDK, no clock: time comes in with the event (ms since epoch).
+pub mod calendar;
 mod capacity;
 mod colors;
 mod machine;

@@ -219,3 +219,63 @@ fn ctrl_c_stops_cleanly_and_shift_resumes() {
     s.ok(&["shift"], 0);
     assert_eq!(s.elb_weights(), (0, 100));
 }
+
+/// `[schedule]`: inside a freeze `promote` neither starts nor advances (exit
+/// 0, the reason and the next window printed), `shift` refuses (exit 3)
+/// unless `--ignore-schedule`, and an alarm still rolls back.
+#[test]
+fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
+    let s = ready(
+        "sched",
+        &["--bake", "1s", "--poll", "200ms", "--steps", "50, 100"],
+    );
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let day = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap();
+    s.edit_config(|t| {
+        format!(
+            "{t}\n[schedule]\nwindows = [\"daily 00:00-24:00\"]\ntimezone = \"UTC\"\nfreeze = [\"{}/{}\"]\n",
+            day(-1),
+            day(1)
+        )
+    });
+    let out = s.ok(&["promote"], 0);
+    assert!(out.contains("outside the release schedule"), "{out}");
+    assert!(
+        out.contains(&format!("next window opens {}", day(2))),
+        "{out}"
+    );
+    assert_eq!(s.elb_weights(), (100, 0));
+    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+    let err = s.exits_with_env(&["shift"], &[], 3);
+    assert!(err.contains("--ignore-schedule"), "{err}");
+    let err = s.exits_with_env(&["shift", "--to", "50"], &[], 3);
+    assert!(err.contains("outside the release schedule"), "{err}");
+    assert_eq!(s.elb_weights(), (100, 0));
+    let st = s.status_json();
+    assert_eq!(st["schedule"]["open"], false, "{st}");
+    assert!(st["schedule"]["next_window"]
+        .as_str()
+        .unwrap()
+        .starts_with(&day(2).to_string()));
+    // A person can still move traffic, and an alarm still rolls back.
+    s.ok(&["shift", "--to", "50", "--ignore-schedule"], 0);
+    assert_eq!(s.elb_weights(), (50, 50));
+    std::thread::sleep(Duration::from_millis(1200));
+    let out = s.ok(&["promote"], 0);
+    assert!(out.contains("outside the release schedule"), "{out}");
+    assert_eq!(s.elb_weights(), (50, 50));
+    s.set_alarm("sched-5xx", "ALARM");
+    let err = s.exits_with_env(&["promote"], &[], 3);
+    assert!(err.contains("sched-5xx"), "{err}");
+    assert_eq!(s.elb_weights(), (100, 0));
+    s.set_alarm("sched-5xx", "OK");
+    // Bad schedules are bad input.
+    s.edit_config(|t| t.replace("daily 00:00-24:00", "weekdays 9-5"));
+    let err = s.exits_with_env(&["promote"], &[], 2);
+    assert!(
+        err.contains("schedule.windows") && err.contains("Mon-Fri 09:00-17:00"),
+        "{err}"
+    );
+}
