@@ -6,7 +6,7 @@ use super::locate::Locator;
 use super::raw::{
     Raw, RawAlarms, RawCompare, RawEcs, RawJudge, RawRequest, RawRollout, RawSagemaker, RawValidate,
 };
-use super::steps::{check_step_items, strategy_pauses, strategy_steps};
+use super::steps::{check_timed_items, strategy_pauses, strategy_steps};
 use super::{
     AlarmsConfig, Backend, CompareConfig, Config, EcsConfig, JudgeConfig, JudgeMetric,
     ManagedAlarm, RolloutConfig, SagemakerConfig, ValidateConfig, ValidateRequest,
@@ -483,6 +483,7 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
     let mut cfg = RolloutConfig {
         steps: vec![10, 50, 100],
         pauses: vec![],
+        pause_timers: vec![],
         bake: Duration::from_secs(300),
         poll_interval: Duration::from_secs(5),
         termination_wait: Duration::from_secs(1800),
@@ -499,8 +500,8 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
             ));
         }
         (Some(s), None) => {
-            (cfg.steps, cfg.pauses) =
-                check_step_items(s.get_ref()).map_err(|m| loc.at(s, "rollout.steps", m))?;
+            (cfg.steps, cfg.pauses, cfg.pause_timers) =
+                check_timed_items(s.get_ref()).map_err(|m| loc.at(s, "rollout.steps", m))?;
         }
         (None, Some(st)) => {
             cfg.steps = strategy_steps(st.get_ref(), r.canary_percent, r.linear_step)

@@ -200,6 +200,8 @@ pub struct RolloutConfig {
     pub steps: Vec<u8>,
     /// Pauses, as the number of steps applied before each (0: before traffic).
     pub pauses: Vec<usize>,
+    /// Timed pauses among them: (position, ms, then).
+    pub pause_timers: Vec<(usize, u64, crate::rollout::Then)>,
     pub bake: Duration,
     pub poll_interval: Duration,
     pub termination_wait: Duration,

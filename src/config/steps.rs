@@ -44,14 +44,28 @@ pub type Steps = (Vec<u8>, Vec<usize>);
 pub enum StepItem {
     Weight(i64),
     Word(String),
+    /// `{ pause = "24h", then = "rollback" | "continue" }`: a pause that ends by itself.
+    Timed {
+        pause: String,
+        then: Option<String>,
+    },
 }
+
+/// Timed pauses: (position, ms, then).
+pub type Timers = Vec<(usize, u64, crate::rollout::Then)>;
 
 /// Splits `[10, "pause", 50, 100]` into weights and pauses and checks both:
 /// weights follow `check_steps`; a pause may come first (an approval before
 /// any traffic) or between weights, never last nor twice in a row.
 pub fn check_step_items(items: &[StepItem]) -> Result<Steps, String> {
+    check_timed_items(items).map(|(w, p, _)| (w, p))
+}
+
+/// `check_step_items`, with the timed pauses.
+pub fn check_timed_items(items: &[StepItem]) -> Result<(Vec<u8>, Vec<usize>, Timers), String> {
     let mut weights = Vec::new();
     let mut pauses: Vec<usize> = Vec::new();
+    let mut timers = Vec::new();
     for it in items {
         match it {
             StepItem::Weight(w) => weights.push(*w),
@@ -60,6 +74,31 @@ pub fn check_step_items(items: &[StepItem]) -> Result<Steps, String> {
                     return Err("two \"pause\" steps in a row; one is enough".into());
                 }
                 pauses.push(weights.len());
+            }
+            StepItem::Timed { pause, then } => {
+                if pauses.last() == Some(&weights.len()) {
+                    return Err("two \"pause\" steps in a row; one is enough".into());
+                }
+                let d = humantime::parse_duration(pause).map_err(|_| {
+                    format!("pause = \"{pause}\" is not a duration; write e.g. {{ pause = \"24h\", then = \"rollback\" }}")
+                })?;
+                if d.is_zero() {
+                    return Err("a timed pause must last longer than 0s".into());
+                }
+                let then = match then.as_deref() {
+                    Some("rollback") => crate::rollout::Then::Rollback,
+                    Some("continue") => crate::rollout::Then::Continue,
+                    Some(o) => {
+                        return Err(format!("then = \"{o}\": expected \"rollback\" or \"continue\""))
+                    }
+                    None => {
+                        return Err(format!(
+                            "{{ pause = \"{pause}\" }} needs then = \"rollback\" or \"continue\": what happens when the time is up"
+                        ))
+                    }
+                };
+                pauses.push(weights.len());
+                timers.push((weights.len(), d.as_millis() as u64, then));
             }
             StepItem::Word(w) => {
                 return Err(format!(
@@ -72,7 +111,7 @@ pub fn check_step_items(items: &[StepItem]) -> Result<Steps, String> {
     if pauses.last() == Some(&weights.len()) {
         return Err("a \"pause\" cannot come after the last step (100)".into());
     }
-    Ok((weights, pauses))
+    Ok((weights, pauses, timers))
 }
 
 /// Where a strategy's `pause` key puts pauses: "before" (before any
@@ -164,5 +203,29 @@ mod tests {
         assert_eq!(strategy_pauses("before", &[100]), Ok(vec![0]));
         assert!(strategy_pauses("after-first", &[100]).is_err());
         assert!(strategy_pauses("sometimes", &[10, 100]).is_err());
+    }
+
+    #[test]
+    fn timed_pauses_parse_and_say_what_is_wrong() {
+        use crate::rollout::Then;
+        let t = |p: &str, then: Option<&str>| StepItem::Timed {
+            pause: p.into(),
+            then: then.map(String::from),
+        };
+        let items = [
+            StepItem::Weight(10),
+            t("24h", Some("rollback")),
+            StepItem::Weight(100),
+        ];
+        let (w, p, timers) = check_timed_items(&items).unwrap();
+        assert_eq!((w, p), (vec![10, 100], vec![1]));
+        assert_eq!(timers, vec![(1, 86_400_000, Then::Rollback)]);
+        let e = |it: StepItem| {
+            check_timed_items(&[StepItem::Weight(10), it, StepItem::Weight(100)]).unwrap_err()
+        };
+        assert!(e(t("soon", Some("continue"))).contains("not a duration"));
+        assert!(e(t("1h", None)).contains("needs then"));
+        assert!(e(t("1h", Some("wait"))).contains("expected \"rollback\" or \"continue\""));
+        assert!(e(t("0s", Some("continue"))).contains("longer than 0s"));
     }
 }

@@ -200,12 +200,24 @@ async fn before_lock(
 /// Why a paused or complete rollout has nothing to shift.
 fn held_why(doc: &StackDoc) -> String {
     match doc.status.phase {
-        Phase::Paused => format!(
-            "paused at step {}/{} ({}); run `cutover continue` to apply the next step",
-            doc.status.step,
-            doc.status.steps.len(),
-            doc.weights.map(|w| w.to_string()).unwrap_or_default()
-        ),
+        Phase::Paused => {
+            let until = match doc.status.pause_deadline() {
+                Some((at, then)) => format!(
+                    " until {}, then {}; `promote` decides then, or",
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_millis(at)
+                    ),
+                    then.as_str()
+                ),
+                None => ";".into(),
+            };
+            format!(
+                "paused at step {}/{} ({}){until} run `cutover continue` to apply the next step",
+                doc.status.step,
+                doc.status.steps.len(),
+                doc.weights.map(|w| w.to_string()).unwrap_or_default()
+            )
+        }
         _ => "the rollout is already complete".to_string(),
     }
 }

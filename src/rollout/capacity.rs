@@ -75,6 +75,7 @@ mod tests {
             bake_ms: 1000,
             termination_wait_ms: tw,
             drain_ms: drain,
+            pause_timers: vec![],
             pauses: vec![],
         }
     }
@@ -90,6 +91,8 @@ mod tests {
             step_at: Some(t),
             complete_at: Some(t),
             held: false,
+            pause_timers: vec![],
+            paused_at: None,
             pauses: vec![],
         }
     }

@@ -3,7 +3,7 @@
 //! on a bad stored state (that is a `Refusal::Corrupt`).
 use super::capacity::retire_due;
 use super::colors::{Color, Weights};
-use super::status::{Phase, Spec, Status};
+use super::status::{Phase, Spec, Status, Then};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -137,6 +137,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
             n.complete_at = None;
             n.steps = spec.steps.clone();
             n.pauses = spec.pauses.clone();
+            n.pause_timers = spec.pause_timers.clone();
             let mut t = changed(
                 n,
                 vec![],
@@ -245,6 +246,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     let mut n = s.clone();
     n.steps = spec.steps.clone();
     n.pauses = spec.pauses.clone();
+    n.pause_timers = spec.pause_timers.clone();
     n.step = 0;
     n.step_at = None;
     n.complete_at = None;
@@ -326,8 +328,9 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             let mut n = s.clone();
             n.steps = spec.steps.clone();
             n.pauses = spec.pauses.clone();
+            n.pause_timers = spec.pause_timers.clone();
             if n.pauses.contains(&0) {
-                return Ok(pause_at(n));
+                return Ok(pause_at(n, now));
             }
             let actions = set_step(&mut n, first, 1, now)?;
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
@@ -344,7 +347,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 return Ok(wait(s, Some(due), "baking"));
             }
             if s.pauses.contains(&s.step) {
-                return Ok(pause_at(s.clone()));
+                return Ok(pause_at(s.clone(), now));
             }
             let Some(&next) = s.steps.get(s.step) else {
                 // Steps exhausted without 100 cannot happen with validated steps; finish safely.
@@ -382,7 +385,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
                 format!("retire {old} after termination_wait and draining"),
             ))
         }
-        Phase::Paused => paused_tick(s, firing),
+        Phase::Paused => paused_tick(s, now, firing),
         Phase::FailedValidation => Err(not_validated(s)),
         Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
@@ -431,6 +434,7 @@ fn shift_to(
     if s.phase == Phase::Ready {
         n.steps = spec.steps.clone();
         n.pauses = spec.pauses.clone();
+        n.pause_timers = spec.pause_timers.clone();
     }
     let step = n.steps.iter().filter(|w| **w <= percent).count();
     // An explicit move passes the pauses below it, and the one it was held at.
@@ -486,10 +490,27 @@ pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transiti
 // and what a failed gating hook does to the rollout.
 
 /// Holds the rollout at its current step; no action, weights unchanged.
-fn pause_at(mut n: Status) -> Transition {
+fn pause_at(mut n: Status, now: u64) -> Transition {
     n.phase = Phase::Paused;
+    n.paused_at = Some(now);
+    let then = match n.pause_deadline() {
+        Some((_, then)) => {
+            let (_, ms, _) = n
+                .pause_timers
+                .iter()
+                .find(|(p, _, _)| *p == n.step)
+                .copied()
+                .unwrap_or((0, 0, then));
+            format!(
+                "; after {} it will {} by itself (or run `cutover continue`)",
+                humantime::format_duration(std::time::Duration::from_millis(ms)),
+                then.as_str()
+            )
+        }
+        None => "; run `cutover continue` to go on".into(),
+    };
     let note = format!(
-        "paused at step {}/{} ({}% on the candidate); run `cutover continue` to go on",
+        "paused at step {}/{} ({}% on the candidate){then}",
         n.step,
         n.steps.len(),
         n.weight
@@ -498,14 +519,29 @@ fn pause_at(mut n: Status) -> Transition {
 }
 
 /// A tick while paused: nothing, except a rollback when an alarm fires and
-/// the candidate has traffic to take back.
-fn paused_tick(s: &Status, firing: Vec<String>) -> Result<Transition, Refusal> {
+/// the candidate has traffic to take back, or what a timed pause says once
+/// its time is up.
+fn paused_tick(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
     if !firing.is_empty() && s.weight > 0 {
         let mut t = rollback(s, Some(&firing))?;
         t.outcome = Outcome::AutoRolledBack(firing);
         return Ok(t);
     }
-    Ok(wait(s, None, "paused; waiting for `cutover continue`"))
+    match s.pause_deadline() {
+        Some((due, _)) if now < due => Ok(wait(s, Some(due), "paused until the pause's deadline")),
+        Some((_, Then::Continue)) => {
+            let mut t = resume(s, now, firing)?;
+            t.note = format!("pause time is up: {}", t.note);
+            Ok(t)
+        }
+        Some((_, Then::Rollback)) => {
+            let mut t = rollback(s, None)?;
+            t.note = format!("pause time is up: {}", t.note);
+            t.outcome = Outcome::Stopped("pause time is up (then = \"rollback\")".into());
+            Ok(t)
+        }
+        None => Ok(wait(s, None, "paused; waiting for `cutover continue`")),
+    }
 }
 
 /// `cutover continue`: passes the pause and applies the next step now (with
@@ -573,6 +609,7 @@ mod tests {
             bake_ms: 1000,
             termination_wait_ms: 5000,
             drain_ms: 0,
+            pause_timers: vec![],
         }
     }
 
@@ -681,6 +718,7 @@ mod tests {
     fn capacity_before_the_first_step_only_and_retire_after_draining() {
         let sp = Spec {
             drain_ms: 9000,
+            pause_timers: vec![],
             ..spec()
         };
         let s = deployed_stack();
@@ -1017,6 +1055,8 @@ mod tests {
             step_at: Some(0),
             complete_at: (phase == Phase::Complete).then_some(0),
             held: false,
+            pause_timers: vec![],
+            paused_at: None,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1139,6 +1179,8 @@ mod tests {
             step_at: Some(0),
             complete_at: None,
             held: false,
+            pause_timers: vec![],
+            paused_at: None,
         };
         let r = apply(
             &spec(),

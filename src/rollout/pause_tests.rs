@@ -10,6 +10,7 @@ fn spec(pauses: Vec<usize>) -> Spec {
         bake_ms: 1000,
         termination_wait_ms: 5000,
         drain_ms: 0,
+        pause_timers: vec![],
     }
 }
 
@@ -186,4 +187,46 @@ fn shift_to_passes_the_pauses_below_it() {
     assert_eq!(s.weight, 50);
     let s = tick(&sp, &s, now + 2000, false).unwrap().status;
     assert_eq!(s.phase, Phase::Paused);
+}
+
+#[test]
+fn a_timed_pause_ends_by_itself_both_ways() {
+    use super::status::Then;
+    for then in [Then::Continue, Then::Rollback] {
+        let mut sp = spec(vec![1]);
+        sp.pause_timers = vec![(1, 60_000, then)];
+        let mut now = 0;
+        let p = run_to_pause(&sp, ready(&sp), &mut now);
+        let paused_at = p.paused_at.unwrap();
+        assert_eq!(p.pause_deadline(), Some((paused_at + 60_000, then)));
+        // Before the deadline: wait until exactly then.
+        let t = tick(&sp, &p, paused_at + 59_999, false).unwrap();
+        assert_eq!(t.outcome, Outcome::Wait(Some(paused_at + 60_000)));
+        // An alarm before the deadline still rolls back at once.
+        let t = tick(&sp, &p, paused_at + 1, true).unwrap();
+        assert!(matches!(t.outcome, Outcome::AutoRolledBack(_)));
+        // At the deadline the next tick decides.
+        let t = tick(&sp, &p, paused_at + 60_000, false).unwrap();
+        match then {
+            Then::Continue => {
+                assert_eq!(
+                    (t.status.phase, t.status.weight, t.status.step),
+                    (Phase::Shifting, 50, 2)
+                );
+                assert!(t.note.contains("pause time is up"), "{}", t.note);
+            }
+            Then::Rollback => {
+                assert_eq!(t.status.phase, Phase::RolledBack);
+                assert_eq!(
+                    t.actions,
+                    vec![Action::SetWeights(Weights::all(Color::Blue))]
+                );
+                assert!(t.rejects);
+                assert!(matches!(t.outcome, Outcome::Stopped(_)));
+            }
+        }
+        // `continue` before the deadline passes it as usual.
+        let t = cont(&sp, &p, false).unwrap();
+        assert_eq!(t.status.weight, 50);
+    }
 }

@@ -68,6 +68,8 @@ impl Phase {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
     pub steps: Vec<u8>,
+    /// Timed pauses: (pause position, how long in ms, what then).
+    pub pause_timers: Vec<(usize, u64, Then)>,
     /// Pauses, each given as the number of steps applied before it
     /// (0: before any traffic). `[10, "pause", 50, 100]` has pauses `[1]`.
     pub pauses: Vec<usize>,
@@ -75,6 +77,23 @@ pub struct Spec {
     pub termination_wait_ms: u64,
     /// Connection draining (ECS: the target groups' deregistration delay; else 0).
     pub drain_ms: u64,
+}
+
+/// What a timed pause does when its time is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Then {
+    Continue,
+    Rollback,
+}
+
+impl Then {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Then::Continue => "continue",
+            Then::Rollback => "rollback",
+        }
+    }
 }
 
 /// Where the rollout is: stored in the state table.
@@ -101,9 +120,24 @@ pub struct Status {
     /// The current step's bake was extended once (an inconclusive judge).
     #[serde(default)]
     pub held: bool,
+    /// This rollout's timed pauses (see `Spec::pause_timers`).
+    #[serde(default)]
+    pub pause_timers: Vec<(usize, u64, Then)>,
+    /// When the rollout was paused (ms).
+    #[serde(default)]
+    pub paused_at: Option<u64>,
 }
 
 impl Status {
+    /// A timed pause's deadline and what follows, while paused at one.
+    pub fn pause_deadline(&self) -> Option<(u64, Then)> {
+        if self.phase != Phase::Paused {
+            return None;
+        }
+        let (_, ms, then) = self.pause_timers.iter().find(|(p, _, _)| *p == self.step)?;
+        Some((self.paused_at?.saturating_add(*ms), *then))
+    }
+
     /// The weights this status implies. None before the first deploy.
     pub fn weights(&self) -> Option<Weights> {
         let live = self.live?;

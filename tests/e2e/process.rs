@@ -31,6 +31,46 @@ fn history(s: &Stack) -> String {
     s.ok(&["history"], 0)
 }
 
+/// `{ pause = "2s", then = ... }`: the first tick after the deadline
+/// decides, both ways; `status` shows the deadline meanwhile.
+#[test]
+fn a_timed_pause_ends_by_itself_both_ways() {
+    for (name, then) in [("tpc", "continue"), ("tpr", "rollback")] {
+        let s = ready(
+            name,
+            &format!("10, {{ pause = \"2s\", then = \"{then}\" }}, 100"),
+            "",
+        );
+        s.ok(&["promote"], 0);
+        std::thread::sleep(Duration::from_millis(1200));
+        let out = s.ok(&["promote"], 0);
+        assert!(out.contains(&format!("it will {then} by itself")), "{out}");
+        assert_eq!(state(&s), "paused");
+        let st = s.status_json();
+        assert_eq!(st["rollout"]["pause_deadline"]["then"], then, "{st}");
+        assert!(s.ok(&["status"], 0).contains(&format!("then {then}")));
+        let out = s.ok(&["promote"], 0);
+        assert!(out.contains("nothing due"), "{out}");
+        assert_eq!(s.elb_weights(), (90, 10));
+        std::thread::sleep(Duration::from_millis(2100));
+        match then {
+            "continue" => {
+                let out = s.ok(&["promote"], 0);
+                assert!(out.contains("pause time is up"), "{out}");
+                assert_eq!(s.elb_weights(), (0, 100));
+                assert_eq!(state(&s), "complete");
+            }
+            _ => {
+                let err = s.exits_with_env(&["promote"], &[], 3);
+                assert!(err.contains("pause time is up"), "{err}");
+                assert_eq!(s.elb_weights(), (100, 0));
+                assert_eq!(state(&s), "rolled_back");
+            }
+        }
+        assert!(history(&s).contains("pause time is up"));
+    }
+}
+
 #[test]
 fn pause_holds_through_ticks_until_continue() {
     let s = ready("pz", r#"10, "pause", 50, 100"#, "");

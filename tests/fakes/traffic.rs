@@ -350,6 +350,7 @@ fn spec() -> rollout::Spec {
         termination_wait_ms: 1000,
         pauses: vec![],
         drain_ms: 0,
+        pause_timers: vec![],
     }
 }
 
