@@ -23,12 +23,13 @@ pub async fn run(ctx: &Ctx<'_>, opts: Opts<'_>) -> Result<()> {
         (Ended::Would(..), _) => say(ctx, "shift", &ended),
         (_, Phase::Paused) => ctx.out.result(
             &format!(
-                "shift: paused at step {}/{} ({}); run `cutover continue` to apply the next step, then `cutover shift` for the rest",
+                "shift: paused at step {}/{} ({}){}; run `cutover continue` to apply the next step, then `cutover shift` for the rest",
                 doc.status.step,
                 doc.status.steps.len(),
-                doc.weights.map(|w| w.to_string()).unwrap_or_default()
+                doc.weights.map(|w| w.to_string()).unwrap_or_default(),
+                doc.status.hold_reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
-            json!({"state": "paused", "step": doc.status.step, "weights": doc.weights}),
+            json!({"state": "paused", "step": doc.status.step, "weights": doc.weights, "hold_reason": doc.status.hold_reason}),
         ),
         (Ended::Nothing(..), Phase::Complete) => ctx.out.result(
             "shift: the rollout is already complete",

@@ -98,6 +98,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
             "pauses": if doc.status.steps.is_empty() { ctx.cfg.rollout.pauses.clone() } else { doc.status.pauses.clone() },
             "step_started_at": doc.status.step_at,
             "completed_at": doc.status.complete_at,
+            "hold_reason": doc.status.hold_reason,
             "pause_deadline": doc.status.pause_deadline().map(|(at, then)| json!({"at": at, "then": then.as_str()})),
         },
         "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state_str()})).collect::<Vec<_>>(),
@@ -182,6 +183,11 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     }
     for a in &alarms {
         t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state_str()));
+    }
+    if let Some(r) = &doc.status.hold_reason {
+        t.push_str(&format!(
+            "held      {r} (run `cutover continue` or `cutover rollback`)\n"
+        ));
     }
     if let Some((at, then)) = doc.status.pause_deadline() {
         t.push_str(&format!(

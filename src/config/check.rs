@@ -260,9 +260,20 @@ fn judge_config(loc: &Locator, j: &RawJudge) -> Result<JudgeConfig> {
             "must be 10s, 30s or a multiple of 60s (CloudWatch periods)".into(),
         ));
     }
+    let hold = match j.on_inconclusive.as_deref() {
+        None | Some("bake") => false,
+        Some("hold") => true,
+        Some(o) => {
+            return Err(loc.key(
+                "judge.on_inconclusive",
+                format!("\"{o}\": expected \"hold\" (pause until continue or rollback) or \"bake\" (one more bake, then fail; the default)"),
+            ))
+        }
+    };
     Ok(JudgeConfig {
         metrics,
         confidence,
+        hold,
         dry_run: j.dry_run.unwrap_or(false),
         period,
         min_points: j.min_points.unwrap_or(4).max(2) as usize,

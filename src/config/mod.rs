@@ -275,6 +275,8 @@ pub enum JudgeMetric {
 pub struct JudgeConfig {
     pub metrics: Vec<JudgeMetric>,
     pub confidence: f64,
+    /// `on_inconclusive = "hold"`: pause at the step instead of one more bake.
+    pub hold: bool,
     pub dry_run: bool,
     /// Metric period (ALB and SageMaker publish per minute on AWS).
     pub period: Duration,

@@ -247,6 +247,7 @@ pub struct RawJudge {
     pub period: Option<Duration>,
     pub min_points: Option<u32>,
     pub tolerance: Option<f64>,
+    pub on_inconclusive: Option<String>,
 }
 
 #[derive(Deserialize)]

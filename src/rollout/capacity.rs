@@ -93,6 +93,7 @@ mod tests {
             held: false,
             pause_timers: vec![],
             paused_at: None,
+            hold_reason: None,
             pauses: vec![],
         }
     }

@@ -41,6 +41,12 @@ pub enum Event {
         reason: String,
         now: u64,
     },
+    /// A gate could not decide and its policy is to hold (`on_inconclusive =
+    /// "hold"`): pause at the step, with the reason, until `continue` or `rollback`.
+    HoldPause {
+        reason: String,
+        now: u64,
+    },
     /// `cutover continue`: pass the pause and apply the next step now.
     Continue {
         now: u64,
@@ -154,6 +160,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         } => shift_to(spec, s, percent, now, firing),
         Event::Rollback { now: _ } => rollback(s, None),
         Event::Hold { reason, now } => hold(s, reason, now),
+        Event::HoldPause { reason, now } => hold_pause(s, reason, now),
         Event::Continue { now, firing } => resume(s, now, firing),
         Event::GateFailed { reason } => gate_failed(s, &reason),
     }
@@ -192,6 +199,28 @@ fn hold(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
         vec![],
         format!("step {} held for one more bake: {reason}", s.step),
     ))
+}
+
+/// An undecided gate under `on_inconclusive = "hold"`: the rollout pauses at
+/// its step (weights unchanged) and says why; missing data is never a pass.
+fn hold_pause(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
+    if s.phase != Phase::Shifting {
+        return Err(Refusal::Invalid(format!(
+            "nothing to hold (rollout state is {})",
+            s.phase.as_str()
+        )));
+    }
+    let mut n = s.clone();
+    n.phase = Phase::Paused;
+    n.paused_at = Some(now);
+    n.hold_reason = Some(reason.clone());
+    let note = format!(
+        "paused at step {}/{} ({}% on the candidate): {reason}; run `cutover continue` or `cutover rollback`",
+        n.step,
+        n.steps.len(),
+        n.weight
+    );
+    Ok(changed(n, vec![], note))
 }
 
 /// A deploy may not run while traffic is shifting, nor onto the live colour.
@@ -562,6 +591,7 @@ fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refus
     let cand = candidate(s)?;
     let mut n = s.clone();
     n.pauses.retain(|p| *p != s.step);
+    n.hold_reason = None;
     let next = s.steps.get(s.step).copied().unwrap_or(100).max(s.weight);
     let actions = set_step(&mut n, next, s.step + 1, now)?;
     let note = format!(
@@ -1057,6 +1087,7 @@ mod tests {
             held: false,
             pause_timers: vec![],
             paused_at: None,
+            hold_reason: None,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1138,6 +1169,13 @@ mod tests {
                 },
             ),
             ("gate-failed", Event::GateFailed { reason: "x".into() }),
+            (
+                "hold-pause",
+                Event::HoldPause {
+                    reason: "judge inconclusive".into(),
+                    now: 10,
+                },
+            ),
         ];
         let mut out = String::new();
         for phase in Phase::ALL {
@@ -1181,6 +1219,7 @@ mod tests {
             held: false,
             pause_timers: vec![],
             paused_at: None,
+            hold_reason: None,
         };
         let r = apply(
             &spec(),

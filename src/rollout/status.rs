@@ -126,6 +126,9 @@ pub struct Status {
     /// When the rollout was paused (ms).
     #[serde(default)]
     pub paused_at: Option<u64>,
+    /// Why it is held (a gate that could not decide, `on_inconclusive = "hold"`).
+    #[serde(default)]
+    pub hold_reason: Option<String>,
 }
 
 impl Status {

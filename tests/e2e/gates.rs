@@ -241,3 +241,47 @@ fn sagemaker_probes_and_judge_work_through_the_endpoint() {
     }
     assert!(judge["dry_run"].as_bool().unwrap());
 }
+
+/// `[judge] on_inconclusive = "hold"`: too few points is never a pass; the
+/// rollout pauses at the step with the reason, and `continue` carries on.
+#[test]
+fn an_inconclusive_judge_holds_the_step_until_continue() {
+    let s = Stack::new(
+        "jhold",
+        &["--bake", "2s", "--poll", "500ms", "--steps", "50, 100"],
+    );
+    s.edit_config(|t| {
+        t + "\n[judge]\nperiod = \"10s\"\nmin_points = 1000\non_inconclusive = \"hold\"\n"
+    });
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    let out = s.ok(&["shift"], 0);
+    assert!(out.contains("inconclusive"), "{out}");
+    assert_eq!(s.elb_weights(), (50, 50));
+    let st = s.status_json();
+    assert_eq!(st["rollout"]["state"], "paused", "{st}");
+    assert!(
+        st["rollout"]["hold_reason"]
+            .as_str()
+            .unwrap()
+            .contains("inconclusive"),
+        "{st}"
+    );
+    // Ticks do not move it, however late.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(s.ok(&["promote"], 0).contains("nothing due"));
+    assert_eq!(s.elb_weights(), (50, 50));
+    assert!(s.ok(&["history"], 0).contains("hold"));
+    let out = s.ok(&["continue"], 0);
+    assert!(out.contains("step 2/2"), "{out}");
+    assert_eq!(s.elb_weights(), (0, 100));
+    assert_eq!(
+        s.status_json()["rollout"]["hold_reason"],
+        serde_json::Value::Null
+    );
+    // A bad value is bad input.
+    s.edit_config(|t| t.replace("on_inconclusive = \"hold\"", "on_inconclusive = \"wait\""));
+    let err = s.exits_with_env(&["check"], &[], 2);
+    assert!(err.contains("judge.on_inconclusive"), "{err}");
+}

@@ -34,6 +34,9 @@ impl Gate for Judge {
             Ok(match verdict {
                 _ if j.dry_run => Verdict::Pass,
                 J::Fail => Verdict::Fail(summary),
+                J::Inconclusive if j.hold => {
+                    Verdict::Pause(format!("judge inconclusive: {summary}"))
+                }
                 J::Inconclusive => Verdict::Hold(summary),
                 J::Pass => Verdict::Pass,
             })

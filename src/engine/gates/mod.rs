@@ -24,6 +24,8 @@ pub enum Verdict {
     Fail(String),
     /// Not decided: hold the step for one more bake.
     Hold(String),
+    /// Undecided, and the policy is to pause until a person decides.
+    Pause(String),
 }
 
 /// When a gate runs.
@@ -117,6 +119,10 @@ pub fn event_of(v: Verdict) -> Option<Event> {
             reason,
             now: now_ms(),
         }),
+        Verdict::Pause(reason) => Some(Event::HoldPause {
+            reason,
+            now: now_ms(),
+        }),
     }
 }
 
@@ -136,6 +142,7 @@ pub fn event_name(t: &Transition, fallback: &'static str) -> &'static str {
         Outcome::AutoRolledBack(_) => "auto-rollback",
         Outcome::Stopped(_) => "gate-rollback",
         _ if t.status.held && t.actions.is_empty() => "hold",
+        _ if t.status.hold_reason.is_some() && t.actions.is_empty() => "hold",
         _ => fallback,
     }
 }
