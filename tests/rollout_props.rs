@@ -58,7 +58,7 @@ proptest! {
 
     #[test]
     fn invariants_hold((steps, pauses) in spec_strategy(), bake in 0u64..2000, events in proptest::collection::vec(ev_strategy(), 1..40)) {
-        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![] };
+        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None };
         let mut s = Status::default();
         let mut now = 1_000_000u64;
         for ev in events {
@@ -177,7 +177,7 @@ proptest! {
 
     #[test]
     fn full_run_reaches_live_without_skipping((steps, pauses) in spec_strategy(), bake in 1u64..5000) {
-        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![] };
+        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None };
         let mut held = Vec::new();
         let mut s = apply(&spec, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap().status;
         s = apply(&spec, &s, Event::Deployed { color: Color::Green }).unwrap().status;

@@ -99,6 +99,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
             "step_started_at": doc.status.step_at,
             "completed_at": doc.status.complete_at,
             "hold_reason": doc.status.hold_reason,
+            "scale_down_due": doc.status.scale_down_due(&ctx.spec()),
             "pause_deadline": doc.status.pause_deadline().map(|(at, then)| json!({"at": at, "then": then.as_str()})),
         },
         "alarms": alarms.iter().map(|a| json!({"name": a.name, "state": a.state_str()})).collect::<Vec<_>>(),

@@ -87,6 +87,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         }
     };
     let rollout = rollout_config(&loc, raw.rollout.as_ref())?;
+    if rollout.scale_down_after_rollback.is_some() && matches!(backend, Backend::Sagemaker(_)) {
+        return Err(loc.key(
+            "rollout.scale_down_after_rollback",
+            "applies to ECS services; a rolled-back SageMaker variant is removed by the next deploy".into(),
+        ));
+    }
     let alarms = match &raw.alarms {
         Some(a) => alarms_config(&loc, a)?,
         None => AlarmsConfig::default(),
@@ -500,6 +506,7 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
         termination_wait: Duration::from_secs(1800),
         probe_interval: None,
         probe_failures: 3,
+        scale_down_after_rollback: None,
     };
     let Some(r) = r else { return Ok(cfg) };
     match (&r.steps, &r.strategy) {
@@ -531,6 +538,7 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
         cfg.pauses =
             strategy_pauses(p.get_ref(), &cfg.steps).map_err(|m| loc.at(p, "rollout.pause", m))?;
     }
+    cfg.scale_down_after_rollback = r.scale_down_after_rollback;
     cfg.bake = r.bake.unwrap_or(cfg.bake);
     cfg.poll_interval = r.poll_interval.unwrap_or(cfg.poll_interval);
     cfg.termination_wait = r.termination_wait.unwrap_or(cfg.termination_wait);

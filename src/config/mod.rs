@@ -209,6 +209,8 @@ pub struct RolloutConfig {
     pub probe_interval: Option<Duration>,
     /// This many probe failures in a row roll back at once.
     pub probe_failures: u32,
+    /// A rolled-back ECS candidate is scaled to 0 this long after the rollback.
+    pub scale_down_after_rollback: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -140,6 +140,8 @@ pub struct RawRollout {
     #[serde(default, with = "humantime_serde")]
     pub probe_interval: Option<Duration>,
     pub probe_failures: Option<Spanned<u32>>,
+    #[serde(default, with = "humantime_serde")]
+    pub scale_down_after_rollback: Option<Duration>,
 }
 
 #[derive(Deserialize)]

@@ -90,6 +90,10 @@ pub fn spec(cfg: &Config) -> Spec {
         steps: cfg.rollout.steps.clone(),
         pauses: cfg.rollout.pauses.clone(),
         pause_timers: cfg.rollout.pause_timers.clone(),
+        scale_down_after_ms: cfg
+            .rollout
+            .scale_down_after_rollback
+            .map(|d| d.as_millis() as u64),
         bake_ms: cfg.rollout.bake.as_millis() as u64,
         termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
         drain_ms: cfg.drain().as_millis() as u64,

@@ -171,7 +171,9 @@ async fn before_lock(
             }
         },
         Intent::Tick => {
-            let active = doc.status.phase.is_active();
+            // A rolled-back candidate still owed its scale-down counts as active.
+            let active =
+                doc.status.phase.is_active() || doc.status.scale_down_due(&ctx.spec()).is_some();
             if !active && !left {
                 let why = format!("nothing due (state {})", doc.status.phase.as_str());
                 return Ok(Some(Ended::Nothing(doc.clone(), why, None)));

@@ -76,6 +76,7 @@ mod tests {
             termination_wait_ms: tw,
             drain_ms: drain,
             pause_timers: vec![],
+            scale_down_after_ms: None,
             pauses: vec![],
         }
     }
@@ -94,6 +95,8 @@ mod tests {
             pause_timers: vec![],
             paused_at: None,
             hold_reason: None,
+            rolled_back_at: None,
+            scaled_down: false,
             pauses: vec![],
         }
     }

@@ -129,6 +129,28 @@ pub(super) fn wait(status: &Status, until: Option<u64>, note: &str) -> Transitio
 
 /// Applies one event. Never produces weights that do not sum to 100.
 pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
+    let now = match &ev {
+        Event::Tick { now, .. }
+        | Event::ShiftTo { now, .. }
+        | Event::Rollback { now }
+        | Event::Hold { now, .. }
+        | Event::HoldPause { now, .. }
+        | Event::Continue { now, .. } => Some(*now),
+        _ => None,
+    };
+    let mut t = event(spec, s, ev)?;
+    // When a rollback happened, for the scale-down that may follow it.
+    if t.status.phase != Phase::RolledBack {
+        t.status.rolled_back_at = None;
+        t.status.scaled_down = false;
+    } else if s.phase != Phase::RolledBack {
+        t.status.rolled_back_at = now;
+        t.status.scaled_down = false;
+    }
+    Ok(t)
+}
+
+fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
     match ev {
         Event::DeployStarted { color } => deploy_started(s, color),
         Event::Deployed { color } => deployed(spec, s, color),
@@ -265,7 +287,11 @@ fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
             n.phase = Phase::Retired;
             format!("deploying to {color}: it no longer serves as the rollback target")
         }
-        _ => format!("deploying to {color}"),
+        _ => {
+            // A deploy onto the rolled-back colour owes it no scale-down any more.
+            n.scaled_down = true;
+            format!("deploying to {color}")
+        }
     };
     Ok(changed(n, vec![], note))
 }
@@ -416,8 +442,41 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
         }
         Phase::Paused => paused_tick(s, now, firing),
         Phase::FailedValidation => Err(not_validated(s)),
-        Phase::Idle | Phase::RolledBack | Phase::Retired => Ok(wait(s, None, "nothing to do")),
+        Phase::RolledBack => scale_down_tick(spec, s, now),
+        Phase::Idle | Phase::Retired => Ok(wait(s, None, "nothing to do")),
     }
+}
+
+/// `scale_down_after_rollback`: a later tick scales the rolled-back
+/// candidate to 0 (its autoscaling suspended), once.
+fn scale_down_tick(spec: &Spec, s: &Status, now: u64) -> Result<Transition, Refusal> {
+    let (Some(_), Some(c)) = (s.scale_down_due(spec), s.candidate) else {
+        return Ok(wait(s, None, "nothing to do"));
+    };
+    let mut n = s.clone();
+    if s.rolled_back_at.is_none() {
+        // Rolled back by a gate (no clock in the event): the delay starts now.
+        n.rolled_back_at = Some(now);
+        return Ok(changed(
+            n,
+            vec![],
+            format!("{c} will be scaled to 0 after scale_down_after_rollback"),
+        ));
+    }
+    let due = s.scale_down_due(spec).unwrap_or(0);
+    if now < due {
+        return Ok(wait(
+            s,
+            Some(due),
+            "waiting to scale the rolled-back candidate down",
+        ));
+    }
+    n.scaled_down = true;
+    Ok(changed(
+        n,
+        vec![Action::Retire(c)],
+        format!("scaled the rolled-back {c} to 0 (scale_down_after_rollback)"),
+    ))
 }
 
 fn shift_to(
@@ -640,6 +699,7 @@ mod tests {
             termination_wait_ms: 5000,
             drain_ms: 0,
             pause_timers: vec![],
+            scale_down_after_ms: None,
         }
     }
 
@@ -749,6 +809,7 @@ mod tests {
         let sp = Spec {
             drain_ms: 9000,
             pause_timers: vec![],
+            scale_down_after_ms: None,
             ..spec()
         };
         let s = deployed_stack();
@@ -1088,6 +1149,8 @@ mod tests {
             pause_timers: vec![],
             paused_at: None,
             hold_reason: None,
+            rolled_back_at: None,
+            scaled_down: false,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1220,6 +1283,8 @@ mod tests {
             pause_timers: vec![],
             paused_at: None,
             hold_reason: None,
+            rolled_back_at: None,
+            scaled_down: false,
         };
         let r = apply(
             &spec(),

@@ -11,6 +11,7 @@ fn spec(pauses: Vec<usize>) -> Spec {
         termination_wait_ms: 5000,
         drain_ms: 0,
         pause_timers: vec![],
+        scale_down_after_ms: None,
     }
 }
 
@@ -229,4 +230,49 @@ fn a_timed_pause_ends_by_itself_both_ways() {
         let t = cont(&sp, &p, false).unwrap();
         assert_eq!(t.status.weight, 50);
     }
+}
+
+#[test]
+fn a_rolled_back_candidate_is_scaled_down_once_after_the_delay() {
+    let mut sp = spec(vec![]);
+    sp.scale_down_after_ms = Some(30_000);
+    let s = ready(&sp);
+    let s = tick(&sp, &s, 0, false).unwrap().status;
+    let t = apply(&sp, &s, Event::Rollback { now: 1_000 }).unwrap();
+    assert_eq!(t.status.rolled_back_at, Some(1_000));
+    let rb = t.status;
+    assert_eq!(rb.scale_down_due(&sp), Some(31_000));
+    let t = tick(&sp, &rb, 30_999, false).unwrap();
+    assert_eq!(t.outcome, Outcome::Wait(Some(31_000)));
+    let t = tick(&sp, &rb, 31_000, false).unwrap();
+    assert_eq!(t.actions, vec![Action::Retire(Color::Green)]);
+    assert!(t.status.scaled_down);
+    // Once: the next tick has nothing to do; a new deploy starts clean.
+    let after = tick(&sp, &t.status, 99_000, false).unwrap();
+    assert_eq!(after.outcome, Outcome::Wait(None));
+    let d = apply(
+        &sp,
+        &t.status,
+        Event::DeployStarted {
+            color: Color::Green,
+        },
+    )
+    .unwrap();
+    assert_eq!(d.status.scale_down_due(&sp), None);
+    let d = apply(
+        &sp,
+        &rb,
+        Event::DeployStarted {
+            color: Color::Green,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        d.status.scale_down_due(&sp),
+        None,
+        "a deploy onto it owes no scale-down"
+    );
+    // Without the setting nothing is scaled down.
+    let t = tick(&spec(vec![]), &rb, 99_000, false).unwrap();
+    assert!(t.actions.is_empty());
 }

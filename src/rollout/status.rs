@@ -70,6 +70,8 @@ pub struct Spec {
     pub steps: Vec<u8>,
     /// Timed pauses: (pause position, how long in ms, what then).
     pub pause_timers: Vec<(usize, u64, Then)>,
+    /// A rolled-back candidate is scaled to 0 this long after the rollback.
+    pub scale_down_after_ms: Option<u64>,
     /// Pauses, each given as the number of steps applied before it
     /// (0: before any traffic). `[10, "pause", 50, 100]` has pauses `[1]`.
     pub pauses: Vec<usize>,
@@ -129,9 +131,29 @@ pub struct Status {
     /// Why it is held (a gate that could not decide, `on_inconclusive = "hold"`).
     #[serde(default)]
     pub hold_reason: Option<String>,
+    /// When the rollout was rolled back (ms), while it stays rolled back.
+    #[serde(default)]
+    pub rolled_back_at: Option<u64>,
+    /// The rolled-back candidate has been scaled to 0 (or a deploy onto it
+    /// began): no scale-down is owed.
+    #[serde(default)]
+    pub scaled_down: bool,
 }
 
 impl Status {
+    /// When a rolled-back candidate is due to be scaled to 0, if it will be.
+    pub fn scale_down_due(&self, spec: &Spec) -> Option<u64> {
+        let after = spec.scale_down_after_ms?;
+        if self.phase != Phase::RolledBack || self.scaled_down || self.candidate.is_none() {
+            return None;
+        }
+        Some(
+            self.rolled_back_at
+                .unwrap_or(0)
+                .saturating_add(after.max(spec.drain_ms)),
+        )
+    }
+
     /// A timed pause's deadline and what follows, while paused at one.
     pub fn pause_deadline(&self) -> Option<(u64, Then)> {
         if self.phase != Phase::Paused {

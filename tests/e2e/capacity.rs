@@ -308,3 +308,52 @@ fn sagemaker_candidate_follows_the_live_variant_count() {
         "{t:?}"
     );
 }
+
+/// `scale_down_after_rollback`: a later tick scales the rolled-back
+/// candidate to 0 (journaled), not before the delay; the next deploy starts
+/// from a clean colour.
+#[test]
+fn a_rolled_back_candidate_is_scaled_down_after_the_delay() {
+    let s = Stack::new(
+        "sdown",
+        &["--bake", "1s", "--poll", "200ms", "--drain", "1s"],
+    );
+    s.edit_config(|t| {
+        t.replace(
+            "[rollout]\n",
+            "[rollout]\nscale_down_after_rollback = \"3s\"\n",
+        )
+    });
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.ok(&["deploy", "--version", "v2"], 0);
+    s.ok(&["shift", "--to", "10"], 0);
+    s.ok(&["rollback"], 0);
+    assert_eq!(desired(&s, "green"), 2);
+    assert!(s.status_json()["rollout"]["scale_down_due"].is_u64());
+    let out = s.ok(&["promote"], 0);
+    assert!(out.contains("nothing due"), "{out}");
+    assert_eq!(desired(&s, "green"), 2, "scaled down before the delay");
+    std::thread::sleep(Duration::from_millis(3200));
+    let out = s.ok(&["promote"], 0);
+    assert!(out.contains("scaled the rolled-back green to 0"), "{out}");
+    assert_eq!(desired(&s, "green"), 0);
+    assert_eq!(desired(&s, "blue"), 2);
+    assert_eq!(s.elb_weights(), (100, 0));
+    assert!(s
+        .ok(&["history"], 0)
+        .contains("scaled the rolled-back green"));
+    assert!(s.ok(&["promote"], 0).contains("nothing due"));
+    // A new deploy brings the colour back.
+    s.ok(&["deploy", "--version", "v3"], 0);
+    assert_eq!(desired(&s, "green"), 2);
+    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+    // SageMaker has no such setting.
+    std::fs::write(
+        s.dir.path().join("sm.toml"),
+        "name = \"sdownsm\"\nprovider = \"sagemaker\"\nregion = \"us-east-1\"\n[sagemaker]\nexecution_role_arn = \"arn:aws:iam::123456789012:role/sm\"\nimage = \"i\"\ninstance_type = \"ml.m5.large\"\n[rollout]\nsteps = [100]\nscale_down_after_rollback = \"1m\"\n",
+    )
+    .unwrap();
+    let err = s.exits_with_env(&["-c", "sm.toml", "check"], &[], 2);
+    assert!(err.contains("scale_down_after_rollback"), "{err}");
+}

@@ -351,6 +351,7 @@ fn spec() -> rollout::Spec {
         pauses: vec![],
         drain_ms: 0,
         pause_timers: vec![],
+        scale_down_after_ms: None,
     }
 }
 
