@@ -507,6 +507,7 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
         probe_interval: None,
         probe_failures: 3,
         scale_down_after_rollback: None,
+        step_timeout: None,
     };
     let Some(r) = r else { return Ok(cfg) };
     match (&r.steps, &r.strategy) {
@@ -539,6 +540,13 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
             strategy_pauses(p.get_ref(), &cfg.steps).map_err(|m| loc.at(p, "rollout.pause", m))?;
     }
     cfg.scale_down_after_rollback = r.scale_down_after_rollback;
+    cfg.step_timeout = r.step_timeout;
+    if cfg.step_timeout.is_some_and(|d| d < Duration::from_secs(1)) {
+        return Err(loc.key(
+            "rollout.step_timeout",
+            "must be at least 1s (e.g. \"15m\")".into(),
+        ));
+    }
     cfg.bake = r.bake.unwrap_or(cfg.bake);
     cfg.poll_interval = r.poll_interval.unwrap_or(cfg.poll_interval);
     cfg.termination_wait = r.termination_wait.unwrap_or(cfg.termination_wait);

@@ -211,6 +211,9 @@ pub struct RolloutConfig {
     pub probe_failures: u32,
     /// A rolled-back ECS candidate is scaled to 0 this long after the rollback.
     pub scale_down_after_rollback: Option<Duration>,
+    /// A step that cannot be applied, read back or given healthy capacity in
+    /// this long rolls back (reason "stuck").
+    pub step_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -142,6 +142,8 @@ pub struct RawRollout {
     pub probe_failures: Option<Spanned<u32>>,
     #[serde(default, with = "humantime_serde")]
     pub scale_down_after_rollback: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub step_timeout: Option<Duration>,
 }
 
 #[derive(Deserialize)]

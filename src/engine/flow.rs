@@ -13,6 +13,7 @@ use super::hooks::{configured, run_stage};
 use super::transition::{self, commit};
 use crate::config::HookStage;
 use crate::error::{safety, Result};
+use crate::providers::Router;
 use crate::rollout::{self, Action, Event, Phase, Status, Transition};
 use crate::store::StackDoc;
 
@@ -79,8 +80,92 @@ pub async fn advance(
         }
     }
     let due = due_after(ctx, &before, t);
-    commit(ctx, doc, rev, t, event, &due).await?;
+    match (ctx.cfg.rollout.step_timeout, moves_up(&before, t)) {
+        (Some(limit), true) => timed_commit(ctx, doc, rev, t, event, &due, limit).await?,
+        _ => commit(ctx, doc, rev, t, event, &due).await?,
+    }
     run_due(ctx, doc, rev).await
+}
+
+/// Whether `t` gives the candidate more traffic (or its capacity first).
+fn moves_up(before: &Status, t: &Transition) -> bool {
+    t.actions.iter().any(|a| match a {
+        Action::MatchCapacity(_) => true,
+        Action::SetWeights(w) => before
+            .candidate
+            .or(t.status.candidate)
+            .is_some_and(|c| w.of(c) > before.weights().map_or(0, |b| b.of(c))),
+        Action::Retire(_) => false,
+    })
+}
+
+/// `step_timeout`: the step must be applied, read back and given healthy
+/// capacity within the limit, counted from its first attempt (kept in the
+/// state, so cron ticks count too); else it rolls back, reason "stuck".
+async fn timed_commit(
+    ctx: &Ctx<'_>,
+    doc: &mut StackDoc,
+    rev: &mut u64,
+    t: &Transition,
+    event: &str,
+    due: &[HookStage],
+    limit: std::time::Duration,
+) -> Result<()> {
+    let step = t.status.step;
+    let now = crate::store::now_ms();
+    let started = match doc.step_attempt {
+        Some((k, at)) if k == step => at,
+        _ => {
+            doc.step_attempt = Some((step, now));
+            *rev = ctx.store.save(doc, *rev).await?;
+            now
+        }
+    };
+    let left = limit.saturating_sub(std::time::Duration::from_millis(
+        now.saturating_sub(started),
+    ));
+    let why = |detail: &str| {
+        format!(
+            "stuck: step {step} ({}% on the candidate) was not applied within step_timeout {}{detail}",
+            t.status.weight,
+            humantime::format_duration(limit)
+        )
+    };
+    if left.is_zero() {
+        let last = doc
+            .last_error
+            .clone()
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default();
+        return stuck(ctx, doc, rev, &why(&last)).await;
+    }
+    match tokio::time::timeout(left, commit(ctx, doc, rev, t, event, due)).await {
+        Ok(r) => r,
+        Err(_) => {
+            // The commit was cut short: read back what it left, finish or
+            // undo its write-ahead record, then roll back.
+            let (d, r) = ctx.load().await?;
+            (*doc, *rev) = (d, r);
+            transition::repair(ctx, doc, rev).await?;
+            stuck(ctx, doc, rev, &why("")).await
+        }
+    }
+}
+
+/// Rolls a stuck step back (exit 3).
+async fn stuck(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64, why: &str) -> Result<()> {
+    let stop = gate(ctx, doc, why)?;
+    doc.step_attempt = None;
+    let due = due_after(ctx, &doc.status.clone(), &stop);
+    commit(ctx, doc, rev, &stop, "stuck", &due).await?;
+    // A weight write cut short may still land: put the recorded weights back.
+    if let Some(w) = doc.weights {
+        if ctx.router.weights().await? != Some(w) {
+            transition::apply_weights(ctx, w).await?;
+        }
+    }
+    run_due(ctx, doc, rev).await?;
+    Err(safety(format!("{why}; {}", stop.note)))
 }
 
 /// The machine's answer to a failed gate.

@@ -143,6 +143,8 @@ pub async fn commit(
     }
     // Hooks due after this transition are recorded with it (write-ahead).
     doc.hooks_due = due_after.to_vec();
+    // The step holds: its attempt (for `step_timeout`) is over.
+    doc.step_attempt = None;
     *rev = ctx.store.save(doc, *rev).await?;
     sync_scaling(ctx, doc).await;
     ctx.journal(event, &t.note, doc).await?;
@@ -200,6 +202,8 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
                 doc.alias_owed = pending.alias.clone();
             }
             doc.hooks_due = pending.hooks_after.clone();
+            // The step holds: its attempt is over (a dropped one keeps counting).
+            doc.step_attempt = None;
             format!("finished an interrupted transition: {}", pending.note)
         }
         Repair::Drop => format!(

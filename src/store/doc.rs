@@ -56,6 +56,10 @@ pub struct StackDoc {
     /// recorded while they run and simply run again before what they guard.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks_due: Vec<HookStage>,
+    /// The step being attempted and when its first attempt began (ms), until
+    /// its weights are written: `step_timeout` counts from there, across ticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_attempt: Option<(usize, u64)>,
 }
 
 /// Point `alias` of registered `model` at `version`.

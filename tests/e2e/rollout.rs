@@ -279,3 +279,94 @@ fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
         "{err}"
     );
 }
+
+/// A fault proxy in front of the emulator (nothing injected until asked).
+fn proxy(s: &Stack) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/localstack/faults.py"))
+        .args(["--listen-port", "0", "--upstream", &s.emu.url])
+        .args(["--rate", "0", "--seed", "1", "--latency-ms", "8000"])
+        .args(["--exit-with", &std::process::id().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("proxy said: {first}"));
+    (child, port)
+}
+
+/// `step_timeout`: a step whose weights cannot be written in time rolls
+/// back as "stuck", within the run (a hanging call) and across cron ticks
+/// (every attempt failing; the first attempt's time is in the state).
+#[test]
+fn a_stuck_step_rolls_back_within_step_timeout() {
+    let s = ready(
+        "stuck",
+        &["--bake", "1s", "--poll", "200ms", "--steps", "50, 100"],
+    );
+    s.edit_config(|t| t.replace("[rollout]\n", "[rollout]\nstep_timeout = \"4s\"\n"));
+    let (mut p, port) = proxy(&s);
+    let via = format!("http://127.0.0.1:{port}");
+    let inject = |q: &str| common::http_post(port, &format!("/_faults/inject?{q}"));
+    // Within one run: the weight change hangs (8 s) past the 4 s limit.
+    inject("kind=latency&service=elasticloadbalancing&action=ModifyListener&count=1");
+    let start = Instant::now();
+    let out = s
+        .cmd()
+        .env("AWS_ENDPOINT_URL", &via)
+        .arg("shift")
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("stuck: step 1"), "{err}");
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+    assert_eq!(s.elb_weights(), (100, 0));
+    let hist = s.ok(&["history"], 0);
+    assert_eq!(s.status_json()["rollout"]["state"], "rolled_back", "{hist}");
+    assert!(hist.contains("stuck"), "{hist}");
+    // Across ticks: every weight write fails; once the first attempt is
+    // older than the limit, the next tick rolls back.
+    s.ok(&["deploy", "--version", "v3"], 0);
+    inject("kind=500&service=elasticloadbalancing&action=ModifyListener&count=1000");
+    let start = Instant::now();
+    let code = loop {
+        let out = s
+            .cmd()
+            .env("AWS_ENDPOINT_URL", &via)
+            .arg("promote")
+            .output()
+            .unwrap();
+        let c = out.status.code().unwrap_or(-1);
+        if c != 1 {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("stuck"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break c;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never rolled back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(code, 3);
+    assert!(start.elapsed() >= Duration::from_secs(4));
+    let _ = p.kill();
+    assert_eq!(s.elb_weights(), (100, 0));
+    // The candidate never had traffic: it stays at 0% and is rejected.
+    assert_eq!(s.status_json()["rollout"]["state"], "failed_validation");
+}
