@@ -13,12 +13,18 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes one line to stdout; after a broken pipe, writes nothing more.
 pub fn stdout_line(line: &str) {
+    stdout_raw("", line);
+}
+
+/// `prefix` (our own control sequence, e.g. clear the screen) as is, then
+/// `line` redacted.
+pub fn stdout_raw(prefix: &str, line: &str) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
     let line = crate::redact::text(line);
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+    if let Err(e) = writeln!(out, "{prefix}{line}").and_then(|_| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
         }

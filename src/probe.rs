@@ -55,9 +55,10 @@ pub async fn http(
         req = req.header(*k, *v);
     }
     let start = Instant::now();
-    let resp = req.send().await.map_err(|e| describe(&url, &e))?;
+    let resp = req.send().await.map_err(|e| describe(&url, e))?;
     let status = resp.status().as_u16();
-    let body = read_capped(resp, MAX_ANSWER).await?;
+    // A large answer is a model's business: judge its first MiB, never fail on size.
+    let body = read_prefix(resp, MAX_ANSWER).await?;
     Ok(Answer {
         status,
         body,
@@ -88,6 +89,24 @@ pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Stri
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// The first `max` bytes of a response body (the rest is not read), as
+/// lossy UTF-8.
+pub async fn read_prefix(mut resp: reqwest::Response, max: usize) -> Result<String, String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
+        let room = max - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= max {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// At most `n` bytes of `s`, cut at a character boundary.
 pub fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
@@ -100,9 +119,10 @@ pub fn truncate(s: &str, n: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-fn describe(url: &str, e: &reqwest::Error) -> String {
+fn describe(url: &str, e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut msg = format!("{}: {e}", crate::redact::url(url));
-    let mut src = std::error::Error::source(e);
+    let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg.push_str(&format!(": {s}"));
         src = s.source();

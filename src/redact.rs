@@ -35,6 +35,19 @@ pub fn url(u: &str) -> String {
     out
 }
 
+/// Where a URL goes, and no more: `scheme://host/…` (webhook tokens often
+/// sit in the path: Slack, Discord, Teams).
+pub fn origin(u: &str) -> String {
+    let Some((scheme, rest)) = u.split_once("://") else {
+        return "***".to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = if end < rest.len() { "/…" } else { "" };
+    format!("{scheme}://{host}{more}")
+}
+
 /// `text` with every http(s) URL in it redacted and control characters
 /// (terminal escape sequences) made visible as `?`.
 pub fn text(t: &str) -> String {
@@ -48,7 +61,7 @@ pub fn text(t: &str) -> String {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
         let end = after
-            .find(|c: char| c.is_whitespace() || "\"'<>`)]},;".contains(c))
+            .find(|c: char| c.is_whitespace() || "\"'<>`)]},;\\".contains(c))
             .unwrap_or(after.len());
         out.push_str(&url(&after[..end]));
         rest = &after[end..];
@@ -77,11 +90,19 @@ mod tests {
         );
         assert_eq!(url("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
         assert_eq!(url("not a url"), "not a url");
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B1/s3cr3t"),
+            "https://hooks.slack.com/…"
+        );
         let t = text("POST https://h.example/x?sig=1 failed: \u{1b}[31mred (see http://a:b@c/d)");
         assert_eq!(
             t,
             "POST https://h.example/x?sig=*** failed: ?[31mred (see http://***@c/d)"
         );
         assert!(!t.contains("sig=1") && !t.contains("a:b"));
+        // Inside serialized JSON a URL ends at the escaped quote, which stays.
+        let j = serde_json::json!({"r": "see \"https://g/d?orgId=1\""}).to_string();
+        let r: serde_json::Value = serde_json::from_str(&text(&j)).unwrap();
+        assert_eq!(r["r"], "see \"https://g/d?orgId=***\"");
     }
 }

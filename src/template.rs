@@ -110,6 +110,12 @@ fn json_formatter(
     _: &minijinja::State,
     value: &Value,
 ) -> std::result::Result<(), minijinja::Error> {
+    // `| safe` output is the template's own choice: written as is.
+    if value.is_safe() {
+        return out
+            .write_str(&value.to_string())
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()));
+    }
     let text = if value.is_none() {
         String::new()
     } else {
@@ -272,6 +278,10 @@ mod tests {
         assert_eq!(parsed["image"], format!("repo:{evil}"));
         assert_eq!(parsed["n"], 2);
         assert!(!out.contains("</"), "{out}");
+        // `| safe` is the template's own opt-out: written as is.
+        let t = "{\"n\": {{ '\"x\"' | safe }}}";
+        let out = render_json("t.json", t, &vars()).unwrap();
+        assert_eq!(out, "{\"n\": \"x\"}");
         // Plain templates are unchanged.
         assert_eq!(render("t", "{{ version }}", &vars()).unwrap(), "v2");
     }

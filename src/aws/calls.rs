@@ -392,9 +392,10 @@ const PROVISION_ONLY: &[&str] = &[
 ];
 
 /// Item-level state-table calls: only the stack's own partition.
+/// (`BatchGetItem` is left out: `promote -c dir/` reads every stack's state
+/// in one call, which a per-stack `LeadingKeys` would refuse.)
 const ITEM_CALLS: &[&str] = &[
     "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",

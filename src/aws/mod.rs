@@ -17,6 +17,8 @@ pub struct Clients {
     pub region: String,
     /// The SDK config the clients were built from (credentials, endpoint).
     pub conf: SdkConfig,
+    /// `--endpoint-url`, when given (it beats the per-service variables).
+    pub endpoint_flag: Option<String>,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
@@ -96,7 +98,9 @@ impl Clients {
                 "no AWS region: set `region` in the config, pass --region, or set AWS_REGION",
             )
         })?;
-        Ok(Clients::from_conf(region, &conf))
+        let mut c = Clients::from_conf(region, &conf);
+        c.endpoint_flag = opts.endpoint_url.clone();
+        Ok(c)
     }
 
     /// Clients for one SDK config (tests pass one with mocked HTTP).
@@ -113,6 +117,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
             eventbridge: aws_sdk_eventbridge::Client::new(&conf),
             conf,
+            endpoint_flag: None,
         }
     }
 }

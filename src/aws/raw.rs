@@ -60,11 +60,15 @@ impl Service {
 pub struct Raw {
     conf: SdkConfig,
     region: String,
+    /// `--endpoint-url`, which beats the per-service variables (as for the SDK clients).
+    flag: Option<String>,
     http: reqwest::Client,
+    /// Fetched once per run: assume-role and credential_process profiles run once.
+    identity: tokio::sync::OnceCell<Identity>,
 }
 
 impl Raw {
-    pub fn new(conf: &SdkConfig, region: &str) -> Result<Raw> {
+    pub fn new(conf: &SdkConfig, region: &str, flag: Option<&str>) -> Result<Raw> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -72,18 +76,42 @@ impl Raw {
         Ok(Raw {
             conf: conf.clone(),
             region: region.into(),
+            flag: flag.map(String::from),
             http,
+            identity: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// AWS_ENDPOINT_URL_<SERVICE>, then --endpoint-url / AWS_ENDPOINT_URL,
-    /// then AWS's own endpoint.
+    /// `--endpoint-url`, then AWS_ENDPOINT_URL_<SERVICE>, then
+    /// AWS_ENDPOINT_URL, then AWS's own endpoint.
     fn url(&self, s: Service) -> String {
-        std::env::var(format!("AWS_ENDPOINT_URL_{}", s.env_id()))
-            .ok()
-            .filter(|u| !u.is_empty())
+        self.flag
+            .clone()
+            .or_else(|| {
+                std::env::var(format!("AWS_ENDPOINT_URL_{}", s.env_id()))
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
             .or_else(|| self.conf.endpoint_url().map(String::from))
             .unwrap_or_else(|| s.default_url(&self.region))
+    }
+
+    async fn identity(&self, what: &str) -> Result<&Identity> {
+        self.identity
+            .get_or_try_init(|| async {
+                let Some(p) = self.conf.credentials_provider() else {
+                    return Err(failed(format!(
+                        "{what}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID"
+                    )));
+                };
+                let creds = p.provide_credentials().await.map_err(|e| {
+                    Error::Failed(format!(
+                        "{what}: no AWS credentials ({e}); set AWS_PROFILE or AWS_ACCESS_KEY_ID"
+                    ))
+                })?;
+                Ok(Identity::from(creds))
+            })
+            .await
     }
 
     /// A Query-protocol action (EC2, IAM): form parameters in, XML out.
@@ -164,19 +192,7 @@ impl Raw {
         body: String,
     ) -> Result<(u16, String)> {
         let what = format!("{} {action}", s.env_id());
-        let creds = match self.conf.credentials_provider() {
-            Some(p) => p.provide_credentials().await.map_err(|e| {
-                Error::Failed(format!(
-                    "{what}: no AWS credentials ({e}); set AWS_PROFILE or AWS_ACCESS_KEY_ID"
-                ))
-            })?,
-            None => {
-                return Err(failed(format!(
-                    "{what}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID"
-                )))
-            }
-        };
-        let identity: Identity = creds.into();
+        let identity = self.identity(&what).await?;
         let url = format!("{}/", self.url(s).trim_end_matches('/'));
         let region = match s {
             Service::Iam => "us-east-1",
@@ -187,7 +203,7 @@ impl Raw {
             headers.push(("x-amz-target", t.to_string()));
         }
         let params = v4::SigningParams::builder()
-            .identity(&identity)
+            .identity(identity)
             .region(region)
             .name(s.signing_name())
             .time(SystemTime::now())

@@ -25,7 +25,7 @@ pub async fn watch(ctx: &Ctx<'_>, every: Duration) -> Result<()> {
         if ctx.out.json {
             crate::output::stdout_line(&v.to_string());
         } else {
-            let mut screen = String::from("\x1b[2J\x1b[H");
+            let mut screen = String::new();
             for c in Color::BOTH {
                 let pct = v["weights"][c.as_str()].as_u64().unwrap_or(0) as usize;
                 let healthy = match ctx.release.healthy(c).await {
@@ -43,7 +43,8 @@ pub async fn watch(ctx: &Ctx<'_>, every: Duration) -> Result<()> {
             }
             screen.push('\n');
             screen.push_str(&text);
-            crate::output::stdout_line(&screen);
+            // Clear the screen and home the cursor (our own sequence).
+            crate::output::stdout_raw("\x1b[2J\x1b[H", &screen);
         }
         crate::signal::pause(every).await?;
     }

@@ -7,7 +7,11 @@ use crate::engine::Ctx;
 use crate::error::{invalid, Result};
 
 pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
-    let raw = Raw::new(&ctx.clients.conf, &ctx.clients.region)?;
+    let raw = Raw::new(
+        &ctx.clients.conf,
+        &ctx.clients.region,
+        ctx.clients.endpoint_flag.as_deref(),
+    )?;
     let found = ctx.release.verify(&raw).await?;
     let mut problems = Vec::new();
     for f in &found {

@@ -68,7 +68,7 @@ impl Hook {
     pub fn label(&self) -> String {
         match &self.target {
             HookTarget::Run(c) => format!("{} `{c}`", self.on.as_str()),
-            HookTarget::Url(u) => format!("{} {}", self.on.as_str(), crate::redact::url(u)),
+            HookTarget::Url(u) => format!("{} {}", self.on.as_str(), crate::redact::origin(u)),
         }
     }
 }

@@ -119,7 +119,9 @@ async fn run_one(
         HookTarget::Url(url) => {
             let ca = ctx.cfg.validate.as_ref().and_then(|v| v.ca_pem.as_deref());
             let http = crate::probe::client(ca, hook.timeout)?;
-            match super::notify::post_json(&http, url, &ctx.cfg.notify, &ev.json()).await {
+            // The `[notify]` header and signature are the webhook's alone.
+            let plain = crate::config::NotifyConfig::default();
+            match super::notify::post_json(&http, url, &plain, &ev.json()).await {
                 Ok(r) if r.status().is_success() => Ok(format!("status {}", r.status().as_u16())),
                 Ok(r) => Err(format!("status {}", r.status().as_u16())),
                 Err(e) if e.is_timeout() => Err(format!(
@@ -243,7 +245,11 @@ async fn run_command(
             output.extend(b);
         }
     }
-    let shown = crate::redact::text(&mask(&tail(&output, 300), &ctx.cfg.notify.secret_values()));
+    let masked = mask(
+        &String::from_utf8_lossy(&output),
+        &ctx.cfg.notify.secret_values(),
+    );
+    let shown = crate::redact::text(&tail(masked.as_bytes(), 300));
     if !shown.is_empty() {
         ctx.out.detail(&format!("hook output: {shown}"));
     }

@@ -88,7 +88,7 @@ impl Notifier {
                         if let Err(e) = post(http, url, &sinks.notify, &ev).await {
                             sinks.out.warn(&format!(
                                 "notify: POST {} failed: {e}",
-                                crate::redact::url(url)
+                                crate::redact::origin(url)
                             ));
                         }
                     }

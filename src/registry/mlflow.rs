@@ -91,7 +91,8 @@ impl Mlflow {
             .ok_or_else(|| {
                 invalid("no MLflow tracking server: set [registry] mlflow_tracking_uri or MLFLOW_TRACKING_URI")
             })?;
-        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        let lower = uri.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(invalid(format!(
                 "MLflow tracking URI \"{uri}\" is not http(s):// (only the REST API is supported)"
             )));
@@ -104,7 +105,19 @@ impl Mlflow {
             (None, Some(u)) => Auth::Basic(u, env("MLFLOW_TRACKING_PASSWORD").unwrap_or_default()),
             (None, None) => Auth::None,
         };
-        if !matches!(auth, Auth::None) && uri.starts_with("http://") && !loopback(&uri) {
+        let plain = uri
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+        let userinfo = uri
+            .split_once("://")
+            .map(|(_, r)| {
+                r.split(['/', '?', '#'])
+                    .next()
+                    .unwrap_or_default()
+                    .contains('@')
+            })
+            .unwrap_or(false);
+        if (!matches!(auth, Auth::None) || userinfo) && plain && !loopback(&uri) {
             return Err(invalid(format!(
                 "MLflow credentials (MLFLOW_TRACKING_TOKEN or _USERNAME) would cross the network in clear text to {}; use an https:// tracking URI",
                 redact::url(&uri)

@@ -59,7 +59,7 @@ fn verify_names_every_missing_thing_and_writes_nothing() {
     for needle in [
         "subnet subnet-0000000000000dead: does not exist",
         "security group sg-0000000000000dead: does not exist",
-        "role/verifyecs-exec",
+        "IAM role arn:aws:iam::123456789012:role/verifyecs-exec",
         "certificate arn:aws:acm:us-east-1:123456789012:certificate/0000dead: does not exist",
     ] {
         assert!(stderr.contains(needle), "{needle}\n{stderr}");

@@ -50,6 +50,7 @@ pub fn clients(r: Rules<'_>) -> Clients {
         region: "us-east-1".into(),
         // No credentials or endpoint: the raw (verify) calls are not faked.
         conf: aws_config::SdkConfig::builder().build(),
+        endpoint_flag: None,
         elb: mock_client!(
             aws_sdk_elasticloadbalancingv2,
             RuleMode::MatchAny,

@@ -44,15 +44,18 @@ impl SageMaker<'_> {
     async fn image(&self, raw: &Raw) -> Result<Finding> {
         let image = &self.cfg.image;
         let what = format!("image {image}");
-        let Some((repo, tag)) = ecr_parts(image) else {
+        let Some((account, repo, tag)) = ecr_parts(image) else {
             return Ok(Finding::new(
                 what,
                 Some("is not an ECR image (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>); SageMaker pulls from ECR".into()),
             ));
         };
+        // The image's own registry (AWS's Deep Learning Containers live in theirs).
         let body = match &tag {
-            Some(t) => serde_json::json!({"repositoryName": repo, "imageIds": [{"imageTag": t}]}),
-            None => serde_json::json!({"repositoryNames": [repo]}),
+            Some(t) => {
+                serde_json::json!({"registryId": account, "repositoryName": repo, "imageIds": [{"imageTag": t}]})
+            }
+            None => serde_json::json!({"registryId": account, "repositoryNames": [repo]}),
         };
         let target = if tag.is_some() {
             "AmazonEC2ContainerRegistry_V20150921.DescribeImages"
@@ -68,6 +71,12 @@ impl SageMaker<'_> {
                 "tag {} is not in repository {repo}; push it or fix sagemaker.image",
                 tag.unwrap_or_default()
             )),
+            Err(Answer::Refused { code, .. }) if code.contains("AccessDenied") => {
+                return Ok(Finding::new(
+                    format!("{what} (not checked: no read access to registry {account}; SageMaker's role needs it)"),
+                    None,
+                ))
+            }
             Err(Answer::Refused { code, message }) => Some(format!("{code}: {message}")),
             Err(Answer::Ok(_)) => None,
         };
@@ -75,13 +84,11 @@ impl SageMaker<'_> {
     }
 }
 
-/// (repository, tag) of an ECR image URI; the tag is None when it is a
-/// template or absent.
-fn ecr_parts(image: &str) -> Option<(String, Option<String>)> {
+/// (account, repository, tag) of an ECR image URI; the tag is None when it
+/// is a template or absent.
+fn ecr_parts(image: &str) -> Option<(String, String, Option<String>)> {
     let (host, path) = image.split_once('/')?;
-    if !host.contains(".dkr.ecr.") {
-        return None;
-    }
+    let (account, _) = host.split_once(".dkr.ecr.")?;
     let (repo, tag) = match path.split_once('@') {
         Some((r, _digest)) => (r, None),
         None => match path.rsplit_once(':') {
@@ -90,7 +97,7 @@ fn ecr_parts(image: &str) -> Option<(String, Option<String>)> {
         },
     };
     let tag = tag.filter(|t| !t.contains("{{")).map(String::from);
-    (!repo.contains("{{")).then(|| (repo.to_string(), tag))
+    (!repo.contains("{{")).then(|| (account.to_string(), repo.to_string(), tag))
 }
 
 #[cfg(test)]
@@ -100,9 +107,15 @@ mod tests {
     #[test]
     fn reads_ecr_uris() {
         let u = "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris:{{ version }}";
-        assert_eq!(ecr_parts(u), Some(("iris".into(), None)));
+        assert_eq!(
+            ecr_parts(u),
+            Some(("123456789012".into(), "iris".into(), None))
+        );
         let u = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/iris:v1";
-        assert_eq!(ecr_parts(u), Some(("ml/iris".into(), Some("v1".into()))));
+        assert_eq!(
+            ecr_parts(u),
+            Some(("123456789012".into(), "ml/iris".into(), Some("v1".into())))
+        );
         assert_eq!(ecr_parts("docker.io/library/nginx:1"), None);
     }
 }
