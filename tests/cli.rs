@@ -109,6 +109,32 @@ fn init_writes_a_config_that_checks() {
         );
         // A second init refuses to overwrite.
         assert_eq!(cutover(dir.path(), &a).status.code(), Some(2));
+        // iam-policy renders `{{ model.* }}` with a placeholder, as check does.
+        if provider == "ecs" {
+            let td = sub.join("task.json.j2");
+            let t = std::fs::read_to_string(&td).unwrap();
+            let t: Vec<String> = t
+                .lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("\"image\"") {
+                        "      \"image\": \"{{ model.tags.image }}\",".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            std::fs::write(&td, t.join("\n")).unwrap();
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            std::fs::write(&cfg, format!("{text}\n[registry]\nmodel = \"demo\"\n")).unwrap();
+            let out = cutover(&sub, &["iam-policy", "--for", "run"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(doc["Statement"].as_array().unwrap().len() > 3);
+        }
     }
 }
 

@@ -160,7 +160,10 @@ pub fn rendered(cfg: &Config, region: &str) -> Result<crate::aws::calls::Rendere
     if let Backend::Ecs(e) = &cfg.backend {
         for c in Color::BOTH {
             let what = e.task_definition.display().to_string();
-            let vars = Vars::new(&cfg.name, "policy", c.as_str(), region);
+            // `{{ model.* }}` renders as a placeholder, as in `check`.
+            let model = cfg.registry.as_ref().map(|_| Model::placeholder("policy"));
+            let vars =
+                Vars::new(&cfg.name, "policy", c.as_str(), region).with_model(model.as_ref());
             let body = render_json(&what, &e.task_definition_source, &vars)?;
             let td = ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
             if !families.contains(&td.family) {
