@@ -162,15 +162,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     let window = ctx.cfg.schedule.as_ref().map(|c| {
         let now = crate::store::now_ms();
         let next = c.next_open(now);
-        let line = match next {
-            Some(n) if n <= now => format!("{}: open now", c.describe()),
-            Some(n) => format!(
-                "{}: closed; promote starts or advances from {}",
-                c.describe(),
-                c.show(n)
-            ),
-            None => format!("{}: no window opens in the next two years", c.describe()),
-        };
+        let line = format!("{}: {}", c.describe(), c.state(now));
         text.push_str(&format!("  schedule: {line}\n"));
         json!({"windows": c.describe(), "next_window_ms": next})
     });

@@ -200,12 +200,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     }
     if let Some(c) = &ctx.cfg.schedule {
         let now = crate::store::now_ms();
-        let state = match (c.open(now), c.next_open(now)) {
-            (true, _) => "open now".to_string(),
-            (false, Some(n)) => format!("closed; the next window opens {}", c.show(n)),
-            (false, None) => "closed; no window opens in the next two years".to_string(),
-        };
-        t.push_str(&format!("schedule  {} ({state})\n", c.describe()));
+        t.push_str(&format!("schedule  {} ({})\n", c.describe(), c.state(now)));
     }
     if let Some(c) = &doc.compare {
         t.push_str(&format!("compare   {}\n", c.summary()));

@@ -21,7 +21,7 @@ pub use check::name_ok;
 pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
 pub use scaling::{Autoscaling, ScalingMetric};
-pub use steps::{check_step_items, check_steps, strategy_pauses, strategy_steps, StepItem};
+pub use steps::{check_steps, check_timed_items, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -201,7 +201,7 @@ pub struct RolloutConfig {
     /// Pauses, as the number of steps applied before each (0: before traffic).
     pub pauses: Vec<usize>,
     /// Timed pauses among them: (position, ms, then).
-    pub pause_timers: Vec<(usize, u64, crate::rollout::Then)>,
+    pub pause_timers: crate::rollout::PauseTimers,
     pub bake: Duration,
     pub poll_interval: Duration,
     pub termination_wait: Duration,

@@ -34,9 +34,9 @@ pub fn strategy_steps(
     }
 }
 
-/// Weights with the pauses between them: pause `p` holds the rollout after
-/// `p` steps (0: before any traffic).
-pub type Steps = (Vec<u8>, Vec<usize>);
+/// Weights with the pauses between them (pause `p` holds the rollout after
+/// `p` steps, 0: before any traffic) and which of them are timed.
+pub type Steps = (Vec<u8>, Vec<usize>, crate::rollout::PauseTimers);
 
 /// A `steps` entry as written: a weight or the word "pause".
 #[derive(serde::Deserialize, Clone, Debug)]
@@ -51,18 +51,10 @@ pub enum StepItem {
     },
 }
 
-/// Timed pauses: (position, ms, then).
-pub type Timers = Vec<(usize, u64, crate::rollout::Then)>;
-
 /// Splits `[10, "pause", 50, 100]` into weights and pauses and checks both:
 /// weights follow `check_steps`; a pause may come first (an approval before
 /// any traffic) or between weights, never last nor twice in a row.
-pub fn check_step_items(items: &[StepItem]) -> Result<Steps, String> {
-    check_timed_items(items).map(|(w, p, _)| (w, p))
-}
-
-/// `check_step_items`, with the timed pauses.
-pub fn check_timed_items(items: &[StepItem]) -> Result<(Vec<u8>, Vec<usize>, Timers), String> {
+pub fn check_timed_items(items: &[StepItem]) -> Result<Steps, String> {
     let mut weights = Vec::new();
     let mut pauses: Vec<usize> = Vec::new();
     let mut timers = Vec::new();
@@ -170,7 +162,10 @@ mod tests {
 
     #[test]
     fn pauses_in_every_allowed_position() {
-        let ok = |v: &[&str]| check_step_items(&items(v)).unwrap();
+        let ok = |v: &[&str]| {
+            let (w, p, _) = check_timed_items(&items(v)).unwrap();
+            (w, p)
+        };
         assert_eq!(ok(&["10", "50", "100"]), (vec![10, 50, 100], vec![]));
         assert_eq!(ok(&["pause", "10", "100"]), (vec![10, 100], vec![0]));
         assert_eq!(
@@ -185,7 +180,7 @@ mod tests {
             ok(&["pause", "10", "pause", "50", "pause", "100"]),
             (vec![10, 50, 100], vec![0, 1, 2])
         );
-        let err = |v: &[&str]| check_step_items(&items(v)).unwrap_err();
+        let err = |v: &[&str]| check_timed_items(&items(v)).unwrap_err();
         assert!(err(&["10", "100", "pause"]).contains("after the last"));
         assert!(err(&["10", "pause", "pause", "100"]).contains("in a row"));
         assert!(err(&["10", "wait", "100"]).contains("unknown step"));

@@ -246,19 +246,6 @@ fn waiting(doc: &StackDoc, until: Option<u64>) -> String {
     )
 }
 
-/// Whether `t` moves traffic towards the candidate (a start or a step up);
-/// rollbacks, pauses and retirement do not.
-fn advances(doc: &StackDoc, t: &Transition) -> bool {
-    let Some(c) = t.status.candidate.or(doc.status.candidate) else {
-        return false;
-    };
-    let now = doc.weights.map(|w| w.of(c)).unwrap_or(0);
-    t.outcome == Outcome::Changed
-        && t.actions
-            .iter()
-            .any(|a| matches!(a, rollout::Action::SetWeights(w) if w.of(c) > now))
-}
-
 /// `[schedule]`: outside a window or in a freeze, a transition that moves
 /// traffic towards the candidate waits for the next window (`promote`, exit
 /// 0) or is refused (`shift`, exit 3, unless `--ignore-schedule`). Alarms,
@@ -273,7 +260,7 @@ fn closed(
     let Some(cal) = &ctx.cfg.schedule else {
         return Ok(None);
     };
-    if intent == Intent::Continue || opts.ignore_schedule || !advances(doc, t) {
+    if intent == Intent::Continue || opts.ignore_schedule || !t.moves_up(&doc.status) {
         return Ok(None);
     }
     let now = now_ms();
@@ -281,11 +268,11 @@ fn closed(
         return Ok(None);
     }
     let next = cal.next_open(now);
-    let when = match next {
-        Some(n) => format!("the next window opens {}", cal.show(n)),
-        None => "no window opens in the next two years".into(),
-    };
-    let why = format!("outside the release schedule ({}); {when}", cal.describe());
+    let why = format!(
+        "outside the release schedule ({}); {}",
+        cal.describe(),
+        cal.next_window(now)
+    );
     match intent {
         Intent::Tick => Ok(Some(Ended::Nothing(
             doc.clone(),

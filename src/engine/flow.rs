@@ -80,23 +80,11 @@ pub async fn advance(
         }
     }
     let due = due_after(ctx, &before, t);
-    match (ctx.cfg.rollout.step_timeout, moves_up(&before, t)) {
+    match (ctx.cfg.rollout.step_timeout, t.moves_up(&before)) {
         (Some(limit), true) => timed_commit(ctx, doc, rev, t, event, &due, limit).await?,
         _ => commit(ctx, doc, rev, t, event, &due).await?,
     }
     run_due(ctx, doc, rev).await
-}
-
-/// Whether `t` gives the candidate more traffic (or its capacity first).
-fn moves_up(before: &Status, t: &Transition) -> bool {
-    t.actions.iter().any(|a| match a {
-        Action::MatchCapacity(_) => true,
-        Action::SetWeights(w) => before
-            .candidate
-            .or(t.status.candidate)
-            .is_some_and(|c| w.of(c) > before.weights().map_or(0, |b| b.of(c))),
-        Action::Retire(_) => false,
-    })
 }
 
 /// `step_timeout`: the step must be applied, read back and given healthy

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::output::Out;
 use crate::probe::Outcome;
 use crate::rollout::{Color, Status, Weights};
-use crate::template::{render, render_json, Model, Vars};
+use crate::template::{render, Model, Vars};
 
 /// What `deploy` rendered and checked before any AWS call.
 #[derive(Clone, Debug)]
@@ -134,9 +134,7 @@ pub type Observed = Option<ecs::plan::Known>;
 pub fn check_templates(cfg: &Config, vars: &Vars) -> Result<()> {
     match &cfg.backend {
         Backend::Ecs(e) => {
-            let what = e.task_definition.display().to_string();
-            let body = render_json(&what, &e.task_definition_source, vars)?;
-            ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+            ecs::taskdef::render(e, vars)?;
         }
         Backend::Sagemaker(s) => {
             render("sagemaker.image", &s.image, vars)?;
@@ -159,13 +157,11 @@ pub fn rendered(cfg: &Config, region: &str) -> Result<crate::aws::calls::Rendere
     let mut families = Vec::new();
     if let Backend::Ecs(e) = &cfg.backend {
         for c in Color::BOTH {
-            let what = e.task_definition.display().to_string();
             // `{{ model.* }}` renders as a placeholder, as in `check`.
             let model = cfg.registry.as_ref().map(|_| Model::placeholder("policy"));
             let vars =
                 Vars::new(&cfg.name, "policy", c.as_str(), region).with_model(model.as_ref());
-            let body = render_json(&what, &e.task_definition_source, &vars)?;
-            let td = ecs::taskdef::parse(&what, &body, &e.container_name, e.container_port)?;
+            let td = ecs::taskdef::render(e, &vars)?;
             if !families.contains(&td.family) {
                 families.push(td.family.clone());
             }

@@ -202,6 +202,23 @@ impl Calendar {
             .unwrap_or_default()
     }
 
+    /// "the next window opens 2026-12-08 09:00 CET" (or that none opens soon).
+    pub fn next_window(&self, ms: u64) -> String {
+        match self.next_open(ms) {
+            Some(n) => format!("the next window opens {}", self.show(n)),
+            None => "no window opens in the next two years".into(),
+        }
+    }
+
+    /// "open now", or "closed; " and the next window.
+    pub fn state(&self, ms: u64) -> String {
+        if self.open(ms) {
+            "open now".into()
+        } else {
+            format!("closed; {}", self.next_window(ms))
+        }
+    }
+
     /// The windows as written, for messages.
     pub fn describe(&self) -> String {
         let w: Vec<&str> = self.windows.iter().map(|w| w.text.as_str()).collect();

@@ -94,6 +94,22 @@ pub struct Transition {
     pub rejects: bool,
 }
 
+impl Transition {
+    /// Whether this gives the candidate more traffic than `before` (or its
+    /// capacity first): what release windows hold and `step_timeout` times.
+    pub fn moves_up(&self, before: &Status) -> bool {
+        let Some(c) = before.candidate.or(self.status.candidate) else {
+            return false;
+        };
+        let now = before.weights().map_or(0, |w| w.of(c));
+        self.actions.iter().any(|a| match a {
+            Action::MatchCapacity(_) => true,
+            Action::SetWeights(w) => w.of(c) > now,
+            Action::Retire(_) => false,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// Bad request for this state (exit 2).
@@ -581,20 +597,12 @@ pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transiti
 fn pause_at(mut n: Status, now: u64) -> Transition {
     n.phase = Phase::Paused;
     n.paused_at = Some(now);
-    let then = match n.pause_deadline() {
-        Some((_, then)) => {
-            let (_, ms, _) = n
-                .pause_timers
-                .iter()
-                .find(|(p, _, _)| *p == n.step)
-                .copied()
-                .unwrap_or((0, 0, then));
-            format!(
-                "; after {} it will {} by itself (or run `cutover continue`)",
-                humantime::format_duration(std::time::Duration::from_millis(ms)),
-                then.as_str()
-            )
-        }
+    let then = match n.pause_timer() {
+        Some((ms, then)) => format!(
+            "; after {} it will {} by itself (or run `cutover continue`)",
+            humantime::format_duration(std::time::Duration::from_millis(ms)),
+            then.as_str()
+        ),
         None => "; run `cutover continue` to go on".into(),
     };
     let note = format!(

@@ -15,4 +15,4 @@ pub use colors::{Color, Weights};
 pub use machine::{apply, not_validated, Action, Event, Outcome, Refusal, Transition};
 pub use repair::{adopt, repair_decision, Repair};
 pub use schedule::{schedule, PlannedStep};
-pub use status::{Phase, Spec, Status, Then};
+pub use status::{PauseTimers, Phase, Spec, Status, Then};

@@ -68,8 +68,8 @@ impl Phase {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
     pub steps: Vec<u8>,
-    /// Timed pauses: (pause position, how long in ms, what then).
-    pub pause_timers: Vec<(usize, u64, Then)>,
+    /// The timed ones among `pauses`.
+    pub pause_timers: PauseTimers,
     /// A rolled-back candidate is scaled to 0 this long after the rollback.
     pub scale_down_after_ms: Option<u64>,
     /// Pauses, each given as the number of steps applied before it
@@ -80,6 +80,9 @@ pub struct Spec {
     /// Connection draining (ECS: the target groups' deregistration delay; else 0).
     pub drain_ms: u64,
 }
+
+/// Timed pauses: (pause position, how long in ms, what then).
+pub type PauseTimers = Vec<(usize, u64, Then)>;
 
 /// What a timed pause does when its time is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +127,7 @@ pub struct Status {
     pub held: bool,
     /// This rollout's timed pauses (see `Spec::pause_timers`).
     #[serde(default)]
-    pub pause_timers: Vec<(usize, u64, Then)>,
+    pub pause_timers: PauseTimers,
     /// When the rollout was paused (ms).
     #[serde(default)]
     pub paused_at: Option<u64>,
@@ -159,8 +162,16 @@ impl Status {
         if self.phase != Phase::Paused {
             return None;
         }
-        let (_, ms, then) = self.pause_timers.iter().find(|(p, _, _)| *p == self.step)?;
-        Some((self.paused_at?.saturating_add(*ms), *then))
+        let (ms, then) = self.pause_timer()?;
+        Some((self.paused_at?.saturating_add(ms), then))
+    }
+
+    /// The timed pause at the current step, if it is one: (ms, then).
+    pub fn pause_timer(&self) -> Option<(u64, Then)> {
+        self.pause_timers
+            .iter()
+            .find(|(p, _, _)| *p == self.step)
+            .map(|(_, ms, then)| (*ms, *then))
     }
 
     /// The weights this status implies. None before the first deploy.

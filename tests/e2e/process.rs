@@ -3,6 +3,7 @@
 //! notifying failures, a hook timeout, and both event sinks (a local webhook
 //! server and EventBridge through a rule to SQS).
 use crate::common;
+use crate::common::events::{eventbridge_queue, receive_until};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -400,83 +401,6 @@ fn webhooks_are_signed_and_url_secrets_are_redacted() {
     }
     // Hook URLs are shown as where they go, never their path or query.
     assert!(shown.contains("post-complete http://127.0.0.1:"), "{shown}");
-}
-
-/// An SQS queue that an EventBridge rule on the default bus feeds with the
-/// stack's cutover events.
-fn eventbridge_queue(s: &Stack, stack: &str) -> (aws_sdk_sqs::Client, String) {
-    let conf = s.sdk();
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let eb = aws_sdk_eventbridge::Client::new(&conf);
-    let url = Stack::rt().block_on(async {
-        let q = sqs
-            .create_queue()
-            .queue_name(format!("{stack}-events"))
-            .send()
-            .await
-            .unwrap();
-        let url = q.queue_url().unwrap().to_string();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let arn =
-            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        let rule = format!("{stack}-cutover");
-        eb.put_rule()
-            .name(&rule)
-            .event_pattern(format!(
-                r#"{{"source": ["cutover"], "resources": ["{stack}"]}}"#
-            ))
-            .send()
-            .await
-            .unwrap();
-        eb.put_targets()
-            .rule(&rule)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("q")
-                    .arn(arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        url
-    });
-    (sqs, url)
-}
-
-/// Receives the queue's events until one has detail-type `until` (or 15 s).
-fn receive_until(sqs: &aws_sdk_sqs::Client, url: &str, until: &str) -> Vec<serde_json::Value> {
-    Stack::rt().block_on(async {
-        let mut got = Vec::new();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15) {
-            let r = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in r.messages() {
-                got.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            }
-            if got
-                .iter()
-                .any(|e: &serde_json::Value| e["detail-type"] == until)
-            {
-                break;
-            }
-        }
-        got
-    })
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! crashes (SIGKILL), drift, retirement and many stacks.
 use crate::common;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -113,20 +113,7 @@ fn eight_concurrent_promotes_advance_exactly_once() {
     let s = ready("race", &["--bake", "1s", "--poll", "200ms"], "60s");
     s.ok(&["shift", "--to", "10"], 0);
     std::thread::sleep(Duration::from_millis(1200));
-    let children: Vec<Child> = (0..8)
-        .map(|_| {
-            s.cmd()
-                .arg("promote")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = s.promotes_at_once(8);
     let advanced = outs
         .iter()
         .filter(|o| code(o) == 0 && String::from_utf8_lossy(&o.stdout).contains("step 2/3"))

@@ -4,11 +4,12 @@
 //! ELBv2, ECS, EC2 and the data plane, publishing its metrics to LocalStack.
 //! cutover reaches them through AWS_ENDPOINT_URL plus the per-service
 //! variables: no `--endpoint-url` anywhere here.
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::events::{eventbridge_queue, receive_until};
 use crate::common::traffic::{failures, now_ms, Load};
-use crate::common::{python, Stack};
+use crate::common::Stack;
 
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().unwrap_or(-1)
@@ -134,74 +135,10 @@ fn set_alarm_state_in_localstack_stops_the_start_and_rolls_back_a_bake() {
 fn journal_events_reach_sqs_through_a_localstack_rule() {
     let s = Stack::new_real("realeb", &["--steps", "100", "--bake", "1s"]);
     s.edit_config(|t| t + "\n[notify]\neventbridge_bus = \"default\"\n");
-    let conf = s.cw_sdk(); // LocalStack serves SQS and EventBridge too
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let eb = aws_sdk_eventbridge::Client::new(&conf);
-    let url = Stack::rt().block_on(async {
-        let url = sqs
-            .create_queue()
-            .queue_name("realeb-events")
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let arn =
-            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        eb.put_rule()
-            .name("realeb-cutover")
-            .event_pattern(r#"{"source": ["cutover"], "resources": ["realeb"]}"#)
-            .send()
-            .await
-            .unwrap();
-        eb.put_targets()
-            .rule("realeb-cutover")
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("q")
-                    .arn(arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        url
-    });
+    let (sqs, url) = eventbridge_queue(&s, "realeb");
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
-    let got: Vec<serde_json::Value> = Stack::rt().block_on(async {
-        let mut got = Vec::new();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            let r = sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in r.messages() {
-                got.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            }
-            if got
-                .iter()
-                .any(|e: &serde_json::Value| e["detail-type"] == "deployed")
-            {
-                break;
-            }
-        }
-        got
-    });
+    let got = receive_until(&sqs, &url, "deployed");
     let kinds: Vec<&str> = got
         .iter()
         .filter_map(|e| e["detail-type"].as_str())
@@ -218,31 +155,9 @@ fn journal_events_reach_sqs_through_a_localstack_rule() {
 /// A fault proxy in front of DynamoDB Local: `drop-answer` applies a write
 /// and then resets the connection, so the client never sees its answer.
 fn dynamodb_proxy(s: &Stack) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/localstack/faults.py"))
-        .args(["--listen-port", &port.to_string()])
-        .args(["--upstream", &s.real.unwrap().dynamodb])
-        .args(["--rate", "0", "--seed", "1"])
-        .args(["--exit-with", &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "fault proxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (child, url)
+    let (child, port) =
+        crate::common::faults_proxy(&s.real.unwrap().dynamodb, &["--rate", "0", "--seed", "1"]);
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 #[test]
@@ -256,20 +171,7 @@ fn the_lock_and_state_hold_on_dynamodb_local() {
     std::thread::sleep(Duration::from_millis(1200));
 
     // Eight concurrent ticks: DynamoDB Local's conditional writes let one through.
-    let children: Vec<Child> = (0..8)
-        .map(|_| {
-            s.cmd()
-                .arg("promote")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = s.promotes_at_once(8);
     for o in &outs {
         assert!(
             code(o) == 0 || code(o) == 75,

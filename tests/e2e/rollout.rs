@@ -280,31 +280,6 @@ fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
     );
 }
 
-/// A fault proxy in front of the emulator (nothing injected until asked).
-fn proxy(s: &Stack) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/localstack/faults.py"))
-        .args(["--listen-port", "0", "--upstream", &s.emu.url])
-        .args(["--rate", "0", "--seed", "1", "--latency-ms", "8000"])
-        .args(["--exit-with", &std::process::id().to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("proxy said: {first}"));
-    (child, port)
-}
-
 /// `step_timeout`: a step whose weights cannot be written in time rolls
 /// back as "stuck", within the run (a hanging call) and across cron ticks
 /// (every attempt failing; the first attempt's time is in the state).
@@ -315,7 +290,11 @@ fn a_stuck_step_rolls_back_within_step_timeout() {
         &["--bake", "1s", "--poll", "200ms", "--steps", "50, 100"],
     );
     s.edit_config(|t| t.replace("[rollout]\n", "[rollout]\nstep_timeout = \"4s\"\n"));
-    let (mut p, port) = proxy(&s);
+    // A fault proxy in front of the emulator (nothing injected until asked).
+    let (mut p, port) = common::faults_proxy(
+        &s.emu.url,
+        &["--rate", "0", "--seed", "1", "--latency-ms", "8000"],
+    );
     let via = format!("http://127.0.0.1:{port}");
     let inject = |q: &str| common::http_post(port, &format!("/_faults/inject?{q}"));
     // Within one run: the weight change hangs (8 s) past the 4 s limit.

@@ -20,7 +20,7 @@ use crate::aws::{tags, Clients};
 use crate::config::EcsConfig;
 use crate::error::{aws, invalid, Error, Result};
 use crate::rollout::Color;
-use crate::template::{render_json, Model, Vars};
+use crate::template::{Model, Vars};
 
 pub use traffic::{weights_of, Listener};
 pub use verify::role;
@@ -95,15 +95,8 @@ impl<'a> Ecs<'a> {
         version: &str,
         model: Option<&Model>,
     ) -> Result<taskdef::TaskDef> {
-        let what = self.cfg.task_definition.display().to_string();
         let vars = Vars::new(&self.name, version, c.as_str(), &self.c.region).with_model(model);
-        let body = render_json(&what, &self.cfg.task_definition_source, &vars)?;
-        taskdef::parse(
-            &what,
-            &body,
-            &self.cfg.container_name,
-            self.cfg.container_port,
-        )
+        taskdef::render(&self.cfg, &vars)
     }
 
     /// Whether ECS tags carry this stack's `cutover:stack` tag.

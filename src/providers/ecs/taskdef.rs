@@ -106,6 +106,14 @@ pub struct RuntimePlatform {
 }
 
 /// Parses the rendered template and checks it serves `container`:`port`.
+/// Renders `[ecs] task_definition` with `vars` (every value escaped as JSON
+/// string content) and checks the body.
+pub fn render(e: &crate::config::EcsConfig, vars: &crate::template::Vars) -> Result<TaskDef> {
+    let what = e.task_definition.display().to_string();
+    let body = crate::template::render_json(&what, &e.task_definition_source, vars)?;
+    parse(&what, &body, &e.container_name, e.container_port)
+}
+
 pub fn parse(what: &str, json: &str, container: &str, port: u16) -> Result<TaskDef> {
     let td: TaskDef = serde_json::from_str(json).map_err(|e| {
         invalid(format!(

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod events;
 pub mod soak;
 pub mod traffic;
 
@@ -97,6 +98,32 @@ pub fn real() -> &'static Real {
             dynamodb,
         }
     })
+}
+
+/// `localstack/faults.py` in front of `upstream` (stopped with this
+/// process), with `args` (rate, seed, latency); returns it and its port.
+pub fn faults_proxy(upstream: &str, args: &[&str]) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new("python3")
+        .arg(repo().join("localstack/faults.py"))
+        .args(["--listen-port", "0", "--upstream", upstream])
+        .args(args)
+        .args(["--exit-with", &std::process::id().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("proxy said: {first}"));
+    (child, port)
 }
 
 pub fn python() -> PathBuf {
@@ -230,6 +257,24 @@ impl Stack {
         String::from_utf8_lossy(&self.exits(args, code).stdout).into_owned()
     }
 
+    /// `n` `cutover promote` runs started together; their outputs.
+    pub fn promotes_at_once(&self, n: usize) -> Vec<Output> {
+        let children: Vec<std::process::Child> = (0..n)
+            .map(|_| {
+                self.cmd()
+                    .arg("promote")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    }
+
     /// Starts `cutover shift` in the background.
     pub fn spawn_shift(&self) -> std::process::Child {
         self.cmd()
@@ -271,7 +316,8 @@ impl Stack {
         self.sdk_at(&self.emu.url)
     }
 
-    /// The SDK config for CloudWatch (LocalStack on the real components).
+    /// The SDK config for CloudWatch, EventBridge and SQS (LocalStack on the
+    /// real components).
     pub fn cw_sdk(&self) -> aws_config::SdkConfig {
         self.sdk_at(self.real.map_or(&self.emu.url, |r| &r.localstack))
     }
