@@ -8,10 +8,13 @@ metrics under the emulator's lock (briefly). Request handling on the loop
 never takes that lock: it reads a routing snapshot that refresh() rebuilds.
 """
 import asyncio
+import base64
 import copy
 import datetime
+import email.utils
 import errno
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -29,10 +32,13 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from httpio import header, read_message, render_response, request, wants_close
 from metrics import FLUSH_SECONDS, AlarmEvaluator, CloudWatchSink, Metrics
 from model_server import ModelServer
+from shadow import Shadow, config_shadows, endpoint_shadows
 
 UTC = datetime.timezone.utc
 RESERVE_PORT = 65009  # outside Linux's ephemeral range; marks an address as taken
 ELB_NS, SM_NS = "AWS/ApplicationELB", "AWS/SageMaker"
+APP_NS = "App"  # the model servers' business metrics (Invocations, Conversions)
+STICKY_KEY = os.urandom(16)  # signs AWSALBTG cookies (per process, like AWS's rotating key)
 
 
 def elb_backend(region):
@@ -121,6 +127,52 @@ def cond_matches(cond, method, path, headers):
     return False  # query-string / source-ip: not emulated
 
 
+# ---- target group stickiness (ForwardConfig.TargetGroupStickinessConfig) ---------------
+def sticky_config(fc):
+    """DurationSeconds when the forward action has target group stickiness on, else None."""
+    cfg = (fc or {}).get("TargetGroupStickinessConfig") or {}
+    if str(cfg.get("Enabled")).lower() != "true":
+        return None
+    return int(cfg.get("DurationSeconds") or 3600)
+
+
+def sticky_value(tg_arn, expires):
+    raw = f"{int(expires)}|{tg_arn}".encode()
+    mac = hmac.new(STICKY_KEY, raw, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+
+def sticky_pin(headers, now):
+    """(target group arn, expiry) of a valid, unexpired AWSALBTG (or AWSALBTGCORS) cookie."""
+    for k, v in headers:
+        if k.lower() != "cookie":
+            continue
+        for part in v.split(";"):
+            name, _, val = part.strip().partition("=")
+            if name not in ("AWSALBTG", "AWSALBTGCORS"):
+                continue
+            try:
+                blob = base64.urlsafe_b64decode(val + "=" * (-len(val) % 4))
+                mac, raw = blob[:16], blob[16:]
+                if not hmac.compare_digest(mac, hmac.new(STICKY_KEY, raw, hashlib.sha256).digest()[:16]):
+                    continue
+                exp, _, arn = raw.decode().partition("|")
+                if int(exp) > now:
+                    return arn, int(exp)
+            except ValueError:
+                continue
+    return None
+
+
+def sticky_headers(tg_arn, expires, https):
+    """AWSALBTG (and, on HTTPS, AWSALBTGCORS for cross-origin requests) as the ALB sets them."""
+    val, when = sticky_value(tg_arn, expires), email.utils.formatdate(expires, usegmt=True)
+    out = [("Set-Cookie", f"AWSALBTG={val}; Expires={when}; Path=/")]
+    if https:
+        out.append(("Set-Cookie", f"AWSALBTGCORS={val}; Expires={when}; Path=/; SameSite=None; Secure"))
+    return out
+
+
 def terminal_action(actions):
     acts = sorted(actions, key=lambda a: int(a.get("Order") or 0))
     for a in acts:
@@ -140,6 +192,7 @@ class DataPlane:
         self.errors = []
         # --cloudwatch-url: metrics go to that CloudWatch, which evaluates the alarms.
         self.metrics = Metrics(CloudWatchSink(cloudwatch_url, self.note) if cloudwatch_url else None)
+        self.shadow = Shadow(self)  # fill 13: shadow variants and Data Capture
         self.alarms = AlarmEvaluator(hold_seconds=60.0)
         self.listeners = {}   # (ip, port) -> {"server", "arn", "protocol"}
         self.routes = {}      # (ip, port) -> routing snapshot
@@ -360,11 +413,23 @@ class DataPlane:
             code = 301 if str(cfg.get("StatusCode", "HTTP_301")).endswith("301") else 302
             return code, [("Location", loc)], b""
         groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+        sticky = None
         if groups:
             weights = [float(g.get("Weight", 1) or 0) for g in groups]
             if sum(weights) <= 0:
                 return self.elb_error(route, 503)
             tg_arn = random.choices([g["TargetGroupArn"] for g in groups], weights)[0]
+            duration = sticky_config(action.get("ForwardConfig"))
+            if duration is not None:
+                # A valid cookie keeps its group while that group still has weight; else a new pick.
+                now = int(time.time())
+                pin = sticky_pin(headers, now)
+                live = {g["TargetGroupArn"] for g, w in zip(groups, weights) if w > 0}
+                if pin and pin[0] in live:
+                    tg_arn, expires = pin
+                else:
+                    expires = now + duration
+                sticky = sticky_headers(tg_arn, expires, route["protocol"] == "HTTPS")
         else:
             tg_arn = action.get("TargetGroupArn")
         tg = self.tg_snap.get(tg_arn)
@@ -393,7 +458,18 @@ class DataPlane:
             self.metrics.count(region, ELB_NS, f"HTTPCode_Target_{cls}_Count", dims,
                                1.0 if str(status)[0] == cls[0] else 0.0)
         self.metrics.sample(region, ELB_NS, "TargetResponseTime", dims, elapsed, "Seconds")
+        if sticky:
+            rh = list(rh) + sticky
         return status, rh, rb
+
+    def app_recorder(self, region):
+        """What a model server calls per /invocations answer: App/Invocations and
+        App/Conversions (0 when it did not convert, so each period has both)."""
+        def record(version, converted):
+            dims = [("ModelVersion", version)]
+            self.metrics.count(region, APP_NS, "Invocations", dims)
+            self.metrics.count(region, APP_NS, "Conversions", dims, 1.0 if converted else 0.0)
+        return record
 
     def elb_error(self, route, status):
         self.metrics.count(route["region"], ELB_NS, "HTTPCode_ELB_5XX_Count",
@@ -582,7 +658,7 @@ class DataPlane:
         ip = self.alloc.allocate()
         try:
             sock = bind_socket(ip, port)
-            server = self.call(ModelServer(ip, port, env, seed=f"{svc.name}/{ip}").start(sock))
+            server = self.call(ModelServer(ip, port, env, seed=f"{svc.name}/{ip}", record=self.app_recorder(region)).start(sock))
         except Exception as e:
             self.alloc.release(ip)
             self.note(f"start task on {ip}:{port}: {e!r}")
@@ -632,8 +708,8 @@ class DataPlane:
                     continue
                 cfg = be.endpoint_configs.get(ep.endpoint_config_name)
                 models = {v["VariantName"]: v.get("ModelName")
-                          for v in (cfg.production_variants if cfg else [])}
-                for v in ep.production_variants or []:
+                          for v in list(cfg.production_variants if cfg else []) + config_shadows(cfg)}
+                for v in list(ep.production_variants or []) + endpoint_shadows(ep):
                     model = be._models.get(models.get(v["VariantName"]) or "")
                     pc = (model.primary_container if model else {}) or {}
                     env = dict(pc.get("Environment") or {})
@@ -652,7 +728,7 @@ class DataPlane:
                 continue
             ip = self.alloc.allocate()
             try:
-                server = self.call(ModelServer(ip, 8080, env, seed="/".join(key)).start(bind_socket(ip, 8080)))
+                server = self.call(ModelServer(ip, 8080, env, seed="/".join(key), record=self.app_recorder(key[0])).start(bind_socket(ip, 8080)))
             except Exception as e:
                 self.alloc.release(ip)
                 self.note(f"variant {key}: {e!r}")
@@ -688,6 +764,7 @@ class DataPlane:
                     return rest_error(400, "ValidationError", f"Endpoint {name} has no variant with weight.")
                 variant = random.choices([v for v, _ in live], [w for _, w in live])[0]
             server = self.sm_servers.get((region, name, variant))
+            mirror = self.shadow.plan(region, ep, variant, environ, body)
         if server is None:
             return rest_error(400, "ValidationError", f"Variant {variant} is not running.")
         ctype = environ.get("CONTENT_TYPE") or "application/json"
@@ -706,6 +783,7 @@ class DataPlane:
         self.metrics.count(region, SM_NS, "Invocation5XXErrors", dims, 1.0 if status >= 500 else 0.0)
         self.metrics.count(region, SM_NS, "Invocation4XXErrors", dims, 1.0 if 400 <= status < 500 else 0.0)
         self.metrics.sample(region, SM_NS, "ModelLatency", dims, micros, "Microseconds")
+        self.shadow.observed(mirror, status, rh, rb)
         vh = [("x-Amzn-Invoked-Production-Variant", variant)]
         if status >= 400:
             text = rb.decode("utf-8", "replace")
@@ -746,7 +824,8 @@ class DataPlane:
         sm = [{"endpoint": k[1], "variant": k[2], "region": k[0], "ip": s["ip"], "port": s["port"],
                "version": s["version"]} for k, s in self.sm_servers.items()]
         return {"load_balancers": lbs, "target_groups": tgs, "tasks": tasks,
-                "sagemaker_variants": sm, "errors": list(self.errors)}
+                "sagemaker_variants": sm, "shadow": self.shadow.status(),
+                "errors": list(self.errors)}
 
 
 def elb_backend_any(dp):

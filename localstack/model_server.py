@@ -12,6 +12,11 @@ Settings (environment of the task / model container):
                  from a deterministic sequence seeded per server
   LATENCY_MS     (default 0): added to every answer, /ping included
   OUTPUT_SHIFT   (default 0): added to every prediction
+  CONVERSION_RATE 0..1 (default 0): the chance that an /invocations answer
+                 converts (a seeded pseudo-random sequence per server). In the
+                 emulator every answer counts one App/Invocations and each
+                 conversion one App/Conversions (dimension ModelVersion),
+                 published every 10 s; alone, the counts are not published.
 A prediction is an iris-like rule on the third feature (petal length):
 class 0 below 2.45, 1 below 4.75, else 2; plus OUTPUT_SHIFT.
 
@@ -42,6 +47,9 @@ class Model:
         self.error_rate = min(max(float(env.get("ERROR_RATE", 0) or 0), 0.0), 1.0)
         self.latency = float(env.get("LATENCY_MS", 0) or 0) / 1000.0
         self.shift = float(env.get("OUTPUT_SHIFT", 0) or 0)
+        self.conversion_rate = min(max(float(env.get("CONVERSION_RATE", 0) or 0), 0.0), 1.0)
+        self.conversions = random.Random(zlib.crc32(f"conversions/{seed}{self.version}".encode()))
+        self.record = None  # record(version, converted) per /invocations answer (the emulator's metrics)
         # Error-diffusion over a seeded random phase: exactly error_rate of the
         # answers fail over any long run, spread pseudo-randomly.
         rng = random.Random(zlib.crc32(f"{seed}{self.version}".encode()))
@@ -62,6 +70,9 @@ class Model:
             return 200, vh + [("Content-Type", "application/json")], b'{"status": "ok"}'
         if path == "/invocations" and method == "POST":
             self.requests += 1
+            converted = self.conversions.random() < self.conversion_rate
+            if self.record is not None:
+                self.record(self.version, converted)
             try:
                 req = json.loads(body or b"null")
                 rows = req["data"] if isinstance(req, dict) else req
@@ -80,9 +91,10 @@ class Model:
 class ModelServer:
     """One model server on an asyncio loop; start()/close() run on that loop."""
 
-    def __init__(self, host, port, env, seed=""):
+    def __init__(self, host, port, env, seed="", record=None):
         self.host, self.port = host, port
         self.model = Model(env, seed or f"{host}:{port}")
+        self.model.record = record
         self.server = None
         self.conns = set()
 

@@ -11,6 +11,8 @@ Mirrors AWS's documented behaviour:
     CustomerMetadataPropertiesToRemove, and keeps the approval status and
     description it does not name (moto replaces the properties, clears the
     status and fails on a remove-only call).
+  * ShadowProductionVariants and DataCaptureConfig in endpoints (fill 13,
+    shadow.py): kept, validated, listed by DescribeEndpoint.
 Test hook: POST /_emulator/sagemaker/fail-next-update/<endpoint> makes that
 endpoint's next UpdateEndpoint roll back silently (AWS keeps the old config,
 reports InService); without /<endpoint>, the next UpdateEndpoint of any.
@@ -21,15 +23,17 @@ import time
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+import shadow
+
 
 def backend(region):
     from moto.sagemaker.models import sagemaker_backends
     return sagemaker_backends[DEFAULT_ACCOUNT_ID][region]
 
 
-def variants_from_config(config):
+def variants_from_config(config, key="ProductionVariants"):
     out = []
-    for v in config.get("ProductionVariants", []):
+    for v in config.get(key) or []:
         w = float(v.get("InitialVariantWeight", 1.0) if v.get("InitialVariantWeight") is not None else 1.0)
         n = v.get("InitialInstanceCount") or 1
         out.append({"VariantName": v["VariantName"], "CurrentWeight": w, "DesiredWeight": w,
@@ -73,6 +77,8 @@ class SageMakerFill:
                 cfg = be.endpoint_configs[config_name].response_object
                 ep.endpoint_config_name = config_name
                 ep.production_variants = variants_from_config(cfg)
+                ep.shadow_production_variants = variants_from_config(cfg, "ShadowProductionVariants")
+                ep.data_capture_config = cfg.get("DataCaptureConfig") or {}
             ep.endpoint_status = "InService"
             ep.last_modified_time = datetime.datetime.now(datetime.timezone.utc).isoformat()
 
@@ -98,6 +104,9 @@ class SageMakerFill:
     def before(self, environ, body, action, region):
         if action == "UpdateModelPackage":
             return self.update_model_package(body, region)
+        if action == "CreateEndpointConfig":  # fill 13: ShadowProductionVariants
+            msg = shadow.config_error(json.loads(body or b"{}"), backend(region), region)
+            return error("ValidationException", msg) if msg else None
         if action != "UpdateEndpoint":
             return None
         req = json.loads(body or b"{}")
@@ -138,6 +147,8 @@ class SageMakerFill:
         return json.dumps(req).encode()
 
     def after(self, action, body, out, region):
+        if action == "CreateEndpointConfig":
+            shadow.attach_config(backend(region), json.loads(body or b"{}"))
         if action == "CreateEndpoint":
             req = json.loads(body or b"{}")
             be = backend(region)
@@ -145,6 +156,7 @@ class SageMakerFill:
             if ep is not None:
                 cfg = be.endpoint_configs[ep.endpoint_config_name].response_object
                 ep.production_variants = variants_from_config(cfg)
+                ep.shadow_production_variants = variants_from_config(cfg, "ShadowProductionVariants")
                 ep.endpoint_status = "Creating"
                 self.pending[(region, ep.endpoint_name)] = (
                     time.time() + self.emu.sm_update_seconds, None, False)
@@ -157,5 +169,5 @@ class SageMakerFill:
                 for field in ("CurrentWeight", "DesiredWeight"):
                     if v.get(field) is None:
                         v[field] = float(s.get(field) or 0.0)
-            return json.dumps(data).encode()
+            return json.dumps(shadow.describe_endpoint(data, ep, backend(region))).encode()
         return out

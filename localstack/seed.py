@@ -20,7 +20,8 @@ TASK = """{
       {"name": "MODEL_VERSION", "value": "{{ version }}"},
       {"name": "ERROR_RATE", "value": "{{ env('ERROR_RATE', '0') }}"},
       {"name": "LATENCY_MS", "value": "{{ env('LATENCY_MS', '0') }}"},
-      {"name": "OUTPUT_SHIFT", "value": "{{ env('OUTPUT_SHIFT', '0') }}"}
+      {"name": "OUTPUT_SHIFT", "value": "{{ env('OUTPUT_SHIFT', '0') }}"},
+      {"name": "CONVERSION_RATE", "value": "{{ env('CONVERSION_RATE', '0') }}"}
     ]
   }]
 }
@@ -86,7 +87,7 @@ image = "123456789012.dkr.ecr.{a.region}.amazonaws.com/{a.name}:{{{{ version }}}
 model_data = "s3://models/{a.name}/{{{{ version }}}}/model.tar.gz"
 instance_type = "ml.m5.large"
 instance_count = 1
-environment = {{ MODEL_VERSION = "{{{{ version }}}}", ERROR_RATE = "{{{{ env('ERROR_RATE', '0') }}}}", LATENCY_MS = "{{{{ env('LATENCY_MS', '0') }}}}", OUTPUT_SHIFT = "{{{{ env('OUTPUT_SHIFT', '0') }}}}" }}
+environment = {{ MODEL_VERSION = "{{{{ version }}}}", ERROR_RATE = "{{{{ env('ERROR_RATE', '0') }}}}", LATENCY_MS = "{{{{ env('LATENCY_MS', '0') }}}}", OUTPUT_SHIFT = "{{{{ env('OUTPUT_SHIFT', '0') }}}}", CONVERSION_RATE = "{{{{ env('CONVERSION_RATE', '0') }}}}" }}
 """
     config = f"""name = "{a.name}"
 provider = "{a.provider}"
