@@ -50,15 +50,20 @@ fn ev_strategy() -> impl Strategy<Value = Ev> {
 }
 
 fn in_rollout(s: &Status) -> bool {
-    matches!(s.phase, Phase::Ready | Phase::Shifting | Phase::Paused)
+    matches!(
+        s.phase,
+        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting
+    )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn invariants_hold((steps, pauses) in spec_strategy(), bake in 0u64..2000, events in proptest::collection::vec(ev_strategy(), 1..40)) {
-        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None };
+    fn invariants_hold((steps, pauses) in spec_strategy(), bake in 0u64..2000, exp in proptest::option::of(0u64..3000), events in proptest::collection::vec(ev_strategy(), 1..40)) {
+        // An experiment holds the first step (the split) at least `exp` ms.
+        let experiment = exp.filter(|_| steps.len() > 1).map(|ms| (1, ms));
+        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment };
         let mut s = Status::default();
         let mut now = 1_000_000u64;
         for ev in events {
@@ -82,7 +87,7 @@ proptest! {
             // Rollback is reachable from every state that has something to roll back to.
             let rb = apply(&spec, &s, Event::Rollback { now });
             match s.phase {
-                Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation | Phase::Complete if s.live.is_some() => {
+                Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::FailedValidation | Phase::Complete if s.live.is_some() => {
                     let t = rb.expect("rollback must be possible");
                     prop_assert_eq!(t.status.phase, Phase::RolledBack);
                     let w = t.status.weights().unwrap();
@@ -91,11 +96,11 @@ proptest! {
                 _ => prop_assert!(matches!(rb, Err(Refusal::Invalid(_)))),
             }
             let res = apply(&spec, &s, event);
-            // `continue` works only on a paused rollout, and never under a firing alarm.
+            // `continue` works only on a paused (or experimenting) rollout, and never under a firing alarm.
             if let Ev::Continue(fire) = ev {
                 match (s.phase, fire) {
-                    (Phase::Paused, false) => prop_assert!(res.is_ok()),
-                    (Phase::Paused, true) => prop_assert!(matches!(res, Err(Refusal::Safety(_)))),
+                    (Phase::Paused | Phase::Experimenting, false) => prop_assert!(res.is_ok()),
+                    (Phase::Paused | Phase::Experimenting, true) => prop_assert!(matches!(res, Err(Refusal::Safety(_)))),
                     _ => prop_assert!(matches!(res, Err(Refusal::Invalid(_)))),
                 }
             }
@@ -143,18 +148,18 @@ proptest! {
             }
             // No step is skipped by a tick (a tick that pauses applies none).
             if let (Ev::Tick { .. }, Outcome::Changed) = (&ev, &t.outcome) {
-                if matches!(s.phase, Phase::Ready | Phase::Shifting) && t.status.phase != Phase::Paused {
+                if matches!(s.phase, Phase::Ready | Phase::Shifting | Phase::Experimenting) && t.status.phase != Phase::Paused {
                     prop_assert_eq!(t.status.step, s.step + 1);
                     prop_assert_eq!(t.status.weight, s.steps[s.step]);
                 }
             }
-            // Live is never the candidate while shifting.
-            if t.status.phase == Phase::Shifting {
+            // Live is never the candidate while shifting or experimenting.
+            if t.status.baking() {
                 prop_assert_ne!(t.status.live, t.status.candidate);
                 prop_assert!(t.status.weight < 100);
             }
             // A firing alarm during a rollout always rolls back to the old live colour.
-            if let (Ev::Tick { fire: true, .. }, Phase::Shifting) = (&ev, s.phase) {
+            if let (Ev::Tick { fire: true, .. }, Phase::Shifting | Phase::Experimenting) = (&ev, s.phase) {
                 prop_assert_eq!(t.status.phase, Phase::RolledBack);
                 prop_assert_eq!(t.status.live, s.live);
             }
@@ -171,13 +176,26 @@ proptest! {
                 prop_assert_eq!(t.status.live, s.candidate.map(Color::other));
                 prop_assert!(t.rejects);
             }
+            // An experiment holds its split at least its duration; a tick never ends it early.
+            if let (Ev::Tick { .. }, Phase::Experimenting, Some((_, ms))) = (&ev, s.phase, s.experiment) {
+                if now < s.step_at.unwrap_or(0) + ms.max(spec.bake_ms) {
+                    prop_assert!(t.status.phase == Phase::Experimenting || t.status.phase == Phase::RolledBack);
+                    if t.status.phase == Phase::Experimenting {
+                        prop_assert_eq!(t.status.weight, s.weight);
+                    }
+                }
+            }
+            // The split step is where the experiment holds.
+            if t.status.baking() && t.status.experiment.is_some_and(|(at, _)| at == t.status.step) {
+                prop_assert_eq!(t.status.phase, Phase::Experimenting);
+            }
             s = t.status;
         }
     }
 
     #[test]
     fn full_run_reaches_live_without_skipping((steps, pauses) in spec_strategy(), bake in 1u64..5000) {
-        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None };
+        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment: None };
         let mut held = Vec::new();
         let mut s = apply(&spec, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap().status;
         s = apply(&spec, &s, Event::Deployed { color: Color::Green }).unwrap().status;

@@ -34,7 +34,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     }
     let in_rollout = matches!(
         doc.status.phase,
-        Phase::Ready | Phase::Shifting | Phase::Paused
+        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting
     );
     text.push_str(&format!(
         "\nrollout {}: state {}, step {}/{}\n",
@@ -166,6 +166,18 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         text.push_str(&format!("  schedule: {line}\n"));
         json!({"windows": c.describe(), "next_window_ms": next})
     });
+    let experiment = match &ctx.cfg.experiment {
+        Some(e) => {
+            let live = doc
+                .status
+                .live
+                .map(|c| (c, doc.versions.get(&c).cloned().unwrap_or_default()));
+            let f = crate::engine::experiment::forecast(ctx, e, live, now).await?;
+            text.push_str(&experiment_text(e, &f, &mut warnings));
+            Some(f)
+        }
+        None => None,
+    };
     let gates = gates_text(ctx, &mut warnings);
     for g in &gates {
         text.push_str(&format!("  gate: {g}\n"));
@@ -181,11 +193,48 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "rollout": {"state": doc.status.phase.as_str(), "step": doc.status.step, "schedule": schedule, "total_ms": total, "retire_after_ms": retire_ms, "first_deploy_at_100": first},
             "detection_ms": detect.as_millis() as u64,
             "window": window,
+            "experiment": experiment,
             "gates": gates,
             "warnings": warnings,
         }),
     );
     Ok(())
+}
+
+/// The experiment's sample size and expected duration, as `plan` prints them.
+fn experiment_text(
+    e: &crate::config::ExperimentConfig,
+    f: &crate::engine::experiment::Forecast,
+    warnings: &mut Vec<String>,
+) -> String {
+    let base = match f.baseline {
+        Some(b) => format!("baseline {:.1}% from the last hour", b * 100.0),
+        None => "no baseline yet, assuming 50% (the most trials)".into(),
+    };
+    let needed = f.trials_needed.unwrap_or(0);
+    let mut t = format!(
+        "  experiment at {}%: {needed} trials per colour detect a lift of {:.1} points at alpha {} with power 0.8 ({base})\n",
+        e.split,
+        e.min_effect * 100.0,
+        e.alpha
+    );
+    match (f.expected_ms, f.trials_per_second) {
+        (Some(ms), Some(r)) => t.push_str(&format!(
+            "  experiment: at {r:.1} trials/s, about {} to decide (at least duration {})\n",
+            humantime::format_duration(Duration::from_secs(ms / 1000)),
+            humantime::format_duration(e.duration)
+        )),
+        _ => {
+            t.push_str("  experiment: no traffic in the metrics yet; the duration depends on it\n")
+        }
+    }
+    if e.min_samples < needed {
+        warnings.push(format!(
+            "experiment.min_samples {} is below the {needed} trials per colour needed to detect min_effect {}; a real difference that small would likely end as \"equal\"",
+            e.min_samples, e.min_effect
+        ));
+    }
+    t
 }
 
 /// Where the model gates run, what each sends, and what the judge needs.

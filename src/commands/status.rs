@@ -116,6 +116,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         "pending": doc.pending.as_ref().map(|p| p.note.clone()),
         "compare": doc.compare,
         "judge": doc.judge,
+        "experiment": experiment_json(ctx, &doc),
         "registry": ctx.cfg.registry.as_ref().map(|r| json!({
             "model": r.model,
             "alias": r.alias,
@@ -208,6 +209,9 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     if let Some(j) = &doc.judge {
         t.push_str(&format!("judge     {}\n", j.summary()));
     }
+    if let (Some(e), Some(r)) = (&ctx.cfg.experiment, &doc.experiment) {
+        t.push_str(&format!("experiment {}\n", r.summary(e.alpha)));
+    }
     for e in &events {
         t.push_str(&format!(
             "event     {}  {:<18} {}\n",
@@ -217,4 +221,39 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         ));
     }
     Ok((t.trim_end().to_string(), v))
+}
+
+/// `"experiment"`: the A/B counts per colour, p and the verdict (null
+/// until decided); null without `[experiment]` or before one ran.
+fn experiment_json(ctx: &Ctx<'_>, doc: &crate::store::StackDoc) -> Value {
+    let (Some(e), Some(r)) = (&ctx.cfg.experiment, &doc.experiment) else {
+        return match &ctx.cfg.experiment {
+            Some(e) => {
+                json!({"verdict": null, "p": null, "split": e.split, "blue": null, "green": null})
+            }
+            None => Value::Null,
+        };
+    };
+    let one = |c: Color| {
+        let n = r.of(c);
+        json!({
+            "trials": n.trials,
+            "successes": n.successes,
+            "rate": n.rate(),
+            "interval": crate::judge::proportions::wilson(n, e.alpha),
+        })
+    };
+    json!({
+        "verdict": r.verdict.map(|v| v.as_str()),
+        "p": r.p,
+        "lift": r.lift,
+        "split": e.split,
+        "candidate": r.candidate,
+        "blue": one(Color::Blue),
+        "green": one(Color::Green),
+        "trials_needed": r.needed,
+        "min_samples": e.min_samples,
+        "started_at": r.started,
+        "reason": r.reason,
+    })
 }

@@ -86,6 +86,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             ))
         }
     };
+    let mut backend = backend;
+    super::route53::check_route53(&loc, raw.route53.as_ref(), &mut backend)?;
     let rollout = rollout_config(&loc, raw.rollout.as_ref())?;
     if rollout.scale_down_after_rollback.is_some() && matches!(backend, Backend::Sagemaker(_)) {
         return Err(loc.key(
@@ -126,6 +128,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let hooks = super::hooks::check_hooks(&loc, &raw.hooks)?;
     let notify = super::hooks::check_notify(&loc, raw.notify.as_ref())?;
     let schedule = super::schedule::check_schedule(&loc, raw.schedule.as_ref())?;
+    let mut rollout = rollout;
+    let experiment = raw
+        .experiment
+        .as_ref()
+        .map(|e| super::experiment::check_experiment(&loc, e))
+        .transpose()?;
+    if let Some(e) = &experiment {
+        super::experiment::experiment_steps(&mut rollout, e.split);
+    }
+    if rollout.sticky.is_some() && matches!(backend, Backend::Sagemaker(_)) {
+        return Err(loc.key(
+            "rollout.sticky",
+            "SageMaker has no stickiness of its own: a client keeps one variant by sending TargetVariant (X-Amzn-SageMaker-Target-Variant) itself; remove `sticky`".into(),
+        ));
+    }
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -143,6 +160,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         hooks,
         notify,
         schedule,
+        experiment,
     })
 }
 
@@ -456,6 +474,7 @@ fn ecs_config(loc: &Locator, dir: &Path, e: &RawEcs) -> Result<EcsConfig> {
         https,
         load_balancer_arn: super::ecs_https::load_balancer_arn(loc, e)?,
         shared_rule: super::ecs_https::shared_rule(loc, e)?,
+        route53: None,
     })
     .and_then(|c| super::ecs_https::lb_of_listener(loc, c))
     .and_then(|c| super::ecs_https::check_ports(loc, c))
@@ -508,6 +527,7 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
         probe_failures: 3,
         scale_down_after_rollback: None,
         step_timeout: None,
+        sticky: None,
     };
     let Some(r) = r else { return Ok(cfg) };
     match (&r.steps, &r.strategy) {
@@ -541,6 +561,16 @@ fn rollout_config(loc: &Locator, r: Option<&RawRollout>) -> Result<RolloutConfig
     }
     cfg.scale_down_after_rollback = r.scale_down_after_rollback;
     cfg.step_timeout = r.step_timeout;
+    cfg.sticky = r.sticky;
+    if cfg
+        .sticky
+        .is_some_and(|d| !(1..=604_800).contains(&d.as_secs()))
+    {
+        return Err(loc.key(
+            "rollout.sticky",
+            "must be within 1s..=7d (target-group stickiness, DurationSeconds)".into(),
+        ));
+    }
     if cfg.step_timeout.is_some_and(|d| d < Duration::from_secs(1)) {
         return Err(loc.key(
             "rollout.step_timeout",

@@ -2,6 +2,8 @@
 //! Every error names the file, the line and the key (`locate`).
 mod check;
 mod ecs_https;
+mod experiment;
+mod route53;
 mod hooks;
 mod locate;
 mod raw;
@@ -18,6 +20,8 @@ use crate::compare::{Golden, Thresholds};
 use crate::error::{invalid, Result};
 
 pub use check::name_ok;
+pub use experiment::{ExperimentConfig, MetricRef, OnEqual};
+pub use route53::Route53Config;
 pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
 pub use scaling::{Autoscaling, ScalingMetric};
@@ -62,6 +66,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[schedule]`: when `promote` may start or advance a rollout.
     pub schedule: Option<crate::rollout::calendar::Calendar>,
+    /// `[experiment]`: an A/B split decided by a business metric.
+    pub experiment: Option<ExperimentConfig>,
 }
 
 impl Config {
@@ -119,6 +125,8 @@ pub struct EcsConfig {
     /// An existing listener on that ALB where cutover owns one weighted rule
     /// instead of a production listener of its own.
     pub shared_rule: Option<Box<SharedRule>>,
+    /// `[route53]`: weighted alias records over one ALB per colour.
+    pub route53: Option<Route53Config>,
 }
 
 /// `[ecs] listener_arn`, `rule_priority`, `host_header`, `path_pattern`.
@@ -166,6 +174,7 @@ impl EcsConfig {
             https: None,
             load_balancer_arn: None,
             shared_rule: None,
+            route53: None,
         }
     }
 }
@@ -214,6 +223,8 @@ pub struct RolloutConfig {
     /// A step that cannot be applied, read back or given healthy capacity in
     /// this long rolls back (reason "stuck").
     pub step_timeout: Option<Duration>,
+    /// Target-group stickiness while both colours take traffic (ECS).
+    pub sticky: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]

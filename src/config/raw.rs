@@ -26,6 +26,37 @@ pub struct Raw {
     pub hooks: Vec<RawHook>,
     pub notify: Option<RawNotify>,
     pub schedule: Option<RawSchedule>,
+    pub experiment: Option<RawExperiment>,
+    pub route53: Option<RawRoute53>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute53 {
+    pub hosted_zone_id: Spanned<String>,
+    pub record: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub split: Spanned<i64>,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub min_samples: Option<u64>,
+    pub success: RawMetricRef,
+    pub trials: RawMetricRef,
+    pub alpha: Option<f64>,
+    pub min_effect: Option<f64>,
+    pub on_equal: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricRef {
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +175,8 @@ pub struct RawRollout {
     pub scale_down_after_rollback: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub step_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub sticky: Option<Duration>,
 }
 
 #[derive(Deserialize)]

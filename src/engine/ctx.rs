@@ -97,6 +97,10 @@ pub fn spec(cfg: &Config) -> Spec {
         bake_ms: cfg.rollout.bake.as_millis() as u64,
         termination_wait_ms: cfg.rollout.termination_wait.as_millis() as u64,
         drain_ms: cfg.drain().as_millis() as u64,
+        experiment: cfg
+            .experiment
+            .as_ref()
+            .map(|e| (1, e.duration.as_millis() as u64)),
     }
 }
 

@@ -157,7 +157,7 @@ async fn before_lock(
             }
         }
         Intent::Run => match doc.status.phase {
-            Phase::Ready | Phase::Shifting => {}
+            Phase::Ready | Phase::Shifting | Phase::Experimenting => {}
             Phase::Paused | Phase::Complete if !left || opts.dry_run => {
                 return Ok(Some(Ended::Nothing(doc.clone(), held_why(doc), None)))
             }
@@ -179,7 +179,7 @@ async fn before_lock(
                 return Ok(Some(Ended::Nothing(doc.clone(), why, None)));
             }
             // During a bake with probes, every tick runs a probe round.
-            let probing = doc.status.phase == Phase::Shifting && gates::any_during_bake(ctx);
+            let probing = doc.status.baking() && gates::any_during_bake(ctx);
             if !left && !probing && !opts.dry_run {
                 let states = read_alarms(ctx, doc.status.candidate).await?;
                 let t = machine(ctx, doc, intent, &states, opts)?;
@@ -338,7 +338,12 @@ async fn dry_run(ctx: &Ctx<'_>, intent: Intent, doc: StackDoc, opts: Opts<'_>) -
 async fn under_lock(ctx: &Ctx<'_>, intent: Intent, opts: Opts<'_>, held: &Held) -> Result<Ended> {
     let (mut doc, mut rev) = ctx.load().await?;
     repair(ctx, &mut doc, &mut rev).await?;
-    if intent == Intent::Run && !matches!(doc.status.phase, Phase::Ready | Phase::Shifting) {
+    if intent == Intent::Run
+        && !matches!(
+            doc.status.phase,
+            Phase::Ready | Phase::Shifting | Phase::Experimenting
+        )
+    {
         // Only a repair was owed (a paused or complete rollout).
         return Ok(Ended::Nothing(doc.clone(), held_why(&doc), None));
     }
@@ -357,11 +362,17 @@ async fn under_lock(ctx: &Ctx<'_>, intent: Intent, opts: Opts<'_>, held: &Held) 
             return Ok(early);
         }
         let mut probed = None;
+        let mut gate_wait = None;
         if intent.bakes() {
             if gates::is_next_step(&doc, &t) {
                 t = gated(ctx, &mut doc, t, Stage::BakeEnd).await?;
+                if matches!(t.outcome, Outcome::Wait(_)) {
+                    // What the gate found so far (an experiment's counts) is shown by `status`.
+                    rev = ctx.store.save(&doc, rev).await?;
+                    gate_wait = Some(t.note.clone());
+                }
             } else if matches!(t.outcome, Outcome::Wait(_))
-                && doc.status.phase == Phase::Shifting
+                && doc.status.baking()
                 && (intent == Intent::Tick || now_ms() >= next_probe)
                 && gates::any_during_bake(ctx)
             {
@@ -384,7 +395,12 @@ async fn under_lock(ctx: &Ctx<'_>, intent: Intent, opts: Opts<'_>, held: &Held) 
                             until,
                         ));
                     }
-                    let why = waiting(&doc, until);
+                    let why = match gate_wait {
+                        Some(w) => {
+                            format!("nothing due (state {}: {w})", doc.status.phase.as_str())
+                        }
+                        None => waiting(&doc, until),
+                    };
                     return Ok(Ended::Nothing(doc, why, until));
                 }
                 let Some(until) = until else {
@@ -437,7 +453,18 @@ async fn gated(
     let Some(on) = gates::subject(doc) else {
         return Ok(t);
     };
-    match gates::event_of(gates::run_stage(ctx, doc, stage, &on).await?) {
+    let v = gates::run_stage(ctx, doc, stage, &on).await?;
+    if let gates::Verdict::Wait(why) = v {
+        let again = now_ms() + ctx.cfg.rollout.poll_interval.as_millis() as u64;
+        return Ok(Transition {
+            status: doc.status.clone(),
+            actions: vec![],
+            outcome: Outcome::Wait(Some(again.max(now_ms() + 1000))),
+            note: why,
+            rejects: false,
+        });
+    }
+    match gates::event_of(v) {
         None => Ok(t),
         Some(ev) => rollout::apply(&ctx.spec(), &doc.status, ev).map_err(refusal),
     }
@@ -452,8 +479,14 @@ async fn bake_wait(
 ) -> Result<()> {
     let now = now_ms();
     let left = until.saturating_sub(now);
+    let what = match &doc.experiment {
+        Some(r) if doc.status.phase == Phase::Experimenting && r.verdict.is_none() => {
+            format!("experimenting ({}), next look in", r.reason)
+        }
+        _ => "baking".to_string(),
+    };
     ctx.out.ticker(&format!(
-        "step {}/{}: {}, baking, {}s left",
+        "step {}/{}: {}, {what}, {}s left",
         doc.status.step,
         doc.status.steps.len(),
         doc.weights.map(|w| w.to_string()).unwrap_or_default(),

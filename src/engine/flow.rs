@@ -22,7 +22,7 @@ fn starts_traffic(before: &Status, after: &Status) -> bool {
     matches!(before.phase, Phase::Ready | Phase::Paused)
         && before.weight == 0
         && after.weight > 0
-        && matches!(after.phase, Phase::Shifting | Phase::Complete)
+        && (after.baking() || after.phase == Phase::Complete)
 }
 
 /// The hook stages a transition makes due, among those configured.
@@ -30,10 +30,7 @@ fn due_after(ctx: &Ctx<'_>, before: &Status, t: &Transition) -> Vec<HookStage> {
     let after = &t.status;
     let moved = t.actions.iter().any(|a| matches!(a, Action::SetWeights(_)));
     let mut due = Vec::new();
-    if moved
-        && matches!(after.phase, Phase::Shifting | Phase::Complete)
-        && after.weight > before.weight
-    {
+    if moved && (after.baking() || after.phase == Phase::Complete) && after.weight > before.weight {
         due.push(HookStage::PostStep);
     }
     if after.phase == Phase::Complete && before.phase != Phase::Complete {

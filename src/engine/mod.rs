@@ -6,6 +6,7 @@ pub mod compare;
 pub mod ctx;
 pub mod deploy;
 pub mod drive;
+pub mod experiment;
 pub mod flow;
 pub mod gates;
 pub mod hooks;

@@ -1,6 +1,8 @@
 //! The metric judge, the pure part: per-metric verdicts from the two colours'
 //! per-period values (Mann-Whitney U with Kayenta's tolerance band, `stats`),
 //! combined into one verdict for the bake. Fetching the metrics is `engine::judge`.
+pub mod ab;
+pub mod proportions;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};

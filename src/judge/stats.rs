@@ -79,7 +79,7 @@ fn u_counts(m: usize, n: usize) -> Option<Vec<i128>> {
 /// The complementary error function, to near double precision: the
 /// positive-term series exp(-x²)·Σ 2ⁿx^(2n+1)/(2n+1)!! for erf below 1.5, the
 /// continued fraction of erfc above (within 1e-14 of scipy's erfc on 0..12).
-fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }

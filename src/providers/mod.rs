@@ -185,7 +185,7 @@ pub fn build<'a>(clients: &'a Clients, cfg: &Config) -> (Routers<'a>, Releases<'
         Backend::Ecs(e) => {
             let ecs = Rc::new(ecs::Ecs::new(clients, &cfg.name, e));
             (
-                Routers::Listener(ecs::Listener::new(ecs.clone())),
+                Routers::Listener(ecs::Listener::new(ecs.clone(), cfg.rollout.sticky)),
                 Releases::Ecs(ecs),
             )
         }

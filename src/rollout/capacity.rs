@@ -54,11 +54,14 @@ pub fn scaling(s: &Status, c: Color) -> Scaling {
     }
     match (s.phase, s.candidate) {
         // The candidate holds traffic (or is about to).
-        (Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation, Some(cand))
-            if cand == c =>
-        {
-            Scaling::NoScaleIn
-        }
+        (
+            Phase::Ready
+            | Phase::Shifting
+            | Phase::Paused
+            | Phase::Experimenting
+            | Phase::FailedValidation,
+            Some(cand),
+        ) if cand == c => Scaling::NoScaleIn,
         // The old colour is the instant rollback target until it is retired.
         (Phase::Complete, _) => Scaling::NoScaleIn,
         _ => Scaling::Off,
@@ -78,6 +81,7 @@ mod tests {
             pause_timers: vec![],
             scale_down_after_ms: None,
             pauses: vec![],
+            experiment: None,
         }
     }
 
@@ -98,6 +102,7 @@ mod tests {
             rolled_back_at: None,
             scaled_down: false,
             pauses: vec![],
+            experiment: None,
         }
     }
 

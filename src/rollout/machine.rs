@@ -206,7 +206,10 @@ fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
 
 /// A failed gate rolls back whatever traffic the candidate has.
 fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
-    if !matches!(s.phase, Phase::Shifting | Phase::Paused | Phase::Complete) {
+    if !matches!(
+        s.phase,
+        Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete
+    ) {
         return Err(Refusal::Invalid(format!(
             "no traffic to take back (rollout state is {})",
             s.phase.as_str()
@@ -220,7 +223,7 @@ fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
 
 /// The first inconclusive verdict restarts the bake; the second one fails.
 fn hold(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
-    if s.phase != Phase::Shifting {
+    if !s.baking() {
         return Err(Refusal::Invalid(format!(
             "nothing to hold (rollout state is {})",
             s.phase.as_str()
@@ -242,7 +245,7 @@ fn hold(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
 /// An undecided gate under `on_inconclusive = "hold"`: the rollout pauses at
 /// its step (weights unchanged) and says why; missing data is never a pass.
 fn hold_pause(s: &Status, reason: String, now: u64) -> Result<Transition, Refusal> {
-    if s.phase != Phase::Shifting {
+    if !s.baking() {
         return Err(Refusal::Invalid(format!(
             "nothing to hold (rollout state is {})",
             s.phase.as_str()
@@ -263,7 +266,7 @@ fn hold_pause(s: &Status, reason: String, now: u64) -> Result<Transition, Refusa
 
 /// A deploy may not run while traffic is shifting, nor onto the live colour.
 fn deploy_guard(s: &Status, color: Color) -> Result<(), Refusal> {
-    if s.phase == Phase::Shifting {
+    if s.baking() {
         return Err(Refusal::Invalid(
             "a rollout is shifting traffic; finish it (shift/promote) or roll back before deploying".into(),
         ));
@@ -318,6 +321,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     n.steps = spec.steps.clone();
     n.pauses = spec.pauses.clone();
     n.pause_timers = spec.pause_timers.clone();
+    n.experiment = spec.experiment;
     n.step = 0;
     n.step_at = None;
     n.complete_at = None;
@@ -362,6 +366,8 @@ pub(super) fn set_step(
         n.phase = Phase::Complete;
         n.live = Some(cand);
         n.complete_at = Some(now);
+    } else if n.experiment.is_some_and(|(at, _)| at == step) {
+        n.phase = Phase::Experimenting;
     } else {
         n.phase = Phase::Shifting;
     }
@@ -400,6 +406,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             n.steps = spec.steps.clone();
             n.pauses = spec.pauses.clone();
             n.pause_timers = spec.pause_timers.clone();
+            n.experiment = spec.experiment;
             if n.pauses.contains(&0) {
                 return Ok(pause_at(n, now));
             }
@@ -407,15 +414,25 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
             Ok(changed(n, actions, note))
         }
-        Phase::Shifting => {
+        Phase::Shifting | Phase::Experimenting => {
             if !firing.is_empty() {
                 let mut t = rollback(s, Some(&firing))?;
                 t.outcome = Outcome::AutoRolledBack(firing);
                 return Ok(t);
             }
-            let due = s.step_at.unwrap_or(0).saturating_add(spec.bake_ms);
+            // An experiment runs at least its duration; its gate decides the end.
+            let bake = match (s.phase, s.experiment) {
+                (Phase::Experimenting, Some((_, ms))) => ms.max(spec.bake_ms),
+                _ => spec.bake_ms,
+            };
+            let due = s.step_at.unwrap_or(0).saturating_add(bake);
             if now < due {
-                return Ok(wait(s, Some(due), "baking"));
+                let why = if s.phase == Phase::Experimenting {
+                    "experimenting"
+                } else {
+                    "baking"
+                };
+                return Ok(wait(s, Some(due), why));
             }
             if s.pauses.contains(&s.step) {
                 return Ok(pause_at(s.clone(), now));
@@ -511,7 +528,7 @@ fn shift_to(
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
     match s.phase {
-        Phase::Ready | Phase::Shifting | Phase::Paused => {}
+        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting => {}
         Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
@@ -539,6 +556,7 @@ fn shift_to(
         n.steps = spec.steps.clone();
         n.pauses = spec.pauses.clone();
         n.pause_timers = spec.pause_timers.clone();
+        n.experiment = spec.experiment;
     }
     let step = n.steps.iter().filter(|w| **w <= percent).count();
     // An explicit move passes the pauses below it, and the one it was held at.
@@ -556,7 +574,11 @@ pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transiti
     };
     let mut n = s.clone();
     match s.phase {
-        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation => {
+        Phase::Ready
+        | Phase::Shifting
+        | Phase::Paused
+        | Phase::Experimenting
+        | Phase::FailedValidation => {
             let Some(stable) = s.live else {
                 return Err(Refusal::Invalid("nothing to roll back to".into()));
             };
@@ -644,7 +666,8 @@ fn paused_tick(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, 
 /// the alarm pre-flight, like `shift --to`); the rest is left to shift/promote.
 fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
     match s.phase {
-        Phase::Paused => {}
+        // A person may end an experiment early: the next step, now.
+        Phase::Paused | Phase::Experimenting => {}
         other => {
             return Err(Refusal::Invalid(format!(
                 "nothing is paused (rollout state is {}); `continue` resumes only a paused rollout",
@@ -687,7 +710,9 @@ fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusal> {
             t.rejects = true;
             Ok(t)
         }
-        Phase::Shifting | Phase::Paused | Phase::Complete => stop(s, reason.to_string()),
+        Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete => {
+            stop(s, reason.to_string())
+        }
         other => Err(Refusal::Invalid(format!(
             "no rollout to stop (rollout state is {})",
             other.as_str()
@@ -708,6 +733,7 @@ mod tests {
             drain_ms: 0,
             pause_timers: vec![],
             scale_down_after_ms: None,
+            experiment: None,
         }
     }
 
@@ -1159,6 +1185,7 @@ mod tests {
             hold_reason: None,
             rolled_back_at: None,
             scaled_down: false,
+            experiment: None,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1293,6 +1320,7 @@ mod tests {
             hold_reason: None,
             rolled_back_at: None,
             scaled_down: false,
+            experiment: None,
         };
         let r = apply(
             &spec(),

@@ -12,6 +12,7 @@ fn spec(pauses: Vec<usize>) -> Spec {
         drain_ms: 0,
         pause_timers: vec![],
         scale_down_after_ms: None,
+        experiment: None,
     }
 }
 

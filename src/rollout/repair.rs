@@ -35,11 +35,14 @@ pub fn repair_decision(
 pub fn adopt(s: &Status, seen: Weights, now: u64) -> Status {
     let mut n = s.clone();
     if let Some(c) = s.candidate {
-        if matches!(s.phase, Phase::Ready | Phase::Shifting | Phase::Paused) {
+        if matches!(
+            s.phase,
+            Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting
+        ) {
             n.weight = seen.of(c);
             if n.weight > 0 {
                 // A paused rollout stays paused at the adopted weight.
-                if s.phase != Phase::Paused {
+                if !matches!(s.phase, Phase::Paused | Phase::Experimenting) {
                     n.phase = Phase::Shifting;
                 }
                 n.step = n.steps.iter().filter(|w| **w <= seen.of(c)).count();

@@ -25,8 +25,12 @@ fn is_zero(n: &usize) -> bool {
 /// The remaining schedule from `s` at `now`, assuming no alarm fires.
 pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
     let (steps, pauses, first_idx, mut at): (&[u8], &[usize], usize, u64) = match s.phase {
-        Phase::Shifting => {
-            let due = s.step_at.unwrap_or(now).saturating_add(spec.bake_ms);
+        Phase::Shifting | Phase::Experimenting => {
+            let bake = match (s.phase, s.experiment) {
+                (Phase::Experimenting, Some((_, ms))) => ms.max(spec.bake_ms),
+                _ => spec.bake_ms,
+            };
+            let due = s.step_at.unwrap_or(now).saturating_add(bake);
             (&s.steps, &s.pauses, s.step, due.saturating_sub(now))
         }
         Phase::Paused => (&s.steps, &s.pauses, s.step, 0),
@@ -59,7 +63,10 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
             after_pauses: after,
         });
         weight = *w;
-        at += spec.bake_ms;
+        at += match s.experiment.or(spec.experiment) {
+            Some((e, ms)) if e == i + 1 => ms.max(spec.bake_ms),
+            _ => spec.bake_ms,
+        };
     }
     out
 }

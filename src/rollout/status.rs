@@ -13,18 +13,21 @@ pub enum Phase {
     Shifting,
     /// Held at a `"pause"` step until `cutover continue`; weights unchanged.
     Paused,
+    /// Holding an A/B split (`[experiment]`) until the experiment decides.
+    Experimenting,
     Complete,
     RolledBack,
     Retired,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Idle,
         Phase::Ready,
         Phase::FailedValidation,
         Phase::Shifting,
         Phase::Paused,
+        Phase::Experimenting,
         Phase::Complete,
         Phase::RolledBack,
         Phase::Retired,
@@ -37,6 +40,7 @@ impl Phase {
             Phase::FailedValidation => "failed_validation",
             Phase::Shifting => "shifting",
             Phase::Paused => "paused",
+            Phase::Experimenting => "experimenting",
             Phase::Complete => "complete",
             Phase::RolledBack => "rolled_back",
             Phase::Retired => "retired",
@@ -50,6 +54,7 @@ impl Phase {
             Phase::Ready
                 | Phase::Shifting
                 | Phase::Paused
+                | Phase::Experimenting
                 | Phase::Complete
                 | Phase::FailedValidation
         )
@@ -59,7 +64,11 @@ impl Phase {
     fn candidate_weighted(self) -> bool {
         matches!(
             self,
-            Phase::Ready | Phase::Shifting | Phase::Paused | Phase::FailedValidation
+            Phase::Ready
+                | Phase::Shifting
+                | Phase::Paused
+                | Phase::Experimenting
+                | Phase::FailedValidation
         )
     }
 }
@@ -79,6 +88,9 @@ pub struct Spec {
     pub termination_wait_ms: u64,
     /// Connection draining (ECS: the target groups' deregistration delay; else 0).
     pub drain_ms: u64,
+    /// `[experiment]`: the step that holds the A/B split, and its least
+    /// duration (ms); the experiment gate decides when it ends.
+    pub experiment: Option<(usize, u64)>,
 }
 
 /// Timed pauses: (pause position, how long in ms, what then).
@@ -141,6 +153,9 @@ pub struct Status {
     /// began): no scale-down is owed.
     #[serde(default)]
     pub scaled_down: bool,
+    /// This rollout's experiment step and least duration (see `Spec::experiment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<(usize, u64)>,
 }
 
 impl Status {
@@ -181,6 +196,11 @@ impl Status {
             Some(c) if self.phase.candidate_weighted() => Some(Weights::split(c, self.weight)),
             _ => Some(Weights::all(live)),
         }
+    }
+
+    /// Shifting or experimenting: the candidate holds a step's share and bakes.
+    pub fn baking(&self) -> bool {
+        matches!(self.phase, Phase::Shifting | Phase::Experimenting)
     }
 
     /// The colour that would take traffic back on rollback.

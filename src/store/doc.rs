@@ -37,6 +37,9 @@ pub struct StackDoc {
     /// The last verdict of the metric judge.
     #[serde(default)]
     pub judge: Option<crate::judge::JudgeReport>,
+    /// The A/B experiment of this rollout (`[experiment]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<crate::judge::ab::ExperimentReport>,
     /// Probe rounds that failed in a row (kept across `promote` ticks).
     #[serde(default)]
     pub probe_streak: u32,

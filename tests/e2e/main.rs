@@ -5,6 +5,7 @@ mod common;
 mod bad_input;
 mod capacity;
 mod ecs;
+mod experiment;
 mod first_contact;
 mod gates;
 mod mlflow;

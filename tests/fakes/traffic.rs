@@ -352,6 +352,7 @@ fn spec() -> rollout::Spec {
         drain_ms: 0,
         pause_timers: vec![],
         scale_down_after_ms: None,
+        experiment: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! rollback after) and `Hold` into `Event::Hold`. A new gate is one file
 //! here plus one line in `registered`.
 mod compare;
+mod experiment;
 mod judge;
 mod post_deploy;
 mod probe;
@@ -26,6 +27,9 @@ pub enum Verdict {
     Hold(String),
     /// Undecided, and the policy is to pause until a person decides.
     Pause(String),
+    /// Not decided yet, and no fault (an experiment short of samples): ask
+    /// again after the poll interval, the step unchanged.
+    Wait(String),
 }
 
 /// When a gate runs.
@@ -67,6 +71,7 @@ pub trait Gate {
 pub fn registered() -> Vec<Box<dyn Gate>> {
     vec![
         Box::new(validate::Validate),
+        Box::new(experiment::Experiment),
         Box::new(compare::Compare),
         Box::new(probe::Probe),
         Box::new(judge::Judge),
@@ -113,7 +118,7 @@ pub fn subject(doc: &StackDoc) -> Option<Subject> {
 /// The machine event for a verdict that is not `Pass`.
 pub fn event_of(v: Verdict) -> Option<Event> {
     match v {
-        Verdict::Pass => None,
+        Verdict::Pass | Verdict::Wait(_) => None,
         Verdict::Fail(reason) => Some(Event::GateFailed { reason }),
         Verdict::Hold(reason) => Some(Event::Hold {
             reason,
@@ -130,7 +135,7 @@ pub fn event_of(v: Verdict) -> Option<Event> {
 /// A pause at the end of a bake counts too: the gates judge the bake first.
 pub fn is_next_step(doc: &StackDoc, t: &Transition) -> bool {
     t.outcome == Outcome::Changed
-        && doc.status.phase == Phase::Shifting
+        && doc.status.baking()
         && (t.status.phase == Phase::Paused
             || (t.actions.iter().any(|a| matches!(a, Action::SetWeights(_)))
                 && t.status.weight > doc.status.weight))

@@ -39,6 +39,29 @@ pub(super) fn forward(targets: &[(String, u8)]) -> lt::Action {
         .build()
 }
 
+/// `forward` with target-group stickiness for `secs` (`[rollout] sticky`).
+pub(super) fn sticky_forward(targets: &[(String, u8)], secs: Option<u64>) -> lt::Action {
+    let plain = forward(targets);
+    let Some(secs) = secs else { return plain };
+    let fc = plain
+        .forward_config()
+        .cloned()
+        .unwrap_or_else(|| lt::ForwardActionConfig::builder().build());
+    let fc = lt::ForwardActionConfig::builder()
+        .set_target_groups(Some(fc.target_groups().to_vec()))
+        .target_group_stickiness_config(
+            lt::TargetGroupStickinessConfig::builder()
+                .enabled(true)
+                .duration_seconds(secs as i32)
+                .build(),
+        )
+        .build();
+    lt::Action::builder()
+        .r#type(lt::ActionTypeEnum::Forward)
+        .forward_config(fc)
+        .build()
+}
+
 /// Weights from a listener's default actions, as percentages per colour.
 pub fn weights_of(actions: &[lt::Action], tg: &BTreeMap<Color, String>) -> Option<Weights> {
     let mut raw: BTreeMap<Color, i64> = BTreeMap::new();
@@ -151,11 +174,13 @@ impl Ecs<'_> {
 /// that reaches one colour by the `x-cutover-color` header.
 pub struct Listener<'a> {
     ecs: Rc<Ecs<'a>>,
+    /// Target-group stickiness while both colours serve (`[rollout] sticky`).
+    sticky: Option<std::time::Duration>,
 }
 
 impl<'a> Listener<'a> {
-    pub fn new(ecs: Rc<Ecs<'a>>) -> Listener<'a> {
-        Listener { ecs }
+    pub fn new(ecs: Rc<Ecs<'a>>, sticky: Option<std::time::Duration>) -> Listener<'a> {
+        Listener { ecs, sticky }
     }
 }
 
@@ -168,10 +193,16 @@ impl Router for Listener<'_> {
 
     async fn set_weights(&self, w: Weights) -> Result<()> {
         let arns = self.ecs.arns().await?;
-        let action = forward(&[
-            (arns.tg[&Color::Blue].clone(), w.blue),
-            (arns.tg[&Color::Green].clone(), w.green),
-        ]);
+        // A user keeps one model while both colours serve; at 0/100 there
+        // is nothing to keep, and the stickiness goes.
+        let both = w.blue > 0 && w.green > 0;
+        let action = sticky_forward(
+            &[
+                (arns.tg[&Color::Blue].clone(), w.blue),
+                (arns.tg[&Color::Green].clone(), w.green),
+            ],
+            self.sticky.filter(|_| both).map(|d| d.as_secs()),
+        );
         self.ecs.set_route(&arns.prod, action).await?;
         // With all traffic on one colour, the test listener shows the other (idle) one.
         for c in Color::BOTH {
@@ -225,6 +256,24 @@ mod tests {
             .target_group_arn("g")
             .build();
         assert_eq!(weights_of(&[single], &tg), Some(Weights::all(Color::Green)));
+        // Stickiness does not change the weights read back.
+        let sticky = sticky_forward(&[("b".into(), 50), ("g".into(), 50)], Some(3600));
+        let cfg = sticky
+            .forward_config()
+            .unwrap()
+            .target_group_stickiness_config()
+            .unwrap();
+        assert_eq!(
+            (cfg.enabled(), cfg.duration_seconds()),
+            (Some(true), Some(3600))
+        );
+        assert_eq!(
+            weights_of(&[sticky], &tg),
+            Some(Weights {
+                blue: 50,
+                green: 50
+            })
+        );
         let foreign = forward(&[("x".into(), 1)]);
         assert_eq!(weights_of(&[foreign], &tg), None);
         // Relative ALB weights are read back as percentages.
