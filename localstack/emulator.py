@@ -13,6 +13,8 @@ Each fill mirrors documented AWS behaviour; see localstack/README.md.
   4. SageMaker: UpdateEndpoint, weight 0 kept (not null), partial
      UpdateEndpointWeightsAndCapacities keeps unnamed fields, and the
      Updating -> InService transition.
+  5. Route 53 (route53_dns.py): DNS answers on udp/<port> for the hosted zones
+     (simple, weighted and alias records), changes PENDING -> INSYNC.
 
 Test hooks (not AWS APIs):
   GET    /_emulator/health      -> {"ok": true}
@@ -40,6 +42,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 from dataplane import DataPlane
+from route53_dns import Route53Fill, route53_action
 from sagemaker_fill import SageMakerFill
 
 CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
@@ -87,6 +90,8 @@ class Emulator:
                 status, headers, out = self.cloudwatch_cbor(environ, action, body)
             else:
                 action = action_of(environ, body)
+                if service == "route53":
+                    action = route53_action(environ) or action
                 status, headers, out = self.forward(environ, body, service, action, region)
             if action == "SetAlarmState" and status < 300:
                 self.dp.alarms.state_was_set(region, alarm_name_of(body, bool(cbor)))
@@ -141,6 +146,8 @@ class Emulator:
         if status < 300 and service == "ecs" and action in ("CreateService", "UpdateService",
                                                             "DeleteService"):
             self.dp.ecs_updated(action, body, region)
+        if service == "route53":  # fill 10: change ids, PENDING -> INSYNC, the DNS view
+            status, headers, out = self.r53.after(environ, status, headers, out)
         if service == "sagemaker" and status < 300:
             out = self.sm.after(action, body, out, region)
         return status, headers, out
@@ -290,6 +297,10 @@ def main():
                         help="put the data plane's metrics into the CloudWatch at this URL "
                              "(e.g. LocalStack) instead of moto's; that CloudWatch evaluates "
                              "the alarms and the emulator's own evaluation is off")
+    parser.add_argument("--dns-ttl", type=int, default=5,
+                        help="TTL of DNS answers for alias records (Route 53: 60)")
+    parser.add_argument("--dns-delay", type=float, default=1.0,
+                        help="seconds until a Route 53 change is answered by DNS and INSYNC")
     args = parser.parse_args()
     if args.exit_with:
         threading.Thread(target=watch_parent, args=(args.exit_with,), daemon=True).start()
@@ -299,6 +310,12 @@ def main():
                    float(os.environ.get("EMU_ECS_CONVERGE_SECONDS", "2")),
                    float(os.environ.get("EMU_SAGEMAKER_UPDATE_SECONDS", "2")))
     emu.dp = DataPlane(emu, args.port, cloudwatch_url=args.cloudwatch_url or None)
+    # fill 10: Route 53's name servers on udp/<host>:<port>
+    emu.r53 = Route53Fill(emu, delay=args.dns_delay, ttl=args.dns_ttl)
+    err = emu.r53.serve(args.host, args.port)
+    if err:
+        print(err, flush=True)
+        emu.dp.note(err)
     run_simple(args.host, args.port, emu, threaded=True)
 
 

@@ -3,11 +3,20 @@
 
   python3 localstack/load.py --url http://127.219.0.1:80/invocations --rate 50 --duration 30 \
       [--header X-Canary:green] [--payload '{"data": [[5.1, 3.5, 1.4, 0.2]]}']
+      [--resolve-via 127.0.0.1:4566]
 
 Sends POSTs at a steady rate from a few worker threads; prints one JSON line
 per second {"t", "at" (epoch seconds), "ok", "fail", "versions": {...}} (version from the
 x-model-version header) and a final summary line {"summary": true, ...}.
 Always exits 0 after --duration seconds.
+
+--resolve-via HOST:PORT: the URL's host name is resolved with A queries over
+UDP to that DNS server (the emulator's, README fill 10). Each worker is a client
+of its own: it caches the answer for its TTL, then asks again, and when the
+address changes it closes its keep-alive connection and connects to the new
+one; requests carry the name in the Host header. Only loopback answers are
+used (anything else counts as a failure, as does a lookup without an answer).
+Each line then also has "addrs": {address: ok answers} (the summary too).
 """
 import argparse
 import collections
@@ -19,6 +28,8 @@ import threading
 import time
 import urllib.parse
 
+from resolve import Resolver, server_addr
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,13 +39,17 @@ def main():
     p.add_argument("--header", action="append", default=[], help="K:V (repeatable)")
     p.add_argument("--payload", default='{"data": [[5.1, 3.5, 1.4, 0.2]]}')
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--resolve-via", default="", metavar="HOST:PORT",
+                   help="resolve the URL's host through this DNS server (udp), caching for the TTL")
     a = p.parse_args()
     u = urllib.parse.urlsplit(a.url)
-    if not (u.hostname or "").startswith("127.") and u.hostname != "localhost":
+    if not a.resolve_via and not (u.hostname or "").startswith("127.") and u.hostname != "localhost":
         p.error("loopback targets only")
     port = u.port or 80
     path = (u.path or "/invocations") + (f"?{u.query}" if u.query else "")
     headers = {"Content-Type": "application/json"}
+    if a.resolve_via:
+        headers["Host"] = u.hostname + (f":{u.port}" if u.port else "")
     for h in a.header:
         k, _, v = h.partition(":")
         headers[k.strip()] = v.strip()
@@ -42,18 +57,30 @@ def main():
     lock = threading.Lock()
     window, total = collections.Counter(), collections.Counter()
     wversions, tversions = collections.Counter(), collections.Counter()
+    waddrs, taddrs = collections.Counter(), collections.Counter()
     jobs = queue.Queue()
     end = time.monotonic() + a.duration
 
     def worker():
-        conn = None
+        conn, conn_ip = None, u.hostname
+        resolver = Resolver(server_addr(a.resolve_via)) if a.resolve_via else None
         while True:
             item = jobs.get()
             if item is None:
                 return
+            ip = u.hostname
             try:
+                if resolver is not None:
+                    ips = resolver.lookup(u.hostname)
+                    if not ips or not ips[0].startswith("127."):
+                        raise OSError(f"no loopback address for {u.hostname}: {ips}")
+                    ip = ips[0]
+                    if conn is not None and ip != conn_ip:
+                        conn.close()
+                        conn = None
                 if conn is None:
-                    conn = http.client.HTTPConnection(u.hostname, port, timeout=10)
+                    conn = http.client.HTTPConnection(ip, port, timeout=10)
+                    conn_ip = ip
                 conn.request("POST", path, body=body, headers=headers)
                 r = conn.getresponse()
                 r.read()
@@ -73,6 +100,9 @@ def main():
                 if ok and version:
                     wversions[version] += 1
                     tversions[version] += 1
+                if ok and resolver is not None:
+                    waddrs[ip] += 1
+                    taddrs[ip] += 1
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(a.workers)]
     for t in threads:
@@ -90,10 +120,14 @@ def main():
             sent += 1
         if now >= next_report:
             with lock:
-                print(json.dumps({"t": round(now - start), "at": round(time.time(), 3), "ok": window["ok"], "fail": window["fail"],
-                                  "versions": dict(wversions)}), flush=True)
+                line = {"t": round(now - start), "at": round(time.time(), 3), "ok": window["ok"], "fail": window["fail"],
+                        "versions": dict(wversions)}
+                if a.resolve_via:
+                    line["addrs"] = dict(waddrs)
+                print(json.dumps(line), flush=True)
                 window.clear()
                 wversions.clear()
+                waddrs.clear()
             next_report += 1.0
         time.sleep(min(0.01, max(0.0, 1.0 / max(a.rate, 1))))
     while not jobs.empty():
@@ -106,8 +140,11 @@ def main():
     for t in threads:
         t.join(timeout=12)
     with lock:
-        print(json.dumps({"summary": True, "seconds": round(time.monotonic() - start, 1),
-                          "ok": total["ok"], "fail": total["fail"], "versions": dict(tversions)}), flush=True)
+        line = {"summary": True, "seconds": round(time.monotonic() - start, 1),
+                "ok": total["ok"], "fail": total["fail"], "versions": dict(tversions)}
+        if a.resolve_via:
+            line["addrs"] = dict(taddrs)
+        print(json.dumps(line), flush=True)
     sys.exit(0)
 
 
