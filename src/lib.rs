@@ -1,7 +1,7 @@
 //! cutover: blue/green and staged rollouts of ML models on AWS.
 //!
 //! Layers, low to high (no module imports one above it):
-//! `redact`, `error`, `signal`, `output`, `rollout` (the pure machine), `probe`, `compare`,
+//! `redact`, `error`, `signal`, `output`, `rollout` (the pure machine), `probe`, `resolve`, `compare`,
 //! `judge` (pure checks), `config`, `template`, `registry` (MLflow over HTTP),
 //! `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
@@ -18,6 +18,7 @@ pub mod probe;
 pub mod providers;
 pub mod redact;
 pub mod registry;
+pub mod resolve;
 pub mod rollout;
 pub mod signal;
 pub mod store;

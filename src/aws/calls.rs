@@ -29,6 +29,8 @@ pub enum Feature {
     /// Registering scalable targets: `[ecs.autoscaling]`, or SageMaker
     /// variants whose autoscaling is set aside around an update.
     Autoscaling,
+    /// `[route53]`: the weighted records in the user's hosted zone.
+    Route53,
 }
 
 /// What a call can be scoped to.
@@ -54,6 +56,10 @@ pub enum Scope {
     ServiceLinkedRole,
     /// The `[notify]` EventBridge bus.
     EventBus,
+    /// The `[route53]` hosted zone.
+    HostedZone,
+    /// Route 53 change ids (GetChange).
+    Change,
     /// The API takes no resource (describe/list calls, task definitions).
     Any,
 }
@@ -320,6 +326,19 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     // Events.
     ("events:PutEvents", Feature::EventBus, Scope::EventBus),
+    // Route 53 (`[route53]`): only cutover's two records of the name.
+    (
+        "route53:ListResourceRecordSets",
+        Feature::Route53,
+        Scope::HostedZone,
+    ),
+    (
+        "route53:ChangeResourceRecordSets",
+        Feature::Route53,
+        Scope::HostedZone,
+    ),
+    ("route53:GetChange", Feature::Route53, Scope::Change),
+    ("route53:GetHostedZone", Feature::Route53, Scope::HostedZone),
     // `verify` (read-only).
     ("ec2:DescribeVpcs", Feature::Ecs, Scope::Any),
     ("ec2:DescribeSubnets", Feature::Ecs, Scope::Any),
@@ -344,6 +363,7 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::Judge => cfg.judge.is_some(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
+        Feature::Route53 => matches!(&cfg.backend, Backend::Ecs(e) if e.route53.is_some()),
         Feature::Autoscaling => match &cfg.backend {
             Backend::Ecs(e) => e.autoscaling.is_some(),
             Backend::Sagemaker(_) => true,
@@ -415,6 +435,16 @@ fn condition(cfg: &Config, action: &str, scope: Scope) -> Option<Value> {
                 Backend::Sagemaker(_) => "sagemaker.application-autoscaling.amazonaws.com",
             }}}),
         ),
+        // Only the configured name's A records may change.
+        ("route53:ChangeResourceRecordSets", _) => match &cfg.backend {
+            Backend::Ecs(e) => e.route53.as_ref().map(|r| {
+                json!({"ForAllValues:StringEquals": {
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": [r.record],
+                    "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+                }})
+            }),
+            Backend::Sagemaker(_) => None,
+        },
         // Only what carries the stack's tag may be deleted.
         ("sagemaker:DeleteModel" | "sagemaker:DeleteEndpointConfig", _) => {
             Some(json!({"StringEquals": {"aws:ResourceTag/cutover:stack": n}}))
@@ -445,6 +475,27 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String])
             format!("arn:aws:ecs:*:*:service/{}/{n}-blue", e.cluster),
             format!("arn:aws:ecs:*:*:service/{}/{n}-green", e.cluster),
         ],
+        // With `[route53]` each colour has its own load balancer.
+        (Scope::LoadBalancer, Backend::Ecs(e)) if e.route53.is_some() => vec![
+            format!("{elb}:loadbalancer/app/{n}-blue/*"),
+            format!("{elb}:loadbalancer/app/{n}-green/*"),
+        ],
+        (Scope::Listeners, Backend::Ecs(e)) if e.route53.is_some() => {
+            let mut r = vec![
+                format!("{elb}:targetgroup/{n}-blue/*"),
+                format!("{elb}:targetgroup/{n}-green/*"),
+            ];
+            for c in ["blue", "green"] {
+                r.push(format!("{elb}:loadbalancer/app/{n}-{c}/*"));
+                r.push(format!("{elb}:listener/app/{n}-{c}/*"));
+            }
+            r
+        }
+        (Scope::HostedZone, Backend::Ecs(e)) => match &e.route53 {
+            Some(r) => vec![format!("arn:aws:route53:::hostedzone/{}", r.hosted_zone_id)],
+            None => vec![],
+        },
+        (Scope::Change, _) => vec!["arn:aws:route53:::change/*".to_string()],
         (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{lbn}/*")],
         (Scope::TargetGroups, Backend::Ecs(_)) => vec![
             format!("{elb}:targetgroup/{n}-blue/*"),

@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod calls;
 pub mod managed;
 pub mod raw;
+pub mod route53;
 
 #[derive(Clone)]
 pub struct Clients {
@@ -27,6 +28,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 impl std::fmt::Debug for Clients {
@@ -116,6 +118,7 @@ impl Clients {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
             eventbridge: aws_sdk_eventbridge::Client::new(&conf),
+            route53: aws_sdk_route53::Client::new(&conf),
             conf,
             endpoint_flag: None,
         }

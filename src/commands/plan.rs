@@ -178,6 +178,25 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         }
         None => None,
     };
+    if let crate::config::Backend::Ecs(e) = &ctx.cfg.backend {
+        if let Some(r) = &e.route53 {
+            let ttl = crate::providers::ecs::ALIAS_TTL;
+            text.push_str(&format!(
+                "  traffic: Route 53 weighted alias records {} in {} (TTL {}s; each change waited to INSYNC)\n",
+                r.record,
+                r.hosted_zone_id,
+                ttl.as_secs()
+            ));
+            if ctx.cfg.rollout.bake < ttl {
+                warnings.push(format!(
+                    "a bake of {} is shorter than the records' TTL ({}s): clients that cached the old answer would not have moved yet when the bake ends; bake at least {}s",
+                    humantime::format_duration(ctx.cfg.rollout.bake),
+                    ttl.as_secs(),
+                    ttl.as_secs()
+                ));
+            }
+        }
+    }
     let gates = gates_text(ctx, &mut warnings);
     for g in &gates {
         text.push_str(&format!("  gate: {g}\n"));

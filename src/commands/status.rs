@@ -82,6 +82,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         _ => false,
     };
     let candidate = doc.status.active_candidate();
+    let route53 = route53_json(ctx, weights).await?;
     let v = json!({
         "stack": ctx.cfg.name,
         "provider": ctx.cfg.provider(),
@@ -117,6 +118,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         "compare": doc.compare,
         "judge": doc.judge,
         "experiment": experiment_json(ctx, &doc),
+        "route53": route53,
         "registry": ctx.cfg.registry.as_ref().map(|r| json!({
             "model": r.model,
             "alias": r.alias,
@@ -221,6 +223,34 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         ));
     }
     Ok((t.trim_end().to_string(), v))
+}
+
+/// `"route53"`: the records' weights and the split that fresh DNS queries
+/// get from the name servers (the emulator's, or the zone's).
+async fn route53_json(ctx: &Ctx<'_>, weights: Option<crate::rollout::Weights>) -> Result<Value> {
+    let (Some(r), crate::config::Backend::Ecs(e)) = (ctx.router.records(), &ctx.cfg.backend) else {
+        return Ok(Value::Null);
+    };
+    let Some(cfg) = &e.route53 else {
+        return Ok(Value::Null);
+    };
+    let endpoint = ctx
+        .clients
+        .endpoint_flag
+        .clone()
+        .or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL_ROUTE_53")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
+        .or_else(|| ctx.clients.conf.endpoint_url().map(String::from));
+    let resolved = r.resolved(endpoint.as_deref(), 40).await.unwrap_or(None);
+    Ok(json!({
+        "hosted_zone_id": cfg.hosted_zone_id,
+        "record": cfg.record,
+        "weights": weights.map(|w| json!({"blue": w.blue, "green": w.green})),
+        "resolved": resolved,
+    }))
 }
 
 /// `"experiment"`: the A/B counts per colour, p and the verdict (null

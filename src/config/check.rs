@@ -137,6 +137,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     if let Some(e) = &experiment {
         super::experiment::experiment_steps(&mut rollout, e.split);
     }
+    if rollout.sticky.is_some() && matches!(&backend, Backend::Ecs(e) if e.route53.is_some()) {
+        return Err(loc.key(
+            "rollout.sticky",
+            "DNS cannot keep a user on one colour ([route53] switches whole load balancers; clients follow the records' TTL); remove `sticky`".into(),
+        ));
+    }
     if rollout.sticky.is_some() && matches!(backend, Backend::Sagemaker(_)) {
         return Err(loc.key(
             "rollout.sticky",

@@ -3,11 +3,11 @@
 mod check;
 mod ecs_https;
 mod experiment;
-mod route53;
 mod hooks;
 mod locate;
 mod raw;
 mod registry;
+mod route53;
 mod scaling;
 mod schedule;
 mod steps;
@@ -21,9 +21,9 @@ use crate::error::{invalid, Result};
 
 pub use check::name_ok;
 pub use experiment::{ExperimentConfig, MetricRef, OnEqual};
-pub use route53::Route53Config;
 pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
+pub use route53::Route53Config;
 pub use scaling::{Autoscaling, ScalingMetric};
 pub use steps::{check_steps, check_timed_items, strategy_pauses, strategy_steps, StepItem};
 

@@ -45,7 +45,11 @@ pub fn check_route53(loc: &Locator, raw: Option<&RawRoute53>, backend: &mut Back
             ))
         }
     };
-    let zone = r.hosted_zone_id.get_ref().trim().trim_start_matches("/hostedzone/");
+    let zone = r
+        .hosted_zone_id
+        .get_ref()
+        .trim()
+        .trim_start_matches("/hostedzone/");
     if zone.is_empty() || !zone.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(loc.at(
             &r.hosted_zone_id,
@@ -53,7 +57,11 @@ pub fn check_route53(loc: &Locator, raw: Option<&RawRoute53>, backend: &mut Back
             format!("\"{zone}\" is not a hosted zone id (e.g. \"Z0123456789\")"),
         ));
     }
-    let record = r.record.get_ref().trim_end_matches('.').to_ascii_lowercase();
+    let record = r
+        .record
+        .get_ref()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     if !dns_name_ok(&record) {
         return Err(loc.at(
             &r.record,

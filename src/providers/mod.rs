@@ -184,10 +184,11 @@ pub fn build<'a>(clients: &'a Clients, cfg: &Config) -> (Routers<'a>, Releases<'
     match &cfg.backend {
         Backend::Ecs(e) => {
             let ecs = Rc::new(ecs::Ecs::new(clients, &cfg.name, e));
-            (
-                Routers::Listener(ecs::Listener::new(ecs.clone(), cfg.rollout.sticky)),
-                Releases::Ecs(ecs),
-            )
+            let router = match &e.route53 {
+                Some(_) => Routers::Records(ecs::Records::new(ecs.clone())),
+                None => Routers::Listener(ecs::Listener::new(ecs.clone(), cfg.rollout.sticky)),
+            };
+            (router, Releases::Ecs(ecs))
         }
         Backend::Sagemaker(s) => {
             let sm = Rc::new(sagemaker::SageMaker::new(clients, &cfg.name, s));

@@ -13,6 +13,8 @@ pub enum Routers<'a> {
     Listener(ecs::Listener<'a>),
     /// SageMaker production variant weights.
     Variants(sagemaker::Variants<'a>),
+    /// Route 53 weighted alias records over one ALB per colour.
+    Records(ecs::Records<'a>),
 }
 
 macro_rules! each {
@@ -20,8 +22,19 @@ macro_rules! each {
         match $self {
             Routers::Listener($r) => $e,
             Routers::Variants($r) => $e,
+            Routers::Records($r) => $e,
         }
     };
+}
+
+impl<'a> Routers<'a> {
+    /// The Route 53 router, when the stack switches by DNS.
+    pub fn records(&self) -> Option<&ecs::Records<'a>> {
+        match self {
+            Routers::Records(r) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 impl Router for Routers<'_> {

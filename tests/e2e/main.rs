@@ -14,6 +14,7 @@ mod process;
 mod promote;
 mod real;
 mod rollout;
+mod route53;
 mod sagemaker;
 mod scale;
 mod shared_alb;

@@ -42,6 +42,7 @@ pub struct Rules<'a> {
     pub dynamodb: Vec<&'a Rule>,
     pub cloudwatch: Vec<&'a Rule>,
     pub autoscaling: Vec<&'a Rule>,
+    pub route53: Vec<&'a Rule>,
 }
 
 /// `Clients` whose calls are answered by `r` only (a call no rule matches fails).
@@ -70,6 +71,8 @@ pub fn clients(r: Rules<'_>) -> Clients {
         cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, r.cloudwatch, |c| c
             .retry_config(retry())),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, r.dynamodb, |c| c
+            .retry_config(retry())),
+        route53: mock_client!(aws_sdk_route53, RuleMode::MatchAny, r.route53, |c| c
             .retry_config(retry())),
         eventbridge: mock_client!(
             aws_sdk_eventbridge,

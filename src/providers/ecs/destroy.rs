@@ -92,6 +92,39 @@ impl Ecs<'_> {
         Ok(())
     }
 
+    /// `[route53]`: cutover's two records (nothing else of the zone), then
+    /// each colour's load balancer that carries our tag.
+    async fn delete_color_lbs(&self, out: &Out, done: &mut Vec<String>) -> Result<()> {
+        if let Some(r) = &self.cfg.route53 {
+            let n = self.delete_records().await?;
+            if n > 0 {
+                out.info(&format!("  delete {n} Route 53 record(s) {}", r.record));
+                done.push(format!("Route 53 records {} ({n})", r.record));
+            }
+        }
+        for c in Color::BOTH {
+            let name = self.color_lb_name(c);
+            let Some(lb) = self.find_lb_named(&name).await? else {
+                continue;
+            };
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+            if self.owner_of(&arn).await?.as_deref() != Some(self.name.as_str()) {
+                continue;
+            }
+            self.delete_own_listeners(&arn, out, done).await?;
+            out.info(&format!("  delete load balancer {name}"));
+            self.c
+                .elb
+                .delete_load_balancer()
+                .load_balancer_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws("delete load balancer", e))?;
+            done.push(format!("load balancer {name}"));
+        }
+        Ok(())
+    }
+
     async fn delete_target_groups(&self, out: &Out, done: &mut Vec<String>) -> Result<()> {
         for c in Color::BOTH {
             let Some(t) = self.find_tg(c).await? else {
@@ -186,7 +219,9 @@ impl Stack for Ecs<'_> {
             done.push(format!("ECS service {svc}"));
         }
         done.extend(self.deregister_task_definitions(out).await?);
-        if let Some(lb) = self.find_lb().await? {
+        if self.dns_mode() {
+            self.delete_color_lbs(out, &mut done).await?;
+        } else if let Some(lb) = self.find_lb().await? {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             if self.cfg.load_balancer_arn.is_some() {
                 // A shared ALB stays; only our rule and the listeners carrying our tag go.
@@ -266,7 +301,7 @@ impl Stack for Ecs<'_> {
                 .map(|(_, r)| r.to_string())
                 .unwrap_or_default()
         };
-        let lb = resource(&arns.lb);
+        let lb = resource(arns.lb_of(c));
         Ok(vec![
             ("TargetGroup".into(), resource(&arns.tg[&c])),
             (

@@ -3,6 +3,7 @@
 //! listener forwards to the idle colour, and to either colour for requests
 //! with the header `x-cutover-color: blue|green`.
 mod destroy;
+mod dns;
 pub mod plan;
 mod release;
 mod scaling;
@@ -22,6 +23,7 @@ use crate::error::{aws, invalid, Error, Result};
 use crate::rollout::Color;
 use crate::template::{Model, Vars};
 
+pub use dns::{Records, Resolved, ALIAS_TTL};
 pub use traffic::{weights_of, Listener};
 pub use verify::role;
 
@@ -47,6 +49,26 @@ struct Arns {
     tg: BTreeMap<Color, String>,
     prod: traffic::Route,
     test: Option<String>,
+    /// With `[route53]`: each colour's own load balancer.
+    by_color: BTreeMap<Color, ColorLb>,
+}
+
+/// A colour's own load balancer (`[route53]`).
+#[derive(Clone, Debug)]
+struct ColorLb {
+    arn: String,
+    dns: String,
+    /// Its canonical hosted zone, for alias records.
+    zone: String,
+}
+
+impl Arns {
+    /// The load balancer that carries colour `c`'s traffic.
+    fn lb_of(&self, c: Color) -> &str {
+        self.by_color
+            .get(&c)
+            .map_or(self.lb.as_str(), |l| l.arn.as_str())
+    }
 }
 
 fn service_name(stack: &str, c: Color) -> String {
@@ -74,6 +96,36 @@ impl<'a> Ecs<'a> {
             name: name.into(),
             cfg: cfg.clone(),
             arns: OnceCell::new(),
+        }
+    }
+
+    /// With `[route53]` each colour has its own load balancer `<name>-<color>`.
+    fn dns_mode(&self) -> bool {
+        self.cfg.route53.is_some()
+    }
+
+    fn color_lb_name(&self, c: Color) -> String {
+        format!("{}-{c}", self.name)
+    }
+
+    /// A load balancer of this stack by name, if it exists.
+    async fn find_lb_named(&self, name: &str) -> Result<Option<lt::LoadBalancer>> {
+        match self
+            .c
+            .elb
+            .describe_load_balancers()
+            .names(name)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|x| x.is_load_balancer_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws("describe load balancers", e)),
         }
     }
 
@@ -303,6 +355,9 @@ impl<'a> Ecs<'a> {
                         self.name
                     ))
                 };
+                if self.dns_mode() {
+                    return self.color_arns().await;
+                }
                 let lb = self
                     .find_lb()
                     .await?
@@ -341,9 +396,65 @@ impl<'a> Ecs<'a> {
                     tg,
                     prod,
                     test: port_arn(self.cfg.test_listener_port),
+                    by_color: BTreeMap::new(),
                 })
             })
             .await
+    }
+
+    /// `arns` with `[route53]`: a load balancer per colour, no test listener.
+    async fn color_arns(&self) -> Result<Arns> {
+        let missing = |what: String| {
+            invalid(format!(
+                "stack {} is not provisioned ({what} is missing); run `cutover provision`",
+                self.name
+            ))
+        };
+        let mut tg = BTreeMap::new();
+        let mut by_color = BTreeMap::new();
+        let mut prod = None;
+        for c in Color::BOTH {
+            let t = self
+                .find_tg(c)
+                .await?
+                .ok_or_else(|| missing(format!("target group {}", self.tg_name(c))))?;
+            tg.insert(c, t.target_group_arn().unwrap_or_default().to_string());
+            let name = self.color_lb_name(c);
+            let lb = self
+                .find_lb_named(&name)
+                .await?
+                .ok_or_else(|| missing(format!("load balancer {name}")))?;
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+            let ls = self.listeners(&arn).await?;
+            let l = ls
+                .iter()
+                .find(|l| l.port() == Some(self.cfg.listener_port as i32))
+                .and_then(|l| l.listener_arn().map(String::from))
+                .ok_or_else(|| {
+                    missing(format!("listener :{} on {name}", self.cfg.listener_port))
+                })?;
+            prod.get_or_insert(l);
+            by_color.insert(
+                c,
+                ColorLb {
+                    arn,
+                    dns: lb.dns_name().unwrap_or_default().to_string(),
+                    zone: lb
+                        .canonical_hosted_zone_id()
+                        .unwrap_or_default()
+                        .to_string(),
+                },
+            );
+        }
+        let blue = by_color[&Color::Blue].clone();
+        Ok(Arns {
+            lb: blue.arn,
+            dns: blue.dns,
+            tg,
+            prod: traffic::Route::Listener(prod.unwrap_or_default()),
+            test: None,
+            by_color,
+        })
     }
 
     async fn healthy_in(&self, tg: &str) -> Result<u32> {

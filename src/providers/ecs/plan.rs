@@ -32,6 +32,12 @@ pub struct Observed {
     pub modes: BTreeMap<Color, crate::rollout::Scaling>,
     /// The HTTP :80 listener that redirects to HTTPS exists.
     pub redirect: bool,
+    /// With `[route53]`: each colour's own load balancer (ARN).
+    pub color_lbs: BTreeMap<Color, String>,
+    /// ... and whether its listener forwards to the colour's group (false: elsewhere).
+    pub color_listeners: BTreeMap<Color, bool>,
+    /// ... and whether cutover's two weighted records exist.
+    pub records: bool,
 }
 
 /// One provisioning step.
@@ -51,6 +57,12 @@ pub enum Step {
     CreateColorRule(Color),
     CreateRedirectListener,
     CreateService(Color),
+    /// `[route53]`: the colour's own load balancer, and its listener
+    /// forwarding to the colour's group.
+    CreateColorLoadBalancer(Color),
+    CreateColorListener(Color),
+    /// `[route53]`: the two weighted alias records, blue 100 / green 0.
+    CreateRecords,
     /// Register the colour's scalable target in this mode and put its policy.
     Scaling(Color, crate::rollout::Scaling),
 }
@@ -59,6 +71,7 @@ pub enum Step {
 #[derive(Clone, Debug, Default)]
 pub struct Known {
     lb: Option<String>,
+    color_lb: BTreeMap<Color, String>,
     tg: BTreeMap<Color, String>,
     test: Option<String>,
 }
@@ -68,6 +81,25 @@ impl Step {
     pub fn describe(&self, stack: &str, cfg: &EcsConfig) -> (&'static str, String) {
         match self {
             Step::CreateCluster => ("create", format!("ECS cluster {}", cfg.cluster)),
+            Step::CreateColorLoadBalancer(c) => ("create", format!("load balancer {stack}-{c}")),
+            Step::CreateColorListener(c) => (
+                "create",
+                format!(
+                    "listener HTTP:{} on {stack}-{c} forwarding {stack}-{c} 100%",
+                    cfg.listener_port
+                ),
+            ),
+            Step::CreateRecords => {
+                let r = cfg.route53.as_ref();
+                (
+                    "create",
+                    format!(
+                        "Route 53 weighted alias records {} in {} ({stack}-blue 100 -> {stack}-blue, {stack}-green 0 -> {stack}-green)",
+                        r.map_or("?", |r| r.record.as_str()),
+                        r.map_or("?", |r| r.hosted_zone_id.as_str()),
+                    ),
+                )
+            }
             Step::CreateLoadBalancer => ("create", format!("load balancer {stack}")),
             Step::CreateTargetGroup(c) => (
                 "create",
@@ -179,7 +211,7 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
     if !seen.cluster {
         steps.push(Step::CreateCluster);
     }
-    if seen.lb.is_none() {
+    if cfg.route53.is_none() && seen.lb.is_none() {
         steps.push(Step::CreateLoadBalancer);
     }
     for c in Color::BOTH {
@@ -200,6 +232,9 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
         if !seen.tgs.contains_key(&c) {
             steps.push(Step::SetDeregistrationDelay(c));
         }
+    }
+    if cfg.route53.is_some() {
+        return dns_steps(stack, cfg, seen, steps);
     }
     match seen.prod {
         None if cfg.shared_rule.is_some() => steps.push(Step::CreateRule),
@@ -234,6 +269,11 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
     if cfg.https.as_ref().is_some_and(|h| h.redirect_http) && !seen.redirect {
         steps.push(Step::CreateRedirectListener);
     }
+    services_and_scaling(cfg, seen, &mut steps);
+    Ok(steps)
+}
+
+fn services_and_scaling(cfg: &EcsConfig, seen: &Observed, steps: &mut Vec<Step>) {
     for c in Color::BOTH {
         if !seen.services.contains(&c) {
             steps.push(Step::CreateService(c));
@@ -244,6 +284,34 @@ pub fn plan(stack: &str, cfg: &EcsConfig, seen: &Observed) -> Result<Vec<Step>> 
             .into_iter()
             .map(|(c, mode)| Step::Scaling(c, mode)),
     );
+}
+
+/// `[route53]`: a load balancer and listener per colour, then the records.
+fn dns_steps(
+    stack: &str,
+    cfg: &EcsConfig,
+    seen: &Observed,
+    mut steps: Vec<Step>,
+) -> Result<Vec<Step>> {
+    for c in Color::BOTH {
+        if !seen.color_lbs.contains_key(&c) {
+            steps.push(Step::CreateColorLoadBalancer(c));
+        }
+        match seen.color_listeners.get(&c) {
+            None => steps.push(Step::CreateColorListener(c)),
+            Some(false) => {
+                return Err(invalid(format!(
+                    "listener :{} on load balancer {stack}-{c} does not forward to {stack}-{c}; fix it by hand or run `cutover destroy`",
+                    cfg.listener_port
+                )))
+            }
+            Some(true) => {}
+        }
+    }
+    if !seen.records {
+        steps.push(Step::CreateRecords);
+    }
+    services_and_scaling(cfg, seen, &mut steps);
     Ok(steps)
 }
 
@@ -266,7 +334,11 @@ impl Ecs<'_> {
             ..Observed::default()
         };
         let mut known = Known::default();
-        let lb = self.find_lb().await?;
+        let lb = if self.dns_mode() {
+            None
+        } else {
+            self.find_lb().await?
+        };
         if let Some(l) = &lb {
             let arn = l.load_balancer_arn().unwrap_or_default().to_string();
             // An existing ALB from the config is used as is; ours must carry our tag.
@@ -305,6 +377,10 @@ impl Ecs<'_> {
                 seen.scaling = self.registered().await?;
                 seen.policies = self.policies().await?;
             }
+        }
+        if self.dns_mode() {
+            self.observe_colors(&mut seen, &mut known).await?;
+            return Ok((seen, known));
         }
         // With listener_arn, the production route is a rule, not a listener of ours.
         let mut our_ports = vec![self.cfg.test_listener_port as i32];
@@ -349,6 +425,36 @@ impl Ecs<'_> {
             }
         }
         Ok((seen, known))
+    }
+
+    /// `[route53]`: each colour's load balancer and listener, and the records.
+    async fn observe_colors(&self, seen: &mut Observed, known: &mut Known) -> Result<()> {
+        for c in Color::BOTH {
+            let name = self.color_lb_name(c);
+            let Some(lb) = self.find_lb_named(&name).await? else {
+                continue;
+            };
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+            self.check_owner("load balancer", &name, &arn).await?;
+            for l in self.listeners(&arn).await? {
+                if l.port() == Some(self.cfg.listener_port as i32) {
+                    let own: BTreeMap<Color, String> = known
+                        .tg
+                        .get(&c)
+                        .map(|t| (c, t.clone()))
+                        .into_iter()
+                        .collect();
+                    let right =
+                        weights_of(l.default_actions(), &own).is_some_and(|w| w.of(c) == 100);
+                    seen.color_listeners.insert(c, right);
+                }
+            }
+            seen.color_lbs.insert(c, arn.clone());
+            known.color_lb.insert(c, arn);
+        }
+        // Refuses record sets of the name that are not ours, before any write.
+        seen.records = self.own_records().await?.len() == 2;
+        Ok(())
     }
 
     async fn deregistration_delay(&self, tg: &str) -> Result<Option<u64>> {
@@ -407,6 +513,45 @@ impl Ecs<'_> {
                     .load_balancers()
                     .first()
                     .and_then(|l| l.load_balancer_arn().map(String::from));
+            }
+            Step::CreateColorLoadBalancer(c) => {
+                let o = self
+                    .c
+                    .elb
+                    .create_load_balancer()
+                    .name(self.color_lb_name(*c))
+                    .set_subnets(Some(self.cfg.subnets.clone()))
+                    .set_security_groups(Some(self.cfg.security_groups.clone()))
+                    .scheme(if self.cfg.internal {
+                        lt::LoadBalancerSchemeEnum::Internal
+                    } else {
+                        lt::LoadBalancerSchemeEnum::InternetFacing
+                    })
+                    .r#type(lt::LoadBalancerTypeEnum::Application)
+                    .set_tags(Some(elb_tags(&self.name, Some(*c))))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create load balancer", e))?;
+                if let Some(arn) = o
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn())
+                {
+                    known.color_lb.insert(*c, arn.to_string());
+                }
+            }
+            Step::CreateColorListener(c) => {
+                self.listener(need("load balancer", known.color_lb.get(c))?)
+                    .port(self.cfg.listener_port as i32)
+                    .default_actions(forward(&[(need("target group", known.tg.get(c))?, 1)]))
+                    .set_tags(Some(elb_tags(&self.name, Some(*c))))
+                    .send()
+                    .await
+                    .map_err(|e| aws("create listener", e))?;
+            }
+            Step::CreateRecords => {
+                self.write_records(crate::rollout::Weights::all(Color::Blue))
+                    .await?;
             }
             Step::CreateTargetGroup(c) => {
                 let o = self

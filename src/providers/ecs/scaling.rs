@@ -212,7 +212,7 @@ impl Ecs<'_> {
             .predefined_metric_type(metric_type(a.metric));
         if a.metric == ScalingMetric::Requests {
             let arns = self.arns().await?;
-            let label = resource_label(&arns.lb, &arns.tg[&c])
+            let label = resource_label(arns.lb_of(c), &arns.tg[&c])
                 .ok_or_else(|| failed("cannot build the ALBRequestCountPerTarget label from the load balancer and target group ARNs"))?;
             spec = spec.resource_label(label);
         }
