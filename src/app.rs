@@ -188,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         region: cli.region.clone(),
         profile: cli.profile.clone(),
         endpoint_url: cli.endpoint_url.clone(),
+        role: None,
     };
     if configs.len() > 1 {
         let Command::Promote {
@@ -195,6 +196,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             adopt,
             auto_deploy,
             dry_run,
+            metrics_file,
+            jobs,
         } = &cli.command
         else {
             return Err(invalid(
@@ -206,8 +209,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             adopt: *adopt,
             auto_deploy: *auto_deploy,
             dry_run: *dry_run,
+            metrics_file: metrics_file.as_deref(),
         };
-        return commands::promote_many::run(&aws, configs, out, flags).await;
+        let jobs = jobs.map_or(commands::promote_many::CONCURRENCY, usize::from);
+        return commands::promote_many::run(&aws, configs, out, flags, jobs).await;
     }
     let Some(cfg) = configs.pop() else {
         return Err(invalid("no config"));
@@ -247,6 +252,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Config>> {
 async fn run_one(aws: &AwsOptions, cfg: &Config, out: Out, cmd: &Command) -> Result<()> {
     let opts = AwsOptions {
         region: aws.region.clone().or_else(|| cfg.region.clone()),
+        role: cfg.role.clone(),
         ..aws.clone()
     };
     let clients = Clients::new(&opts).await?;

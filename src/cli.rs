@@ -132,6 +132,12 @@ pub enum Command {
         /// Read and validate as the real run would, print what it would do, change nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
+        /// After the tick, write a Prometheus textfile here (atomically): weights, state, step, last tick, alarms, verdicts.
+        #[arg(long = "metrics-file", value_name = "FILE")]
+        metrics_file: Option<std::path::PathBuf>,
+        /// With several configs: tick this many stacks at a time (default 16).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
     },
     /// Resume a paused rollout: apply the next step now (no bake); shift/promote carry on.
     #[command(after_help = "Example:\n  cutover continue")]
@@ -193,6 +199,45 @@ pub enum Command {
         /// Show at most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+    /// Run `promote` on EventBridge Scheduler: a schedule `cutover-<name>` that starts an ECS Fargate task from your image.
+    #[command(
+        after_help = "Examples:\n  cutover schedule --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/cutover:1 \\\n      --cluster ops --subnets subnet-a,subnet-b --role-arn arn:aws:iam::123456789012:role/cutover-scheduler\n  cutover schedule --remove"
+    )]
+    Schedule {
+        /// The image with cutover and its configs (entrypoint `cutover`).
+        #[arg(long, required_unless_present = "remove")]
+        image: Option<String>,
+        /// The ECS cluster the task runs in.
+        #[arg(long, required_unless_present = "remove")]
+        cluster: Option<String>,
+        /// Subnets of the task (comma-separated).
+        #[arg(long, value_delimiter = ',', required_unless_present = "remove")]
+        subnets: Vec<String>,
+        /// Security groups of the task (comma-separated).
+        #[arg(long = "security-groups", value_delimiter = ',')]
+        security_groups: Vec<String>,
+        /// The role EventBridge Scheduler assumes to run the task.
+        #[arg(long = "role-arn", required_unless_present = "remove")]
+        role_arn: Option<String>,
+        /// The task's own role (what cutover calls AWS with).
+        #[arg(long = "task-role-arn")]
+        task_role_arn: Option<String>,
+        /// The task's execution role (pulls the image, writes logs).
+        #[arg(long = "execution-role-arn")]
+        execution_role_arn: Option<String>,
+        /// How often promote ticks: whole minutes (e.g. 1m, 5m).
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        every: std::time::Duration,
+        /// The config (file or folder) inside the image (default: this config's path).
+        #[arg(long = "config-path")]
+        config_path: Option<String>,
+        /// Give the task a public IP (to pull the image without a NAT gateway).
+        #[arg(long = "assign-public-ip")]
+        assign_public_ip: bool,
+        /// Delete the schedule and its task definition.
+        #[arg(long)]
+        remove: bool,
     },
     /// Delete every resource of the stack.
     #[command(after_help = "Examples:\n  cutover destroy --dry-run\n  cutover destroy --yes")]

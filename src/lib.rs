@@ -15,6 +15,7 @@ pub mod error;
 pub mod judge;
 pub mod output;
 pub mod probe;
+pub mod prom;
 pub mod providers;
 pub mod redact;
 pub mod registry;

@@ -63,7 +63,7 @@ proptest! {
     fn invariants_hold((steps, pauses) in spec_strategy(), bake in 0u64..2000, exp in proptest::option::of(0u64..3000), events in proptest::collection::vec(ev_strategy(), 1..40)) {
         // An experiment holds the first step (the split) at least `exp` ms.
         let experiment = exp.filter(|_| steps.len() > 1).map(|ms| (1, ms));
-        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment };
+        let spec = Spec { steps, pauses, bake_ms: bake, termination_wait_ms: 1500, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment, shadow_ms: None };
         let mut s = Status::default();
         let mut now = 1_000_000u64;
         for ev in events {
@@ -195,7 +195,7 @@ proptest! {
 
     #[test]
     fn full_run_reaches_live_without_skipping((steps, pauses) in spec_strategy(), bake in 1u64..5000) {
-        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment: None };
+        let spec = Spec { steps: steps.clone(), pauses: pauses.clone(), bake_ms: bake, termination_wait_ms: 10, drain_ms: 0, pause_timers: vec![], scale_down_after_ms: None, experiment: None, shadow_ms: None };
         let mut held = Vec::new();
         let mut s = apply(&spec, &Status::default(), Event::Deployed { color: Color::Blue }).unwrap().status;
         s = apply(&spec, &s, Event::Deployed { color: Color::Green }).unwrap().status;

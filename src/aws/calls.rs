@@ -56,6 +56,8 @@ pub enum Scope {
     ServiceLinkedRole,
     /// The `[notify]` EventBridge bus.
     EventBus,
+    /// The stack's CloudWatch dashboard.
+    Dashboard,
     /// The `[route53]` hosted zone.
     HostedZone,
     /// Route 53 change ids (GetChange).
@@ -326,6 +328,16 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     // Events.
     ("events:PutEvents", Feature::EventBus, Scope::EventBus),
+    // Pictures: the dashboard and the Weight metric.
+    ("cloudwatch:GetDashboard", Feature::Always, Scope::Dashboard),
+    ("cloudwatch:PutDashboard", Feature::Always, Scope::Dashboard),
+    ("cloudwatch:ListDashboards", Feature::Always, Scope::Any),
+    (
+        "cloudwatch:DeleteDashboards",
+        Feature::Always,
+        Scope::Dashboard,
+    ),
+    ("cloudwatch:PutMetricData", Feature::Always, Scope::Any),
     // Route 53 (`[route53]`): only cutover's two records of the name.
     (
         "route53:ListResourceRecordSets",
@@ -361,7 +373,8 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
             matches!(&cfg.backend, Backend::Sagemaker(s) if s.model_package_group.is_some())
         }
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
-        Feature::Judge => cfg.judge.is_some(),
+        // The judge and the experiment read CloudWatch metrics.
+        Feature::Judge => cfg.judge.is_some() || cfg.experiment.is_some(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
         Feature::Route53 => matches!(&cfg.backend, Backend::Ecs(e) if e.route53.is_some()),
         Feature::Autoscaling => match &cfg.backend {
@@ -393,6 +406,8 @@ const PROVISION_ONLY: &[&str] = &[
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:DeleteAlarms",
     "cloudwatch:TagResource",
+    "cloudwatch:PutDashboard",
+    "cloudwatch:DeleteDashboards",
     "ecs:CreateCluster",
     "ecs:DeleteCluster",
     "ecs:CreateService",
@@ -434,6 +449,10 @@ fn condition(cfg: &Config, action: &str, scope: Scope) -> Option<Value> {
                 Backend::Ecs(_) => "ecs.application-autoscaling.amazonaws.com",
                 Backend::Sagemaker(_) => "sagemaker.application-autoscaling.amazonaws.com",
             }}}),
+        ),
+        // cutover's metrics only.
+        ("cloudwatch:PutMetricData", _) => Some(
+            json!({"StringEquals": {"cloudwatch:namespace": crate::aws::dashboard::NAMESPACE}}),
         ),
         // Only the configured name's A records may change.
         ("route53:ChangeResourceRecordSets", _) => match &cfg.backend {
@@ -496,6 +515,7 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String])
             None => vec![],
         },
         (Scope::Change, _) => vec!["arn:aws:route53:::change/*".to_string()],
+        (Scope::Dashboard, _) => vec![format!("arn:aws:cloudwatch::*:dashboard/cutover-{n}")],
         (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{lbn}/*")],
         (Scope::TargetGroups, Backend::Ecs(_)) => vec![
             format!("{elb}:targetgroup/{n}-blue/*"),

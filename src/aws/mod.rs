@@ -9,9 +9,11 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub mod alarms;
 pub mod calls;
+pub mod dashboard;
 pub mod managed;
 pub mod raw;
 pub mod route53;
+pub mod scheduler;
 
 #[derive(Clone)]
 pub struct Clients {
@@ -29,6 +31,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub route53: aws_sdk_route53::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl std::fmt::Debug for Clients {
@@ -42,6 +46,47 @@ pub struct AwsOptions {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// `[aws] role_arn`: the stack's calls use AssumeRole credentials.
+    pub role: Option<Role>,
+}
+
+/// A role to assume for every call of one stack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Role {
+    pub arn: String,
+    pub external_id: Option<String>,
+    /// `cutover-<name>`: CloudTrail shows which stack acted.
+    pub session: String,
+}
+
+/// `conf` with AssumeRole credentials for `role` (the SDK's provider,
+/// cached and refreshed before they expire), checked once: a role that
+/// cannot be assumed is said in those words, naming it.
+async fn assume(conf: SdkConfig, role: &Role) -> crate::error::Result<SdkConfig> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(&role.arn).session_name(&role.session);
+    if let Some(x) = &role.external_id {
+        b = b.external_id(x);
+    }
+    let provider = b.configure(&conf).build().await;
+    if let Err(e) = provider.provide_credentials().await {
+        let mut why = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            why = format!("{why}: {s}");
+            src = s.source();
+        }
+        return Err(crate::error::failed(format!(
+            "cannot assume role {} (session {}): {why}",
+            role.arn, role.session
+        )));
+    }
+    Ok(conf
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
 }
 
 pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
@@ -94,7 +139,10 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
 impl Clients {
     /// Fails (bad input) when no region can be found anywhere.
     pub async fn new(opts: &AwsOptions) -> crate::error::Result<Clients> {
-        let conf = sdk_config(opts).await;
+        let mut conf = sdk_config(opts).await;
+        if let Some(role) = &opts.role {
+            conf = assume(conf, role).await?;
+        }
         let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
             crate::error::invalid(
                 "no AWS region: set `region` in the config, pass --region, or set AWS_REGION",
@@ -119,6 +167,12 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
             eventbridge: aws_sdk_eventbridge::Client::new(&conf),
             route53: aws_sdk_route53::Client::new(&conf),
+            scheduler: aws_sdk_scheduler::Client::new(&conf),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&conf)
+                    .force_path_style(true)
+                    .build(),
+            ),
             conf,
             endpoint_flag: None,
         }

@@ -44,6 +44,11 @@ pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
             .collect();
         let gone = managed::delete(&ctx.clients.cloudwatch, &names).await?;
         done.extend(gone.into_iter().map(|n| format!("alarm {n}")));
+        if crate::aws::dashboard::delete(&ctx.clients.cloudwatch, &ctx.cfg.name).await? {
+            let n = crate::aws::dashboard::name(&ctx.cfg.name);
+            ctx.out.info(&format!("  delete CloudWatch dashboard {n}"));
+            done.push(format!("CloudWatch dashboard {n}"));
+        }
         if table {
             ctx.store.delete_stack_items().await?;
             if !ctx.store.other_stacks_present().await? {

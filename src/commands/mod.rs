@@ -13,6 +13,7 @@ pub mod promote_many;
 pub mod provision;
 pub mod resume;
 pub mod rollback;
+pub mod schedule;
 pub mod shift;
 pub mod status;
 pub mod validate;
@@ -86,14 +87,23 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
             adopt,
             auto_deploy,
             dry_run,
+            metrics_file,
+            jobs: _,
         } => {
             let flags = promote::Flags {
                 ignore: ignore_alarm,
                 adopt: *adopt,
                 auto_deploy: *auto_deploy,
                 dry_run: *dry_run,
+                metrics_file: metrics_file.as_deref(),
             };
-            promote::tick(ctx, flags, None).await.map(|_| ())
+            let res = promote::tick(ctx, flags, None).await;
+            if let Some(path) = metrics_file {
+                let code = res.as_ref().err().map_or(0, |e| e.exit_code());
+                let m = promote::metrics_of(ctx, code).await;
+                promote::write_metrics(path, &[m])?;
+            }
+            res.map(|_| ())
         }
         Command::Continue {
             ignore_alarm,
@@ -124,6 +134,34 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         Command::Verify => verify::run(ctx).await,
         Command::History { limit } => history::run(ctx, *limit).await,
         Command::Destroy { dry_run, .. } => destroy::run(ctx, *dry_run).await,
+        Command::Schedule {
+            image,
+            cluster,
+            subnets,
+            security_groups,
+            role_arn,
+            task_role_arn,
+            execution_role_arn,
+            every,
+            config_path,
+            assign_public_ip,
+            remove,
+        } => {
+            let a = schedule::Args {
+                image: image.as_deref(),
+                cluster: cluster.as_deref(),
+                subnets,
+                security_groups,
+                role_arn: role_arn.as_deref(),
+                task_role_arn: task_role_arn.as_deref(),
+                execution_role_arn: execution_role_arn.as_deref(),
+                every: *every,
+                config_path: config_path.as_deref(),
+                assign_public_ip: *assign_public_ip,
+                remove: *remove,
+            };
+            schedule::run(ctx, &a).await
+        }
         Command::Validate { color } => validate::run(ctx, *color).await,
         Command::Compare => compare::run(ctx).await,
         Command::Check

@@ -166,6 +166,20 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         text.push_str(&format!("  schedule: {line}\n"));
         json!({"windows": c.describe(), "next_window_ms": next})
     });
+    let shadow = ctx.cfg.shadow.as_ref().map(|s| {
+        let judged = match (&ctx.cfg.compare, &ctx.cfg.judge) {
+            (Some(_), Some(_)) => "[compare] on captured pairs and [judge] on its metrics decide",
+            (Some(_), None) => "[compare] on captured pairs decides",
+            (None, Some(_)) => "[judge] on its metrics decides",
+            (None, None) => "alarms only (add [compare] or [judge] to judge its answers)",
+        };
+        text.push_str(&format!(
+            "  shadow phase first: the candidate gets a copy of {}% of production requests for {}, users get live's answers; {judged}\n",
+            s.sampling,
+            humantime::format_duration(s.duration)
+        ));
+        json!({"sampling": s.sampling, "duration_ms": s.duration.as_millis() as u64})
+    });
     let experiment = match &ctx.cfg.experiment {
         Some(e) => {
             let live = doc
@@ -213,6 +227,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "detection_ms": detect.as_millis() as u64,
             "window": window,
             "experiment": experiment,
+            "shadow": shadow,
             "gates": gates,
             "warnings": warnings,
         }),

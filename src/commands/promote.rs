@@ -80,6 +80,65 @@ pub struct Flags<'f> {
     pub adopt: bool,
     pub auto_deploy: bool,
     pub dry_run: bool,
+    /// `--metrics-file`: the Prometheus textfile written after the tick.
+    pub metrics_file: Option<&'f std::path::Path>,
+}
+
+/// What `--metrics-file` shows of a stack after its tick (`exit`: the
+/// tick's exit code). What cannot be read is left out, never made up.
+pub async fn metrics_of(ctx: &Ctx<'_>, exit: u8) -> crate::prom::StackMetrics {
+    let Ok((doc, _)) = ctx.load().await else {
+        return metrics_from(&ctx.cfg.name, None, exit);
+    };
+    let mut m = metrics_from(&ctx.cfg.name, Some(&doc), exit);
+    if let Ok(states) =
+        crate::engine::watch::read_alarms(ctx, doc.status.candidate.or(doc.status.live)).await
+    {
+        m.alarms_firing = states.iter().filter(|a| a.firing()).count();
+    }
+    m
+}
+
+/// The metrics of a stack's state document (alarms not read).
+pub fn metrics_from(stack: &str, doc: Option<&StackDoc>, exit: u8) -> crate::prom::StackMetrics {
+    let mut m = crate::prom::StackMetrics {
+        stack: stack.to_string(),
+        tick: crate::store::now_ms() as f64 / 1000.0,
+        exit,
+        ..Default::default()
+    };
+    let Some(doc) = doc else { return m };
+    m.weights = doc
+        .weights
+        .or(doc.status.weights())
+        .map(|w| (w.blue, w.green));
+    m.state = Some(doc.status.phase);
+    m.step = doc.status.step;
+    m.steps = doc.status.steps.len();
+    if let Some(c) = &doc.compare {
+        m.verdicts.push(("compare", c.verdict.clone()));
+    }
+    if let Some(j) = &doc.judge {
+        m.verdicts
+            .push(("judge", crate::judge::verdict_name(&j.verdict).to_string()));
+    }
+    if let Some(v) = doc.experiment.as_ref().and_then(|e| e.verdict) {
+        m.verdicts.push(("experiment", v.as_str().to_string()));
+    }
+    if let Some(v) = doc.shadow.as_ref().and_then(|s| s.verdict.clone()) {
+        m.verdicts.push(("shadow", v));
+    }
+    m
+}
+
+/// Writes the textfile (atomically); a failure is an error naming the file.
+pub fn write_metrics(path: &std::path::Path, all: &[crate::prom::StackMetrics]) -> Result<()> {
+    crate::prom::write_atomic(path, &crate::prom::render(all)).map_err(|e| {
+        crate::error::invalid(format!(
+            "cannot write --metrics-file {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// One scheduled tick. Returns a one-line summary of what it did.

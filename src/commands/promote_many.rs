@@ -14,8 +14,12 @@ use crate::error::{failed, invalid, safety, Error, Result};
 use crate::output::Out;
 use crate::store::{StackDoc, Store};
 
-/// How many stacks tick at once.
+/// How many stacks tick at once (`--jobs`).
 pub const CONCURRENCY: usize = 16;
+
+/// A tick that takes longer is cut: the other stacks go on, and the lock
+/// lease lets the next tick take the stack over.
+const TICK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn severity(code: u8) -> u8 {
     match code {
@@ -27,18 +31,40 @@ fn severity(code: u8) -> u8 {
     }
 }
 
-async fn one(cfg: &Config, clients: &Clients, doc: Option<StackDoc>, f: Flags<'_>) -> (u8, String) {
+type Ticked = (u8, String, Option<crate::prom::StackMetrics>);
+
+/// Which clients a stack uses: its region and role.
+type Key = (Option<String>, Option<crate::aws::Role>);
+
+async fn one(cfg: &Config, clients: &Clients, doc: Option<StackDoc>, f: Flags<'_>) -> Ticked {
     let ctx = Ctx::new(cfg, clients, Out::silent());
-    let res = tick(&ctx, f, doc).await;
-    ctx.finish().await;
-    match res {
+    let res = match tokio::time::timeout(TICK_DEADLINE, tick(&ctx, f, doc)).await {
+        Ok(r) => r,
+        Err(_) => Err(failed(format!(
+            "the tick did not finish within {}s and was cut; the next tick takes over after the lock lease",
+            TICK_DEADLINE.as_secs()
+        ))),
+    };
+    let (code, msg) = match res {
         Ok(msg) => (0, msg),
         Err(e) => (e.exit_code(), e.to_string()),
-    }
+    };
+    let m = match f.metrics_file {
+        Some(_) => Some(super::promote::metrics_of(&ctx, code).await),
+        None => None,
+    };
+    ctx.finish().await;
+    (code, msg, m)
 }
 
 /// Ticks every stack; fails with the worst stack's error kind.
-pub async fn run(aws: &AwsOptions, configs: Vec<Config>, out: Out, f: Flags<'_>) -> Result<()> {
+pub async fn run(
+    aws: &AwsOptions,
+    configs: Vec<Config>,
+    out: Out,
+    f: Flags<'_>,
+    jobs: usize,
+) -> Result<()> {
     let mut names = std::collections::HashSet::new();
     for c in &configs {
         if !names.insert((c.name.clone(), c.state_table.clone())) {
@@ -49,28 +75,36 @@ pub async fn run(aws: &AwsOptions, configs: Vec<Config>, out: Out, f: Flags<'_>)
             )));
         }
     }
-    // One set of clients per region; one batch read per (region, table).
-    let mut clients: HashMap<Option<String>, Clients> = HashMap::new();
-    let region_of = |c: &Config| aws.region.clone().or_else(|| c.region.clone());
+    // One set of clients per (region, role); one batch read per (region,
+    // role, table). Stacks that share a role share one session,
+    // `cutover-promote`, in a batch.
+    let mut clients: HashMap<Key, Clients> = HashMap::new();
+    let region_of = |c: &Config| {
+        let role = c.role.as_ref().map(|r| crate::aws::Role {
+            session: "cutover-promote".into(),
+            ..r.clone()
+        });
+        (aws.region.clone().or_else(|| c.region.clone()), role)
+    };
     for c in &configs {
-        let region = region_of(c);
-        if !clients.contains_key(&region) {
+        let key = region_of(c);
+        if !clients.contains_key(&key) {
             let opts = AwsOptions {
-                region: region.clone(),
+                region: key.0.clone(),
+                role: key.1.clone(),
                 ..aws.clone()
             };
-            clients.insert(region.clone(), Clients::new(&opts).await?);
+            clients.insert(key.clone(), Clients::new(&opts).await?);
         }
     }
-    let mut groups: HashMap<(Option<String>, String), Vec<String>> = HashMap::new();
+    let mut groups: HashMap<(Key, String), Vec<String>> = HashMap::new();
     for c in &configs {
         groups
             .entry((region_of(c), c.state_table.clone()))
             .or_default()
             .push(c.name.clone());
     }
-    let mut docs: HashMap<(Option<String>, String, String), Result<StackDoc, Error>> =
-        HashMap::new();
+    let mut docs: HashMap<(Key, String, String), Result<StackDoc, Error>> = HashMap::new();
     for ((region, table), stacks) in &groups {
         let cl = &clients[region];
         match Store::load_many(&cl.dynamodb, table, stacks).await {
@@ -90,35 +124,49 @@ pub async fn run(aws: &AwsOptions, configs: Vec<Config>, out: Out, f: Flags<'_>)
             Err(e) => return Err(e),
         }
     }
-    let results: Vec<(String, u8, String)> = stream::iter(configs.iter())
-        .map(|cfg| {
-            let key = (region_of(cfg), cfg.state_table.clone(), cfg.name.clone());
-            let doc = docs.remove(&key);
-            let cl = &clients[&region_of(cfg)];
-            async move {
-                let (code, msg) = match doc {
-                    Some(Err(e)) => (e.exit_code(), e.to_string()),
-                    Some(Ok(d))
-                        if d.pending.is_none() && !d.status.phase.is_active() && !f.auto_deploy =>
-                    {
-                        (
-                            0,
-                            format!("nothing due (state {})", d.status.phase.as_str()),
-                        )
-                    }
-                    Some(Ok(d)) => one(cfg, cl, Some(d), f).await,
-                    None => one(cfg, cl, None, f).await,
-                };
-                (cfg.name.clone(), code, msg)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    let results: Vec<(String, u8, String, Option<crate::prom::StackMetrics>)> =
+        stream::iter(configs.iter())
+            .map(|cfg| {
+                let key = (region_of(cfg), cfg.state_table.clone(), cfg.name.clone());
+                let doc = docs.remove(&key);
+                let cl = &clients[&region_of(cfg)];
+                async move {
+                    let metrics = |d: Option<&StackDoc>, code| {
+                        f.metrics_file
+                            .map(|_| super::promote::metrics_from(&cfg.name, d, code))
+                    };
+                    let (code, msg, m) = match doc {
+                        Some(Err(e)) => {
+                            (e.exit_code(), e.to_string(), metrics(None, e.exit_code()))
+                        }
+                        Some(Ok(d))
+                            if d.pending.is_none()
+                                && !d.status.phase.is_active()
+                                && !f.auto_deploy =>
+                        {
+                            (
+                                0,
+                                format!("nothing due (state {})", d.status.phase.as_str()),
+                                metrics(Some(&d), 0),
+                            )
+                        }
+                        Some(Ok(d)) => one(cfg, cl, Some(d), f).await,
+                        None => one(cfg, cl, None, f).await,
+                    };
+                    (cfg.name.clone(), code, msg, m)
+                }
+            })
+            .buffer_unordered(jobs.max(1))
+            .collect()
+            .await;
     let mut worst = 0;
     let mut sorted = results;
-    sorted.sort();
-    for (name, code, msg) in &sorted {
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(path) = f.metrics_file {
+        let all: Vec<_> = sorted.iter().filter_map(|r| r.3.clone()).collect();
+        super::promote::write_metrics(path, &all)?;
+    }
+    for (name, code, msg, _) in &sorted {
         if severity(*code) > severity(worst) {
             worst = *code;
         }
@@ -127,7 +175,7 @@ pub async fn run(aws: &AwsOptions, configs: Vec<Config>, out: Out, f: Flags<'_>)
             json!({"stack": name, "exit": code, "message": msg}),
         );
     }
-    let bad = sorted.iter().filter(|(_, c, _)| *c == worst).count();
+    let bad = sorted.iter().filter(|(_, c, _, _)| *c == worst).count();
     let summary = format!("{bad} of {} stack(s) exited {worst}", sorted.len());
     match worst {
         0 => Ok(()),

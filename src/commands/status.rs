@@ -83,6 +83,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     };
     let candidate = doc.status.active_candidate();
     let route53 = route53_json(ctx, weights).await?;
+    let shadow = shadow_json(ctx, &doc).await?;
     let v = json!({
         "stack": ctx.cfg.name,
         "provider": ctx.cfg.provider(),
@@ -119,6 +120,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         "judge": doc.judge,
         "experiment": experiment_json(ctx, &doc),
         "route53": route53,
+        "shadow": shadow,
         "registry": ctx.cfg.registry.as_ref().map(|r| json!({
             "model": r.model,
             "alias": r.alias,
@@ -211,8 +213,26 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     if let Some(j) = &doc.judge {
         t.push_str(&format!("judge     {}\n", j.summary()));
     }
+    if let Some(s) = &v["shadow"].as_object() {
+        let left = s
+            .get("ends_at")
+            .and_then(Value::as_u64)
+            .map(|e| {
+                format!(
+                    ", {}s left",
+                    e.saturating_sub(crate::store::now_ms()) / 1000
+                )
+            })
+            .unwrap_or_default();
+        t.push_str(&format!(
+            "shadow    {}% sampled, {} request(s) mirrored, verdict {}{left}\n",
+            s["sampling"],
+            s.get("requests").and_then(Value::as_u64).unwrap_or(0),
+            s.get("verdict").and_then(Value::as_str).unwrap_or("-"),
+        ));
+    }
     if let (Some(e), Some(r)) = (&ctx.cfg.experiment, &doc.experiment) {
-        t.push_str(&format!("experiment {}\n", r.summary(e.alpha)));
+        t.push_str(&format!("{}\n", r.summary(e.alpha)));
     }
     for e in &events {
         t.push_str(&format!(
@@ -250,6 +270,39 @@ async fn route53_json(ctx: &Ctx<'_>, weights: Option<crate::rollout::Weights>) -
         "record": cfg.record,
         "weights": weights.map(|w| json!({"blue": w.blue, "green": w.green})),
         "resolved": resolved,
+    }))
+}
+
+/// `"shadow"`: sampling, requests mirrored (read now while the phase runs)
+/// and the verdict once it ended; null without `[shadow]`.
+async fn shadow_json(ctx: &Ctx<'_>, doc: &crate::store::StackDoc) -> Result<Value> {
+    let Some(s) = &ctx.cfg.shadow else {
+        return Ok(Value::Null);
+    };
+    let running = doc.status.phase == crate::rollout::Phase::Shadowing;
+    let (requests, verdict, started) = match (running, doc.status.candidate, &doc.shadow) {
+        (true, Some(c), r) => {
+            let from = match r {
+                Some(r) if r.candidate == c && r.verdict.is_none() => r.started,
+                _ => doc.status.step_at.unwrap_or(0),
+            };
+            let n = crate::engine::shadow::mirrored(ctx, c, from, crate::store::now_ms()).await?;
+            (Some(n), None, Some(from))
+        }
+        (_, _, Some(r)) => (Some(r.requests), r.verdict.clone(), Some(r.started)),
+        _ => (None, None, None),
+    };
+    let ends = match (running, started) {
+        (true, Some(from)) => doc.status.shadow_ms.map(|ms| from + ms),
+        _ => None,
+    };
+    Ok(json!({
+        "sampling": s.sampling,
+        "duration_ms": s.duration.as_millis() as u64,
+        "requests": requests,
+        "verdict": verdict,
+        "started_at": started,
+        "ends_at": ends,
     }))
 }
 

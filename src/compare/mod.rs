@@ -2,6 +2,7 @@
 //! SageMaker Data Capture), output agreement with a tolerance, and the report.
 //! Sending the requests to the two colours is `engine::compare`.
 mod agree;
+pub mod capture;
 mod report;
 mod requests;
 

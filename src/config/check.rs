@@ -137,6 +137,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     if let Some(e) = &experiment {
         super::experiment::experiment_steps(&mut rollout, e.split);
     }
+    let shadow = super::shadow::check_shadow(&loc, raw.shadow.as_ref(), &backend)?;
+    let role = aws_role(&loc, raw.aws.as_ref(), &name)?;
     if rollout.sticky.is_some() && matches!(&backend, Backend::Ecs(e) if e.route53.is_some()) {
         return Err(loc.key(
             "rollout.sticky",
@@ -167,7 +169,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         notify,
         schedule,
         experiment,
+        shadow,
+        role,
     })
+}
+
+/// `[aws] role_arn` (and `external_id`): session name `cutover-<name>`.
+fn aws_role(
+    loc: &Locator,
+    raw: Option<&super::raw::RawAws>,
+    name: &str,
+) -> Result<Option<crate::aws::Role>> {
+    let Some(a) = raw else { return Ok(None) };
+    let Some(arn) = &a.role_arn else {
+        if a.external_id.is_some() {
+            return Err(loc.key("aws.external_id", "goes with aws.role_arn".into()));
+        }
+        return Ok(None);
+    };
+    let v = arn.get_ref();
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with("role/");
+    if !ok {
+        return Err(loc.at(
+            arn,
+            "aws.role_arn",
+            format!("\"{v}\" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+        ));
+    }
+    if let Some(x) = &a.external_id {
+        if !(2..=1224).contains(&x.len()) {
+            return Err(loc.key("aws.external_id", "must be 2 to 1224 characters".into()));
+        }
+    }
+    Ok(Some(crate::aws::Role {
+        arn: v.clone(),
+        external_id: a.external_id.clone(),
+        session: format!("cutover-{name}"),
+    }))
 }
 
 fn fraction(loc: &Locator, key: &str, v: Option<f64>, default: f64) -> Result<f64> {

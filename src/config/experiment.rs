@@ -118,8 +118,10 @@ pub fn experiment_steps(r: &mut RolloutConfig, split: u8) -> usize {
     let below = r.steps.iter().filter(|w| **w <= split).count();
     let mut steps = vec![split];
     steps.extend(r.steps.iter().copied().filter(|w| *w > split));
-    let keep = |p: usize| p == 0 || p >= below.max(1);
-    let moved = |p: usize| if p == 0 { 0 } else { p + 1 - below.max(1) };
+    // Pause p holds after p configured weights: after W[p-1], which is the
+    // (p - below + 1)th step of the new list when it is above the split.
+    let keep = |p: usize| p == 0 || p >= below;
+    let moved = |p: usize| if p == 0 { 0 } else { p + 1 - below };
     r.pauses = r
         .pauses
         .iter()
@@ -166,5 +168,12 @@ mod tests {
         let mut r = rollout(vec![100], vec![]);
         experiment_steps(&mut r, 30);
         assert_eq!(r.steps, vec![30, 100]);
+        // A split below every step: a pause after 50 stays after 50.
+        let mut r = rollout(vec![50, 100], vec![1]);
+        experiment_steps(&mut r, 20);
+        assert_eq!(
+            (r.steps.clone(), r.pauses.clone()),
+            (vec![20, 50, 100], vec![2])
+        );
     }
 }

@@ -10,6 +10,7 @@ mod registry;
 mod route53;
 mod scaling;
 mod schedule;
+mod shadow;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use hooks::{Hook, HookStage, HookTarget, NotifyConfig};
 pub use registry::alias_ok;
 pub use route53::Route53Config;
 pub use scaling::{Autoscaling, ScalingMetric};
+pub use shadow::ShadowConfig;
 pub use steps::{check_steps, check_timed_items, strategy_pauses, strategy_steps, StepItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -68,6 +70,10 @@ pub struct Config {
     pub schedule: Option<crate::rollout::calendar::Calendar>,
     /// `[experiment]`: an A/B split decided by a business metric.
     pub experiment: Option<ExperimentConfig>,
+    /// `[shadow]`: a shadow phase before any weight moves (SageMaker).
+    pub shadow: Option<ShadowConfig>,
+    /// `[aws] role_arn`: every call for this stack under AssumeRole credentials.
+    pub role: Option<crate::aws::Role>,
 }
 
 impl Config {

@@ -28,6 +28,24 @@ pub struct Raw {
     pub schedule: Option<RawSchedule>,
     pub experiment: Option<RawExperiment>,
     pub route53: Option<RawRoute53>,
+    pub shadow: Option<RawShadow>,
+    pub aws: Option<RawAws>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAws {
+    pub role_arn: Option<Spanned<String>>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShadow {
+    pub sampling: Spanned<i64>,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub capture: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -101,6 +101,7 @@ pub fn spec(cfg: &Config) -> Spec {
             .experiment
             .as_ref()
             .map(|e| (1, e.duration.as_millis() as u64)),
+        shadow_ms: cfg.shadow.as_ref().map(|s| s.duration.as_millis() as u64),
     }
 }
 

@@ -89,6 +89,12 @@ pub async fn deploy(
             ctx.journal("validation-failed", &detail, &doc).await?;
             return Err(safety(detail));
         }
+        if let (Some(_), Some(live)) = (&ctx.cfg.shadow, doc.status.live) {
+            // Validated at 0%: now the shadow of live (a copy of requests, no users).
+            ctx.release
+                .to_shadow(color, live, timeout, &ctx.out)
+                .await?;
+        }
         let t = rollout::apply(&sp, &doc.status, Event::Deployed { color }).map_err(refusal)?;
         doc.last_error = None;
         advance(ctx, &mut doc, &mut rev, &t, "deployed").await?;

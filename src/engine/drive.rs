@@ -454,6 +454,33 @@ async fn gated(
         return Ok(t);
     };
     let v = gates::run_stage(ctx, doc, stage, &on).await?;
+    let shadowing = stage == Stage::BakeEnd && doc.status.phase == Phase::Shadowing;
+    let t = shadow_verdict(doc, shadowing, gated_transition(ctx, doc, t, v)?);
+    Ok(t)
+}
+
+/// The end of a shadow phase decides its verdict: it moved on (pass), or
+/// it was rolled back (fail); a hold decides nothing yet.
+fn shadow_verdict(doc: &mut StackDoc, shadowing: bool, t: Transition) -> Transition {
+    if let (true, Some(s)) = (shadowing, doc.shadow.as_mut()) {
+        s.verdict = match t.status.phase {
+            Phase::RolledBack => Some("fail".into()),
+            Phase::Shadowing => None,
+            _ if matches!(t.outcome, Outcome::Wait(_)) => None,
+            _ => Some("pass".into()),
+        };
+    }
+    t
+}
+
+/// The transition a verdict gives: the proposal (pass), a wait, or the
+/// machine's answer to the verdict's event.
+fn gated_transition(
+    ctx: &Ctx<'_>,
+    doc: &StackDoc,
+    t: Transition,
+    v: gates::Verdict,
+) -> Result<Transition> {
     if let gates::Verdict::Wait(why) = v {
         let again = now_ms() + ctx.cfg.rollout.poll_interval.as_millis() as u64;
         return Ok(Transition {

@@ -14,7 +14,7 @@ use crate::store::StackDoc;
 use crate::template::{render, Vars};
 
 /// The sum of one metric of one colour over [from, to] (ms).
-async fn sum(
+pub(crate) async fn sum(
     ctx: &Ctx<'_>,
     m: &MetricRef,
     c: Color,

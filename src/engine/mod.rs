@@ -15,6 +15,7 @@ pub mod lease;
 pub mod notify;
 pub mod provision;
 pub mod rollback;
+pub mod shadow;
 pub mod transition;
 pub mod validation;
 pub mod watch;

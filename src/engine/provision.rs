@@ -19,6 +19,8 @@ pub enum Step {
     CreateAlarm(Planned),
     UpdateAlarm(Planned),
     CreateStateRecord,
+    /// The CloudWatch dashboard `cutover-<name>` (created, or brought to the config).
+    PutDashboard,
 }
 
 /// A step as `plan` shows it.
@@ -51,6 +53,13 @@ pub fn describe(ctx: &Ctx<'_>, s: &Step) -> Change {
         ),
         Step::UpdateAlarm(p) => ("update", format!("alarm {}", p.name)),
         Step::CreateStateRecord => ("create", format!("state record of stack {}", ctx.cfg.name)),
+        Step::PutDashboard => (
+            "put",
+            format!(
+                "CloudWatch dashboard {} (requests, 5xx, latency and weight per colour)",
+                crate::aws::dashboard::name(&ctx.cfg.name)
+            ),
+        ),
     };
     Change {
         action: action.into(),
@@ -94,7 +103,59 @@ pub async fn plan(ctx: &Ctx<'_>) -> Result<Plan> {
     if state.as_ref().is_none_or(|(_, rev)| *rev == 0) {
         steps.push(Step::CreateStateRecord);
     }
+    if dashboard_due(ctx).await? {
+        steps.push(Step::PutDashboard);
+    }
     Ok(Plan { steps, state, seen })
+}
+
+/// The dashboard body for the stack as it stands (the release's dimensions
+/// need its resources: after the release steps).
+async fn dashboard_body(ctx: &Ctx<'_>) -> Result<serde_json::Value> {
+    use crate::providers::Release;
+    let mut dims = Vec::new();
+    for c in crate::rollout::Color::BOTH {
+        let mut d = ctx.release.alarm_dimensions(c).await?;
+        d.sort();
+        dims.push((c, d));
+    }
+    Ok(crate::aws::dashboard::body(
+        &crate::aws::dashboard::Sources {
+            stack: &ctx.cfg.name,
+            region: &ctx.clients.region,
+            namespace: ctx.release.metric_namespace(),
+            metrics: ctx.release.metric_names(),
+            dims,
+        },
+    ))
+}
+
+/// Whether the dashboard is missing or differs from what it should show.
+async fn dashboard_due(ctx: &Ctx<'_>) -> Result<bool> {
+    let name = crate::aws::dashboard::name(&ctx.cfg.name);
+    let have = match ctx
+        .clients
+        .cloudwatch
+        .get_dashboard()
+        .dashboard_name(&name)
+        .send()
+        .await
+    {
+        Ok(o) => o
+            .dashboard_body()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|x| x.is_dashboard_not_found_error())
+                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            None
+        }
+        Err(e) => return Err(crate::error::aws("get dashboard", e)),
+    };
+    let Some(have) = have else { return Ok(true) };
+    // Before the release's resources exist the body cannot be known: put it.
+    Ok(dashboard_body(ctx).await.map_or(true, |want| want != have))
 }
 
 /// Runs one step of the plan.
@@ -119,6 +180,10 @@ pub async fn apply(ctx: &Ctx<'_>, plan: &mut Plan, step: &Step) -> Result<()> {
                 ctx.store.save(&doc, 0).await?;
             }
             Ok(())
+        }
+        Step::PutDashboard => {
+            let body = dashboard_body(ctx).await?;
+            crate::aws::dashboard::put(&ctx.clients.cloudwatch, &ctx.cfg.name, &body).await
         }
     }
 }

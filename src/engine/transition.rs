@@ -36,6 +36,11 @@ pub async fn apply_weights(ctx: &Ctx<'_>, w: Weights) -> Result<()> {
         seen = ctx.router.weights().await?;
         if seen == Some(w) {
             ctx.out.detail(&format!("read back {w}"));
+            // For the dashboard: each colour's weight beside its errors.
+            let cw = &ctx.clients.cloudwatch;
+            if let Err(e) = crate::aws::dashboard::put_weights(cw, &ctx.cfg.name, w).await {
+                ctx.out.warn(&format!("weight metric not put: {e}"));
+            }
             return Ok(());
         }
         if !rewritten && start.elapsed() > settle / 2 {

@@ -191,7 +191,9 @@ pub fn build<'a>(clients: &'a Clients, cfg: &Config) -> (Routers<'a>, Releases<'
             (router, Releases::Ecs(ecs))
         }
         Backend::Sagemaker(s) => {
-            let sm = Rc::new(sagemaker::SageMaker::new(clients, &cfg.name, s));
+            let sm = Rc::new(
+                sagemaker::SageMaker::new(clients, &cfg.name, s).with_shadow(cfg.shadow.clone()),
+            );
             (
                 Routers::Variants(sagemaker::Variants::new(sm.clone())),
                 Releases::SageMaker(sm),

@@ -100,6 +100,34 @@ impl Releases<'_> {
         each!(self, p => p.verify(raw).await)
     }
 
+    /// `[shadow]` after validation: the candidate becomes the live colour's
+    /// shadow variant (SageMaker only; a no-op elsewhere, where config
+    /// checking refuses `[shadow]`).
+    pub async fn to_shadow(
+        &self,
+        c: Color,
+        live: Color,
+        timeout: Duration,
+        out: &Out,
+    ) -> Result<()> {
+        match self {
+            Releases::SageMaker(sm) => sm.to_shadow(c, live, timeout, out).await,
+            Releases::Ecs(_) => Ok(()),
+        }
+    }
+
+    /// The captured answers of colour `c` since `from` (ms): SageMaker Data Capture.
+    pub async fn captured(
+        &self,
+        c: Color,
+        from: u64,
+    ) -> Result<Vec<crate::compare::capture::Captured>> {
+        match self {
+            Releases::SageMaker(sm) => sm.captured(c, from).await,
+            Releases::Ecs(_) => Ok(vec![]),
+        }
+    }
+
     /// Marks a model package live or not (SageMaker's Model Registry); a
     /// no-op elsewhere.
     pub async fn mark_package(&self, arn: &str, live: bool) -> Result<bool> {

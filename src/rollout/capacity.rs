@@ -82,6 +82,7 @@ mod tests {
             scale_down_after_ms: None,
             pauses: vec![],
             experiment: None,
+            shadow_ms: None,
         }
     }
 
@@ -103,6 +104,7 @@ mod tests {
             scaled_down: false,
             pauses: vec![],
             experiment: None,
+            shadow_ms: None,
         }
     }
 

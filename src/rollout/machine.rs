@@ -208,7 +208,7 @@ fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
 fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
     if !matches!(
         s.phase,
-        Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete
+        Phase::Shadowing | Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete
     ) {
         return Err(Refusal::Invalid(format!(
             "no traffic to take back (rollout state is {})",
@@ -322,6 +322,7 @@ fn deployed(spec: &Spec, s: &Status, color: Color) -> Result<Transition, Refusal
     n.pauses = spec.pauses.clone();
     n.pause_timers = spec.pause_timers.clone();
     n.experiment = spec.experiment;
+    n.shadow_ms = None;
     n.step = 0;
     n.step_at = None;
     n.complete_at = None;
@@ -407,6 +408,18 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             n.pauses = spec.pauses.clone();
             n.pause_timers = spec.pause_timers.clone();
             n.experiment = spec.experiment;
+            n.shadow_ms = spec.shadow_ms;
+            if let Some(ms) = n.shadow_ms {
+                let cand = candidate(s)?;
+                n.phase = Phase::Shadowing;
+                n.step_at = Some(now);
+                let note = format!(
+                    "shadow phase: {cand} gets a copy of production requests for {}; users get {}'s answers only",
+                    humantime::format_duration(std::time::Duration::from_millis(ms)),
+                    cand.other()
+                );
+                return Ok(changed(n, vec![], note));
+            }
             if n.pauses.contains(&0) {
                 return Ok(pause_at(n, now));
             }
@@ -414,6 +427,7 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             let note = format!("step 1/{}: {} at {first}%", n.steps.len(), candidate(s)?);
             Ok(changed(n, actions, note))
         }
+        Phase::Shadowing => shadow_tick(s, now, firing),
         Phase::Shifting | Phase::Experimenting => {
             if !firing.is_empty() {
                 let mut t = rollback(s, Some(&firing))?;
@@ -480,6 +494,40 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
     }
 }
 
+/// A tick of the shadow phase: an alarm removes the shadow; at its end the
+/// first step (or the pause before traffic) is proposed, for the gates to judge.
+fn shadow_tick(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
+    if !firing.is_empty() {
+        let mut t = rollback(s, Some(&firing))?;
+        t.outcome = Outcome::AutoRolledBack(firing);
+        return Ok(t);
+    }
+    let due = s
+        .step_at
+        .unwrap_or(0)
+        .saturating_add(s.shadow_ms.unwrap_or(0));
+    if now < due {
+        return Ok(wait(s, Some(due), "shadowing"));
+    }
+    let mut n = s.clone();
+    n.shadow_ms = None;
+    if n.pauses.contains(&0) {
+        let mut t = pause_at(n, now);
+        t.note = format!("shadow phase passed; {}", t.note);
+        return Ok(t);
+    }
+    let Some(&first) = s.steps.first() else {
+        return Err(Refusal::Invalid("the rollout has no steps".into()));
+    };
+    let actions = set_step(&mut n, first, 1, now)?;
+    let note = format!(
+        "shadow phase passed; step 1/{}: {} at {first}%",
+        n.steps.len(),
+        candidate(s)?
+    );
+    Ok(changed(n, actions, note))
+}
+
 /// `scale_down_after_rollback`: a later tick scales the rolled-back
 /// candidate to 0 (its autoscaling suspended), once.
 fn scale_down_tick(spec: &Spec, s: &Status, now: u64) -> Result<Transition, Refusal> {
@@ -528,7 +576,11 @@ fn shift_to(
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
     match s.phase {
-        Phase::Ready | Phase::Shifting | Phase::Paused | Phase::Experimenting => {}
+        Phase::Ready
+        | Phase::Shadowing
+        | Phase::Shifting
+        | Phase::Paused
+        | Phase::Experimenting => {}
         Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(
@@ -558,6 +610,8 @@ fn shift_to(
         n.pause_timers = spec.pause_timers.clone();
         n.experiment = spec.experiment;
     }
+    // An explicit move ends the shadow phase.
+    n.shadow_ms = None;
     let step = n.steps.iter().filter(|w| **w <= percent).count();
     // An explicit move passes the pauses below it, and the one it was held at.
     n.pauses
@@ -574,6 +628,28 @@ pub(super) fn rollback(s: &Status, firing: Option<&[String]>) -> Result<Transiti
     };
     let mut n = s.clone();
     match s.phase {
+        Phase::Shadowing => {
+            let (Some(stable), Some(cand)) = (s.live, s.candidate) else {
+                return Err(Refusal::Corrupt(
+                    "a shadow phase without live and candidate colours".into(),
+                ));
+            };
+            n.phase = Phase::RolledBack;
+            n.weight = 0;
+            n.shadow_ms = None;
+            let mut t = changed(
+                n,
+                vec![
+                    Action::SetWeights(Weights::all(stable)),
+                    Action::Retire(cand),
+                ],
+                format!(
+                    "rolled back: the shadow {cand} is removed, {stable} untouched at 100%{why}"
+                ),
+            );
+            t.rejects = true;
+            Ok(t)
+        }
         Phase::Ready
         | Phase::Shifting
         | Phase::Paused
@@ -667,7 +743,7 @@ fn paused_tick(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, 
 fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refusal> {
     match s.phase {
         // A person may end an experiment early: the next step, now.
-        Phase::Paused | Phase::Experimenting => {}
+        Phase::Paused | Phase::Experimenting | Phase::Shadowing => {}
         other => {
             return Err(Refusal::Invalid(format!(
                 "nothing is paused (rollout state is {}); `continue` resumes only a paused rollout",
@@ -682,6 +758,7 @@ fn resume(s: &Status, now: u64, firing: Vec<String>) -> Result<Transition, Refus
     let mut n = s.clone();
     n.pauses.retain(|p| *p != s.step);
     n.hold_reason = None;
+    n.shadow_ms = None;
     let next = s.steps.get(s.step).copied().unwrap_or(100).max(s.weight);
     let actions = set_step(&mut n, next, s.step + 1, now)?;
     let note = format!(
@@ -710,9 +787,11 @@ fn gate_failed(s: &Status, reason: &str) -> Result<Transition, Refusal> {
             t.rejects = true;
             Ok(t)
         }
-        Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete => {
-            stop(s, reason.to_string())
-        }
+        Phase::Shadowing
+        | Phase::Shifting
+        | Phase::Paused
+        | Phase::Experimenting
+        | Phase::Complete => stop(s, reason.to_string()),
         other => Err(Refusal::Invalid(format!(
             "no rollout to stop (rollout state is {})",
             other.as_str()
@@ -734,6 +813,7 @@ mod tests {
             pause_timers: vec![],
             scale_down_after_ms: None,
             experiment: None,
+            shadow_ms: None,
         }
     }
 
@@ -1186,6 +1266,7 @@ mod tests {
             rolled_back_at: None,
             scaled_down: false,
             experiment: None,
+            shadow_ms: (phase == Phase::Shadowing).then_some(5_000),
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1321,6 +1402,7 @@ mod tests {
             rolled_back_at: None,
             scaled_down: false,
             experiment: None,
+            shadow_ms: None,
         };
         let r = apply(
             &spec(),

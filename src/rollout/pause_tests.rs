@@ -13,6 +13,7 @@ fn spec(pauses: Vec<usize>) -> Spec {
         pause_timers: vec![],
         scale_down_after_ms: None,
         experiment: None,
+        shadow_ms: None,
     }
 }
 

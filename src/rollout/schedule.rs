@@ -34,7 +34,15 @@ pub fn schedule(spec: &Spec, s: &Status, now: u64) -> Vec<PlannedStep> {
             (&s.steps, &s.pauses, s.step, due.saturating_sub(now))
         }
         Phase::Paused => (&s.steps, &s.pauses, s.step, 0),
-        _ => (&spec.steps, &spec.pauses, 0, 0),
+        // The steps start when the shadow phase ends.
+        Phase::Shadowing => {
+            let due = s
+                .step_at
+                .unwrap_or(now)
+                .saturating_add(s.shadow_ms.unwrap_or(0));
+            (&s.steps, &s.pauses, 0, due.saturating_sub(now))
+        }
+        _ => (&spec.steps, &spec.pauses, 0, spec.shadow_ms.unwrap_or(0)),
     };
     let mut out = Vec::new();
     let mut after = 0;

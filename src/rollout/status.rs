@@ -9,6 +9,8 @@ pub enum Phase {
     #[default]
     Idle,
     Ready,
+    /// The candidate runs as a shadow (`[shadow]`): a copy of requests, no users.
+    Shadowing,
     FailedValidation,
     Shifting,
     /// Held at a `"pause"` step until `cutover continue`; weights unchanged.
@@ -21,9 +23,10 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::Idle,
         Phase::Ready,
+        Phase::Shadowing,
         Phase::FailedValidation,
         Phase::Shifting,
         Phase::Paused,
@@ -37,6 +40,7 @@ impl Phase {
         match self {
             Phase::Idle => "idle",
             Phase::Ready => "ready",
+            Phase::Shadowing => "shadowing",
             Phase::FailedValidation => "failed_validation",
             Phase::Shifting => "shifting",
             Phase::Paused => "paused",
@@ -52,6 +56,7 @@ impl Phase {
         matches!(
             self,
             Phase::Ready
+                | Phase::Shadowing
                 | Phase::Shifting
                 | Phase::Paused
                 | Phase::Experimenting
@@ -65,6 +70,7 @@ impl Phase {
         matches!(
             self,
             Phase::Ready
+                | Phase::Shadowing
                 | Phase::Shifting
                 | Phase::Paused
                 | Phase::Experimenting
@@ -91,6 +97,8 @@ pub struct Spec {
     /// `[experiment]`: the step that holds the A/B split, and its least
     /// duration (ms); the experiment gate decides when it ends.
     pub experiment: Option<(usize, u64)>,
+    /// `[shadow]`: how long the shadow phase lasts (ms) before any weight moves.
+    pub shadow_ms: Option<u64>,
 }
 
 /// Timed pauses: (pause position, how long in ms, what then).
@@ -156,6 +164,9 @@ pub struct Status {
     /// This rollout's experiment step and least duration (see `Spec::experiment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<(usize, u64)>,
+    /// This rollout's shadow phase (ms), until it has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_ms: Option<u64>,
 }
 
 impl Status {
@@ -198,9 +209,13 @@ impl Status {
         }
     }
 
-    /// Shifting or experimenting: the candidate holds a step's share and bakes.
+    /// Shadowing, shifting or experimenting: a phase with a bake whose end
+    /// the gates judge.
     pub fn baking(&self) -> bool {
-        matches!(self.phase, Phase::Shifting | Phase::Experimenting)
+        matches!(
+            self.phase,
+            Phase::Shadowing | Phase::Shifting | Phase::Experimenting
+        )
     }
 
     /// The colour that would take traffic back on rollback.

@@ -37,6 +37,9 @@ pub struct StackDoc {
     /// The last verdict of the metric judge.
     #[serde(default)]
     pub judge: Option<crate::judge::JudgeReport>,
+    /// The shadow phase of this rollout (`[shadow]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowReport>,
     /// The A/B experiment of this rollout (`[experiment]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<crate::judge::ab::ExperimentReport>,
@@ -63,6 +66,19 @@ pub struct StackDoc {
     /// its weights are written: `step_timeout` counts from there, across ticks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_attempt: Option<(usize, u64)>,
+}
+
+/// What the shadow phase saw, for `status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShadowReport {
+    pub candidate: Color,
+    pub sampling: u8,
+    /// Requests mirrored to the shadow during the phase (its Invocations).
+    pub requests: u64,
+    /// "pass" or "fail" once the phase ended; None while it runs.
+    pub verdict: Option<String>,
+    /// When the phase began (ms).
+    pub started: u64,
 }
 
 /// Point `alias` of registered `model` at `version`.

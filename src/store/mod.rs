@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-pub use doc::{AliasMove, JournalEntry, Pending, StackDoc};
+pub use doc::{AliasMove, JournalEntry, Pending, ShadowReport, StackDoc};
 pub use lease::Clock;
 pub use lock::Lock;
 

@@ -45,6 +45,24 @@ pub struct Rules<'a> {
     pub route53: Vec<&'a Rule>,
 }
 
+/// The test's CloudWatch rules, plus one answering the `Cutover/Weight`
+/// metric cutover puts after every weight change.
+fn with_weight_metric(mut rules: Vec<&Rule>) -> Vec<&Rule> {
+    let put: &'static Rule = Box::leak(Box::new(
+        mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+            .match_requests(|r| r.namespace() == Some("Cutover"))
+            .sequence()
+            .output(|| {
+                aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput::builder()
+                    .build()
+            })
+            .repeatedly()
+            .build(),
+    ));
+    rules.push(put);
+    rules
+}
+
 /// `Clients` whose calls are answered by `r` only (a call no rule matches fails).
 pub fn clients(r: Rules<'_>) -> Clients {
     Clients {
@@ -68,12 +86,24 @@ pub fn clients(r: Rules<'_>) -> Clients {
             Vec::<&Rule>::new(),
             |c| c.retry_config(retry())
         ),
-        cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, r.cloudwatch, |c| c
-            .retry_config(retry())),
+        cloudwatch: mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            with_weight_metric(r.cloudwatch),
+            |c| c.retry_config(retry())
+        ),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, r.dynamodb, |c| c
             .retry_config(retry())),
         route53: mock_client!(aws_sdk_route53, RuleMode::MatchAny, r.route53, |c| c
             .retry_config(retry())),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, Vec::<&Rule>::new(), |c| c
+            .retry_config(retry())),
+        scheduler: mock_client!(
+            aws_sdk_scheduler,
+            RuleMode::MatchAny,
+            Vec::<&Rule>::new(),
+            |c| c.retry_config(retry())
+        ),
         eventbridge: mock_client!(
             aws_sdk_eventbridge,
             RuleMode::MatchAny,

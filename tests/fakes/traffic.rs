@@ -353,6 +353,7 @@ fn spec() -> rollout::Spec {
         pause_timers: vec![],
         scale_down_after_ms: None,
         experiment: None,
+        shadow_ms: None,
     }
 }
 

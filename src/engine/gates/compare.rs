@@ -24,7 +24,27 @@ impl Gate for Compare {
             let (Some(c), Some(live)) = (&ctx.cfg.compare, on.live) else {
                 return Ok(Verdict::Pass);
             };
-            let report = compare::run(ctx, c, live, on.candidate).await?;
+            let shadowing = doc.status.phase == crate::rollout::Phase::Shadowing;
+            let report = if shadowing {
+                // The shadow cannot be called: its captured answers are compared.
+                let from = doc.status.step_at.unwrap_or(0);
+                crate::engine::shadow::compare_captured(ctx, c, live, on.candidate, from).await?
+            } else {
+                compare::run(ctx, c, live, on.candidate).await?
+            };
+            // Too few answers to judge: held, never passed.
+            let least = c.requests.len().clamp(1, 10);
+            if shadowing && report.requests < least {
+                let why = format!(
+                    "compare: {} captured pair(s) of live's and the shadow's answers, fewer than {least}; cannot judge",
+                    report.requests
+                );
+                doc.compare = Some(report);
+                return Ok(match &ctx.cfg.judge {
+                    Some(j) if j.hold => Verdict::Pause(why),
+                    _ => Verdict::Hold(why),
+                });
+            }
             let summary = report.summary();
             ctx.out.info(&summary);
             let passed = report.passed();

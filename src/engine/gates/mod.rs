@@ -8,6 +8,7 @@ mod experiment;
 mod judge;
 mod post_deploy;
 mod probe;
+mod shadow;
 mod validate;
 
 use futures::future::LocalBoxFuture;
@@ -71,6 +72,7 @@ pub trait Gate {
 pub fn registered() -> Vec<Box<dyn Gate>> {
     vec![
         Box::new(validate::Validate),
+        Box::new(shadow::Shadow),
         Box::new(experiment::Experiment),
         Box::new(compare::Compare),
         Box::new(probe::Probe),

@@ -26,6 +26,12 @@ impl Gate for Probe {
             let Some(v) = &ctx.cfg.validate else {
                 return Ok(Verdict::Pass);
             };
+            // A shadow variant cannot be invoked on its own (TargetVariant
+            // names production variants only): its own metrics and the
+            // captured answers judge it at the end of the shadow phase.
+            if doc.status.phase == crate::rollout::Phase::Shadowing {
+                return Ok(Verdict::Pass);
+            }
             let checks = validation::run_quiet(ctx, v, on.candidate).await?;
             let Some(bad) = checks.iter().find(|c| !c.passed) else {
                 doc.probe_streak = 0;

@@ -27,7 +27,12 @@ impl SageMaker<'_> {
             .await
             .map_err(|e| aws("describe endpoint config", e))?;
         let mut found = BTreeMap::new();
-        for v in out.production_variants() {
+        // A shadow variant counts too (retiring it removes it).
+        for v in out
+            .production_variants()
+            .iter()
+            .chain(out.shadow_production_variants())
+        {
             for c in Color::BOTH {
                 if v.variant_name() == Some(c.as_str()) {
                     found.insert(
@@ -50,12 +55,16 @@ impl SageMaker<'_> {
         Ok(found)
     }
 
+    /// A fresh endpoint config name: `<stack>-<ms>`.
+    pub(super) fn new_config_name(&self) -> String {
+        sanitize(&format!("{}-{}", self.name, crate::store::now_ms()))
+    }
+
     pub(super) async fn create_config(
         &self,
         variants: Vec<st::ProductionVariant>,
     ) -> Result<String> {
-        let stamp = crate::store::now_ms();
-        let name = sanitize(&format!("{}-{stamp}", self.name));
+        let name = self.new_config_name();
         self.c
             .sagemaker
             .create_endpoint_config()

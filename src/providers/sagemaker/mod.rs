@@ -6,6 +6,7 @@ mod endpoint;
 pub mod registry;
 mod release;
 mod scaling;
+mod shadow;
 mod traffic;
 mod verify;
 
@@ -26,6 +27,8 @@ pub struct SageMaker<'a> {
     c: &'a Clients,
     name: String,
     cfg: SagemakerConfig,
+    /// `[shadow]`: the candidate's shadow phase.
+    shadow: Option<crate::config::ShadowConfig>,
 }
 
 /// What `deploy` creates the model from.
@@ -88,7 +91,14 @@ impl<'a> SageMaker<'a> {
             c,
             name: name.into(),
             cfg: cfg.clone(),
+            shadow: None,
         }
+    }
+
+    /// With `[shadow]`.
+    pub fn with_shadow(mut self, s: Option<crate::config::ShadowConfig>) -> Self {
+        self.shadow = s;
+        self
     }
 
     async fn describe(&self) -> Result<Option<DescribeEndpointOutput>> {

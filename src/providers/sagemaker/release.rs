@@ -149,9 +149,10 @@ impl Release for SageMaker<'_> {
             .await
     }
 
-    async fn match_capacity(&self, _c: Color, _out: &Out) -> Result<()> {
-        // The candidate variant got the live variant's count when it was deployed.
-        Ok(())
+    async fn match_capacity(&self, c: Color, out: &Out) -> Result<()> {
+        // The candidate variant got the live variant's count when it was
+        // deployed; a shadow becomes a production variant at 0% first.
+        self.unshadow(c, out).await.map(|_| ())
     }
 
     async fn sync_scaling(&self, _s: &Status) -> Result<()> {
@@ -201,6 +202,9 @@ impl Stack for SageMaker<'_> {
             done.push(format!("SageMaker endpoint {}", self.name));
         }
         self.clean_unused(None, &[]).await?;
+        if self.shadow.is_some() {
+            done.extend(self.delete_capture(out).await?);
+        }
         Ok(done)
     }
 
