@@ -58,6 +58,8 @@ pub enum Scope {
     EventBus,
     /// The stack's CloudWatch dashboard.
     Dashboard,
+    /// The stack's EventBridge Scheduler schedule.
+    Schedule,
     /// The `[route53]` hosted zone.
     HostedZone,
     /// Route 53 change ids (GetChange).
@@ -328,6 +330,11 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     // Events.
     ("events:PutEvents", Feature::EventBus, Scope::EventBus),
+    // `cutover schedule`: promotion on EventBridge Scheduler.
+    ("scheduler:GetSchedule", Feature::Always, Scope::Schedule),
+    ("scheduler:CreateSchedule", Feature::Always, Scope::Schedule),
+    ("scheduler:UpdateSchedule", Feature::Always, Scope::Schedule),
+    ("scheduler:DeleteSchedule", Feature::Always, Scope::Schedule),
     // Pictures: the dashboard and the Weight metric.
     ("cloudwatch:GetDashboard", Feature::Always, Scope::Dashboard),
     ("cloudwatch:PutDashboard", Feature::Always, Scope::Dashboard),
@@ -408,6 +415,9 @@ const PROVISION_ONLY: &[&str] = &[
     "cloudwatch:TagResource",
     "cloudwatch:PutDashboard",
     "cloudwatch:DeleteDashboards",
+    "scheduler:CreateSchedule",
+    "scheduler:UpdateSchedule",
+    "scheduler:DeleteSchedule",
     "ecs:CreateCluster",
     "ecs:DeleteCluster",
     "ecs:CreateService",
@@ -516,6 +526,7 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String])
         },
         (Scope::Change, _) => vec!["arn:aws:route53:::change/*".to_string()],
         (Scope::Dashboard, _) => vec![format!("arn:aws:cloudwatch::*:dashboard/cutover-{n}")],
+        (Scope::Schedule, _) => vec![format!("arn:aws:scheduler:*:*:schedule/default/cutover-{n}")],
         (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{lbn}/*")],
         (Scope::TargetGroups, Backend::Ecs(_)) => vec![
             format!("{elb}:targetgroup/{n}-blue/*"),

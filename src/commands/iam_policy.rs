@@ -15,5 +15,18 @@ pub fn run(cfg: &Config, purpose: calls::PolicyFor) -> Result<()> {
     let rendered = crate::providers::rendered(cfg, &region)?;
     let doc = calls::policy(cfg, &alarms, &rendered, purpose);
     stdout_line(&serde_json::to_string_pretty(&doc).map_err(|e| failed(e.to_string()))?);
+    if let Some(role) = &cfg.role {
+        // The policy above is the role's; whoever runs cutover needs this.
+        let caller = serde_json::json!({
+            "Sid": "CutoverAssumeRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": role.arn,
+        });
+        eprintln!(
+            "note: the policy above is for role {}; the caller (cron host, CI, the schedule's task) needs: {caller}",
+            role.arn
+        );
+    }
     Ok(())
 }

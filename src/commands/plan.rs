@@ -211,6 +211,21 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             }
         }
     }
+    // `cutover schedule`: whether promotion runs on EventBridge Scheduler.
+    let scheduled = match crate::aws::scheduler::current(ctx.clients, &ctx.cfg.name).await {
+        Ok(Some((expr, td))) => {
+            text.push_str(&format!(
+                "  promotion: schedule {} {expr} runs {td}\n",
+                crate::aws::scheduler::schedule_name(&ctx.cfg.name)
+            ));
+            Some(json!({"expression": expr, "task_definition": td}))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warnings.push(format!("schedule not read: {e}"));
+            None
+        }
+    };
     let gates = gates_text(ctx, &mut warnings);
     for g in &gates {
         text.push_str(&format!("  gate: {g}\n"));
@@ -228,6 +243,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             "window": window,
             "experiment": experiment,
             "shadow": shadow,
+            "schedule": scheduled,
             "gates": gates,
             "warnings": warnings,
         }),

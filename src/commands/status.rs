@@ -121,6 +121,11 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
         "experiment": experiment_json(ctx, &doc),
         "route53": route53,
         "shadow": shadow,
+        "aws": {
+            "region": ctx.clients.region,
+            "role_arn": ctx.cfg.role.as_ref().map(|r| r.arn.clone()),
+            "session": ctx.cfg.role.as_ref().map(|r| r.session.clone()),
+        },
         "registry": ctx.cfg.registry.as_ref().map(|r| json!({
             "model": r.model,
             "alias": r.alias,

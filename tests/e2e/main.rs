@@ -2,6 +2,7 @@
 //! one emulator, all tests scheduled together). One module per concern.
 mod common;
 
+mod accounts;
 mod bad_input;
 mod capacity;
 mod ecs;

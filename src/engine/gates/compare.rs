@@ -11,7 +11,10 @@ pub struct Compare;
 
 impl Gate for Compare {
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
-        stage != Stage::DuringBake && ctx.cfg.compare.is_some()
+        // With `[shadow]` the shadow phase compares answers to real requests
+        // before any user sees the candidate: no golden pass at deploy.
+        let before = stage == Stage::BeforeTraffic && ctx.cfg.shadow.is_some();
+        stage != Stage::DuringBake && ctx.cfg.compare.is_some() && !before
     }
     fn check<'a>(
         &'a self,
