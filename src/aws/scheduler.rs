@@ -69,6 +69,11 @@ impl Spec {
 
 /// The schedule as it stands, if cutover made it: (expression, task definition ARN).
 pub async fn current(c: &Clients, stack: &str) -> Result<Option<(String, String)>> {
+    Ok(current_full(c, stack).await?.map(|(e, t, _)| (e, t)))
+}
+
+/// `current`, with a fingerprint of the whole target.
+async fn current_full(c: &Clients, stack: &str) -> Result<Option<(String, String, String)>> {
     match c
         .scheduler
         .get_schedule()
@@ -88,9 +93,11 @@ pub async fn current(c: &Clients, stack: &str) -> Result<Option<(String, String)
                 .and_then(|t| t.ecs_parameters())
                 .map(|p| p.task_definition_arn().to_string())
                 .unwrap_or_default();
+            let fp = o.target().map(fingerprint).unwrap_or_default();
             Ok(Some((
                 o.schedule_expression().unwrap_or_default().to_string(),
                 td,
+                fp,
             )))
         }
         Err(e)
@@ -101,6 +108,26 @@ pub async fn current(c: &Clients, stack: &str) -> Result<Option<(String, String)
         }
         Err(e) => Err(aws("get schedule", e)),
     }
+}
+
+/// What a target runs where: cluster, role, task definition, network.
+fn fingerprint(t: &sc::Target) -> String {
+    let net = t
+        .ecs_parameters()
+        .and_then(|p| p.network_configuration())
+        .and_then(|n| n.awsvpc_configuration());
+    format!(
+        "{}|{}|{}|{:?}|{:?}|{:?}",
+        t.arn(),
+        t.role_arn(),
+        t.ecs_parameters()
+            .map(|p| p.task_definition_arn())
+            .unwrap_or_default(),
+        net.map(|n| n.subnets().to_vec()),
+        net.map(|n| n.security_groups().to_vec()),
+        net.and_then(|n| n.assign_public_ip())
+            .map(|a| a.as_str().to_string()),
+    )
 }
 
 /// Registers the task definition (a new revision only when it changed);
@@ -167,7 +194,7 @@ async fn task_definition(c: &Clients, s: &Spec) -> Result<String> {
 
 /// Creates or updates the schedule (idempotent). Returns what was done.
 pub async fn apply(c: &Clients, s: &Spec) -> Result<String> {
-    let existing = current(c, &s.stack).await?;
+    let existing = current_full(c, &s.stack).await?;
     let td = task_definition(c, s).await?;
     let cluster = format!(
         "arn:aws:ecs:{}:{}:cluster/{}",
@@ -210,7 +237,7 @@ pub async fn apply(c: &Clients, s: &Spec) -> Result<String> {
     let expr = expression(s.every_minutes);
     let name = schedule_name(&s.stack);
     match existing {
-        Some((e, t)) if e == expr && t == td => {
+        Some((e, _, fp)) if e == expr && fp == fingerprint(&target) => {
             return Ok(format!("schedule {name} is up to date ({expr})"))
         }
         Some(_) => {
@@ -246,10 +273,16 @@ pub async fn apply(c: &Clients, s: &Spec) -> Result<String> {
     }
 }
 
-/// Deletes the schedule and the task definition's revisions (only cutover's).
-pub async fn remove(c: &Clients, stack: &str) -> Result<Vec<String>> {
+/// Deletes the schedule and the task definition's revisions (only
+/// cutover's). `always`: look for the revisions even without a schedule
+/// (`schedule --remove`); `destroy` looks only when there was one.
+pub async fn remove(c: &Clients, stack: &str, always: bool) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    if current(c, stack).await?.is_some() {
+    let found = current(c, stack).await?.is_some();
+    if !found && !always {
+        return Ok(done);
+    }
+    if found {
         c.scheduler
             .delete_schedule()
             .name(schedule_name(stack))

@@ -44,6 +44,8 @@ pub async fn run(ctx: &Ctx<'_>, dry_run: bool) -> Result<()> {
             .collect();
         let gone = managed::delete(&ctx.clients.cloudwatch, &names).await?;
         done.extend(gone.into_iter().map(|n| format!("alarm {n}")));
+        // `cutover schedule`'s schedule and task definition, when there are any.
+        done.extend(crate::aws::scheduler::remove(ctx.clients, &ctx.cfg.name, false).await?);
         if crate::aws::dashboard::delete(&ctx.clients.cloudwatch, &ctx.cfg.name).await? {
             let n = crate::aws::dashboard::name(&ctx.cfg.name);
             ctx.out.info(&format!("  delete CloudWatch dashboard {n}"));

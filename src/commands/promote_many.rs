@@ -86,15 +86,30 @@ pub async fn run(
         });
         (aws.region.clone().or_else(|| c.region.clone()), role)
     };
-    for c in &configs {
-        let key = region_of(c);
-        if !clients.contains_key(&key) {
-            let opts = AwsOptions {
-                region: key.0.clone(),
-                role: key.1.clone(),
-                ..aws.clone()
-            };
-            clients.insert(key.clone(), Clients::new(&opts).await?);
+    // A role that cannot be assumed (or a region without credentials)
+    // fails its own stacks only.
+    let mut broken: HashMap<Key, (u8, String)> = HashMap::new();
+    let mut keys: Vec<Key> = configs.iter().map(region_of).collect();
+    keys.sort_by_key(|k| format!("{k:?}"));
+    keys.dedup();
+    // Every (region, role) at once: each may be an AssumeRole round trip.
+    let built = futures::future::join_all(keys.iter().map(|key| {
+        let opts = AwsOptions {
+            region: key.0.clone(),
+            role: key.1.clone(),
+            ..aws.clone()
+        };
+        async move { (key.clone(), Clients::new(&opts).await) }
+    }))
+    .await;
+    for (key, res) in built {
+        match res {
+            Ok(cl) => {
+                clients.insert(key, cl);
+            }
+            Err(e) => {
+                broken.insert(key, (e.exit_code(), e.to_string()));
+            }
         }
     }
     let mut groups: HashMap<(Key, String), Vec<String>> = HashMap::new();
@@ -105,9 +120,17 @@ pub async fn run(
             .push(c.name.clone());
     }
     let mut docs: HashMap<(Key, String, String), Result<StackDoc, Error>> = HashMap::new();
-    for ((region, table), stacks) in &groups {
-        let cl = &clients[region];
-        match Store::load_many(&cl.dynamodb, table, stacks).await {
+    // Every table's batch reads at once.
+    let reads = futures::future::join_all(groups.iter().filter_map(|((region, table), stacks)| {
+        let cl = clients.get(region)?;
+        Some(async move {
+            let r = Store::load_many(&cl.dynamodb, table, stacks).await;
+            (region, table, stacks, r)
+        })
+    }))
+    .await;
+    for (region, table, stacks, read) in reads {
+        match read {
             Ok(Some(found)) => {
                 for (k, v) in found {
                     docs.insert((region.clone(), table.clone(), k), Ok(v));
@@ -121,7 +144,15 @@ pub async fn run(
                     );
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // One table's failure is its stacks' failure, not the batch's.
+                for st in stacks {
+                    docs.insert(
+                        (region.clone(), table.clone(), st.clone()),
+                        Err(failed(e.to_string())),
+                    );
+                }
+            }
         }
     }
     let results: Vec<(String, u8, String, Option<crate::prom::StackMetrics>)> =
@@ -129,11 +160,16 @@ pub async fn run(
             .map(|cfg| {
                 let key = (region_of(cfg), cfg.state_table.clone(), cfg.name.clone());
                 let doc = docs.remove(&key);
-                let cl = &clients[&region_of(cfg)];
+                let cl = clients.get(&region_of(cfg));
+                let broken = broken.get(&region_of(cfg)).cloned();
                 async move {
                     let metrics = |d: Option<&StackDoc>, code| {
                         f.metrics_file
                             .map(|_| super::promote::metrics_from(&cfg.name, d, code))
+                    };
+                    let Some(cl) = cl else {
+                        let (code, msg) = broken.unwrap_or((1, "no AWS clients".into()));
+                        return (cfg.name.clone(), code, msg, metrics(None, code));
                     };
                     let (code, msg, m) = match doc {
                         Some(Err(e)) => {

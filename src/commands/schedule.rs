@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx<'_>, a: &Args<'_>) -> Result<()> {
                 (what, v)
             }
             None => {
-                let done = scheduler::remove(&ctx.clients, &ctx.cfg.name).await?;
+                let done = scheduler::remove(ctx.clients, &ctx.cfg.name, true).await?;
                 let text = if done.is_empty() {
                     "nothing to remove".to_string()
                 } else {

@@ -9,7 +9,7 @@ use super::ctx::Ctx;
 use crate::config::HookStage;
 use crate::error::{failed, safety, Result};
 use crate::providers::{Release, Router};
-use crate::rollout::{self, Action, Color, Outcome, Repair, Transition, Weights};
+use crate::rollout::{self, Action, Color, Outcome, Phase, Repair, Transition, Weights};
 use crate::store::{now_ms, Pending, StackDoc};
 
 /// Refuses weights that would send traffic to a colour with no healthy targets.
@@ -130,6 +130,14 @@ pub async fn commit(
             Action::SetWeights(w) => apply_weights(ctx, *w).await?,
             Action::Retire(c) => ctx.release.retire(*c).await?,
             Action::MatchCapacity(_) => {}
+        }
+    }
+    // A shadow left on the endpoint after a rollback or a failed gate goes too.
+    if ctx.cfg.shadow.is_some()
+        && matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation)
+    {
+        if let Some(c) = t.status.candidate {
+            ctx.release.drop_shadow(c).await?;
         }
     }
     doc.pending = None;

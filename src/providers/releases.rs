@@ -116,6 +116,15 @@ impl Releases<'_> {
         }
     }
 
+    /// Removes colour `c` if it is the endpoint's shadow variant (after a
+    /// rollback or a failed gate: a shadow must not keep taking copies).
+    pub async fn drop_shadow(&self, c: Color) -> Result<()> {
+        match self {
+            Releases::SageMaker(sm) => sm.drop_shadow(c).await,
+            Releases::Ecs(_) => Ok(()),
+        }
+    }
+
     /// The captured answers of colour `c` since `from` (ms): SageMaker Data Capture.
     pub async fn captured(
         &self,

@@ -193,6 +193,21 @@ impl SageMaker<'_> {
         Ok(true)
     }
 
+    /// Removes `c` if it is the endpoint's shadow variant.
+    pub async fn drop_shadow(&self, c: Color) -> Result<()> {
+        use crate::providers::Release;
+        let Some(d) = self.describe().await? else {
+            return Ok(());
+        };
+        if d.shadow_production_variants()
+            .iter()
+            .any(|v| v.variant_name() == Some(c.as_str()))
+        {
+            self.retire(c).await?;
+        }
+        Ok(())
+    }
+
     /// The newest captured records of variant `c` since `from` (ms), at most
     /// `READ_CAP` bytes read.
     pub async fn captured(&self, c: Color, from: u64) -> Result<Vec<Captured>> {
