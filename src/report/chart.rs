@@ -58,6 +58,8 @@ pub struct Chart<'a> {
     pub step: bool,
     /// A fixed top of the y axis (weights: 100).
     pub y_top: Option<f64>,
+    /// A metric's period: its value is drawn at the middle of the period.
+    pub period_ms: u64,
     pub marks: &'a [Mark],
     pub window: (u64, u64),
 }
@@ -108,14 +110,18 @@ fn err<E: std::fmt::Debug>(e: E) -> Fail {
 /// The chart's points as drawn (a step line is held to the window's end).
 fn drawn(c: &Chart, points: &[(u64, f64)]) -> Vec<(u64, f64)> {
     let (from, to) = c.window;
-    let pts: Vec<(u64, f64)> = points
-        .iter()
-        .map(|&(t, v)| (t.clamp(from, to), v))
-        .collect();
     if c.step {
+        let pts: Vec<(u64, f64)> = points
+            .iter()
+            .map(|&(t, v)| (t.clamp(from, to), v))
+            .collect();
         series::steps(&pts, to)
     } else {
-        pts
+        let mid = c.period_ms / 2;
+        points
+            .iter()
+            .map(|&(t, v)| ((t + mid).clamp(from, to), v))
+            .collect()
     }
 }
 
@@ -197,7 +203,13 @@ pub fn svg(c: &Chart) -> Result<String, Fail> {
             if pts.is_empty() {
                 continue;
             }
-            let style = colour_of(*colour).stroke_width(3);
+            // Where the step lines meet (50/50), blue shows around green.
+            let width = if c.step && *colour == Colour::Blue {
+                6
+            } else {
+                3
+            };
+            let style = colour_of(*colour).stroke_width(width);
             chart
                 .draw_series(std::iter::once(PathElement::new(pts, style)))
                 .map_err(err)?;
@@ -209,8 +221,8 @@ pub fn svg(c: &Chart) -> Result<String, Fail> {
             let text = names.join(" + ");
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!(" {text}"),
-                    (at, y_hi - (y_hi - y_lo) * 0.02),
+                    format!("\u{a0}\u{a0}{text}"),
+                    (at, y_hi - (y_hi - y_lo) * 0.07),
                     label_style.clone(),
                 )))
                 .map_err(err)?;
@@ -278,7 +290,7 @@ fn tag(svg: &str, c: &Chart) -> String {
         &format!(
             "<svg data-chart=\"{}\" role=\"img\" aria-label=\"{}\" ",
             c.id,
-            super::html::escape(&c.title)
+            super::escape(&c.title)
         ),
         1,
     );
@@ -288,7 +300,7 @@ fn tag(svg: &str, c: &Chart) -> String {
         let open = format!(
             "<g data-series=\"{name}\" data-colour=\"{}\" data-points=\"{}\">",
             colour.as_str(),
-            super::html::escape(&data)
+            super::escape(&data)
         );
         let needle = format!("stroke=\"{}\"", hex(colour_of(*colour)));
         let found = out.match_indices("<polyline").map(|(i, _)| i).find(|&i| {
@@ -321,6 +333,7 @@ mod tests {
             series: [(Colour::Blue, blue), (Colour::Green, green)],
             step: true,
             y_top: Some(100.0),
+            period_ms: 10_000,
             marks,
             window: (0, 300_000),
         }

@@ -1,24 +1,9 @@
 //! The HTML report: one self-contained page (inline CSS and SVG, no script, nothing fetched), every string from the journal, CloudWatch or the state escaped.
 use super::chart::{self, Chart};
+pub use super::escape;
 use super::series::{self, MarkKind};
 use super::{numeric, Report, Table};
 use crate::rollout::Color;
-
-/// Escapes text for HTML and SVG, in element content and in quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = r#"
 :root { --blue: #0072B2; --green: #E69F00; --bad: #D55E00; --ink: #1a1a1a; --muted: #5a5a5a; --rule: #dddddd; }
@@ -26,7 +11,6 @@ const STYLE: &str = r#"
 body { margin: 0; padding: 24px 32px 48px; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fafafa; }
 header { margin-bottom: 16px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 8px; }
 .window { color: var(--muted); margin: 0 0 10px; }
 .outcome { display: inline-block; margin: 0; padding: 8px 14px; border-radius: 6px; background: #eef5fb; border-left: 6px solid var(--blue); font-weight: 600; }
 .outcome.bad { background: #fbefe6; border-left-color: var(--bad); }
@@ -35,7 +19,8 @@ h2 { font-size: 18px; margin: 28px 0 8px; }
 figure { margin: 0 0 14px; padding: 6px; background: #fff; border: 1px solid var(--rule); border-radius: 6px; max-width: 1114px; }
 figure svg { display: block; max-width: 100%; height: auto; }
 table { border-collapse: collapse; background: #fff; margin: 0 0 4px; font-size: 14px; }
-caption { text-align: left; font-weight: 600; padding: 0 0 4px; }
+caption::first-letter { text-transform: uppercase; }
+caption { text-align: left; font-size: 18px; font-weight: 600; padding: 18px 0 6px; }
 th, td { border: 1px solid var(--rule); padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -70,6 +55,7 @@ pub fn charts(r: &Report) -> Vec<Chart<'_>> {
         series: Color::BOTH.map(|c| (c, pick(r.metrics.of(c)))),
         step: false,
         y_top: None,
+        period_ms: r.period_s * 1000,
         marks: &r.marks,
         window: (r.from, r.to),
     };
@@ -81,6 +67,7 @@ pub fn charts(r: &Report) -> Vec<Chart<'_>> {
             series: Color::BOTH.map(|c| (c, weight(c))),
             step: true,
             y_top: Some(100.0),
+            period_ms: r.period_s * 1000,
             marks: &r.marks,
             window: (r.from, r.to),
         },
@@ -153,7 +140,7 @@ pub fn page(r: &Report, generated: u64) -> Result<String, String> {
     ));
     h.push_str(&format!("<header>\n<h1>cutover report: {stack}</h1>\n"));
     h.push_str(&format!(
-        "<p class=\"window\">{} UTC</p>\n",
+        "<p class=\"window\">{}</p>\n",
         escape(&r.window_line())
     ));
     h.push_str(&format!(
@@ -175,16 +162,12 @@ pub fn page(r: &Report, generated: u64) -> Result<String, String> {
         h.push_str(&chart::svg(&c)?);
         h.push_str("</figure>\n");
     }
-    h.push_str("</section>\n<section class=\"tables\">\n<h2>Metrics over the window</h2>\n");
+    h.push_str("</section>\n<section class=\"tables\">\n");
     h.push_str(&table_html(&r.metrics_table(), &[]));
     let gates = r.gate_tables();
-    if !gates.is_empty() {
-        h.push_str("<h2>Gates</h2>\n");
-        for t in &gates {
-            h.push_str(&table_html(t, &[]));
-        }
+    for t in &gates {
+        h.push_str(&table_html(t, &[]));
     }
-    h.push_str("<h2>Journal</h2>\n");
     let classes: Vec<&str> = r
         .events
         .iter()

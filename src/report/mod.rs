@@ -16,6 +16,22 @@ use crate::rollout::Color;
 use crate::store::{JournalEntry, StackDoc};
 pub use series::{Mark, MarkKind, WeightPoint};
 
+/// Escapes text for HTML and SVG, in element content and in quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// One colour's CloudWatch series: (period start in ms, value).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Series {
@@ -142,7 +158,8 @@ impl Report {
             .rev()
             .find(|m| m.kind == MarkKind::Rollback);
         if let Some(m) = last_rollback {
-            return format!("rolled back at {} UTC: {}", series::clock(m.at), m.detail);
+            let why = m.detail.strip_prefix("rolled back: ").unwrap_or(&m.detail);
+            return format!("rolled back at {} UTC: {why}", series::clock(m.at));
         }
         match self.events.last() {
             Some(e) => format!(
@@ -189,7 +206,7 @@ impl Report {
             })
             .collect();
         Table {
-            title: "events".into(),
+            title: "journal".into(),
             head: [
                 "time (UTC)",
                 "event",
@@ -233,7 +250,7 @@ impl Report {
             })
             .collect();
         Table {
-            title: "metrics".into(),
+            title: "metrics over the window".into(),
             head: ["colour", "requests", "5xx", "5xx rate", "latency mean (ms)"]
                 .map(String::from)
                 .to_vec(),

@@ -11,7 +11,7 @@ use crate::store::JournalEntry;
 pub const TAIL_MS: u64 = 2 * 60 * 1000;
 
 /// The shortest window drawn.
-pub const MIN_MS: u64 = 60 * 1000;
+pub const MIN_MS: u64 = 10 * 1000;
 
 /// One journal entry's weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -101,7 +101,7 @@ pub fn is_over(phase: Phase) -> bool {
 
 /// The window (ms) of a report: `since` before `now`, or the last rollout,
 /// from its last `deploy-start` to now (or, when it is over, to a little
-/// after its last entry). Never shorter than a minute.
+/// after its last entry). Never shorter than ten seconds.
 pub fn window(
     entries: &[JournalEntry],
     since: Option<Duration>,
@@ -153,9 +153,9 @@ pub fn weights(entries: &[JournalEntry], from: u64, to: u64) -> Vec<WeightPoint>
         .collect();
     let before = entries
         .iter()
+        .rev()
         .filter(|e| e.at < from)
-        .filter_map(|e| point(from, e))
-        .last()
+        .find_map(|e| point(from, e))
         .filter(|_| inside.first().is_none_or(|p| p.at > from));
     before.into_iter().chain(inside).collect()
 }
@@ -239,8 +239,8 @@ mod tests {
             (900_000, 1_000_000)
         );
         assert_eq!(window(&[], None, 7_200_000, true), (3_600_000, 7_200_000));
-        // Never shorter than a minute.
-        assert_eq!(window(&j[..3], None, 500_100, true), (500_000, 560_000));
+        // Never shorter than ten seconds.
+        assert_eq!(window(&j[..3], None, 500_100, true), (500_000, 510_000));
     }
 
     #[test]

@@ -22,14 +22,14 @@ fn journal() -> Vec<JournalEntry> {
             "deploy-start",
             "complete",
             Some((100, 0)),
-            "deploying v2 onto green",
+            "v2 -> green: deploying to green",
         ),
         e(
             30,
             "deployed",
             "ready",
             Some((100, 0)),
-            "v2 healthy on green",
+            "green deployed and ready at 0%",
         ),
         e(
             40,
@@ -57,7 +57,7 @@ fn journal() -> Vec<JournalEntry> {
             "auto-rollback",
             "rolled_back",
             Some((100, 0)),
-            "alarm rpt-green-5xx in ALARM: rolled back to blue",
+            "rolled back: blue at 100% (alarm rpt-green-5xx in ALARM)",
         ),
     ]
 }
@@ -121,9 +121,10 @@ fn the_window_is_the_last_rollout_and_its_tail() {
     );
     // No compare in the state document: nothing to show, though it ran.
     assert!(r.compare.is_none() && r.judge.is_some());
-    assert!(r
-        .headline()
-        .starts_with("rolled back at 10:02:30 UTC: alarm rpt-green-5xx"));
+    assert_eq!(
+        r.headline(),
+        "rolled back at 10:02:30 UTC: blue at 100% (alarm rpt-green-5xx in ALARM)"
+    );
 }
 
 #[test]
