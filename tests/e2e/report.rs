@@ -1,10 +1,11 @@
-//! `cutover report` end to end: a bad release under real traffic that its own
-//! alarm rolls back, then the report as JSON (weights from the journal, the
-//! alarm and the rollback marked, CloudWatch's per-colour metrics) and as
-//! HTML, checked in a real browser: headless Chromium (Debian's package,
-//! installed by `localstack/chromium-up`) loads the file with the network
-//! off, logs no console message, renders an SVG per chart with each colour's
-//! series holding the journal's weights, and its screenshot is not blank.
+//! `cutover report` end to end: a bad release under real traffic (a fifth
+//! of its answers are 500s) that its own alarm rolls back at 50%, then the
+//! report as JSON (weights from the journal, the alarm and the rollback
+//! marked, CloudWatch's per-colour metrics) and as HTML, checked in a real
+//! browser: headless Chromium (Debian's package, installed by
+//! `localstack/chromium-up`) loads the file with the network off, logs no
+//! console message, renders an SVG per chart with each colour's series
+//! holding the journal's weights, and its screenshot is not blank.
 use crate::common;
 
 use std::path::{Path, PathBuf};
@@ -135,17 +136,19 @@ fn the_html_report_of_a_rolled_back_release_renders_in_a_real_browser() {
     let browser = std::thread::spawn(chromium);
     let s = Stack::new(
         "rpt",
-        &["--bake", "90s", "--poll", "1s", "--steps", "50, 100"],
+        &["--bake", "30s", "--poll", "1s", "--steps", "10, 50, 100"],
     );
+    // More than 10 5xx in 10 s: a fifth of green's requests fail, about 4
+    // per period at 10% of 20 requests/s (the alarm holds), about 20 at 50%.
     s.edit_config(|t| {
-        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 0\nperiod = 10\ntreat_missing_data = \"notBreaching\"\n"
+        t + "\n[[alarms.create]]\nname = \"{{ name }}-{{ color }}-5xx\"\nmetric = \"HTTPCode_Target_5XX_Count\"\nthreshold = 10\nperiod = 10\ntreat_missing_data = \"notBreaching\"\n"
     });
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
     let load = Load::start(&s.lb_host(), 80, 20);
     std::thread::sleep(Duration::from_secs(5));
-    // A candidate that answers every prediction with a 500.
-    s.exits_with_env(&["deploy", "--version", "v2"], &[("ERROR_RATE", "1")], 0);
+    // A candidate that answers a fifth of its predictions with a 500.
+    s.exits_with_env(&["deploy", "--version", "v2"], &[("ERROR_RATE", "0.2")], 0);
     std::thread::sleep(Duration::from_secs(10));
     let out = s.exits(&["shift"], 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("rpt-green-5xx"));
@@ -174,6 +177,8 @@ fn the_html_report_of_a_rolled_back_release_renders_in_a_real_browser() {
             )
         })
         .collect();
+    // 10% held through its bake; 50% tripped the alarm.
+    assert!(journal.iter().any(|w| w.2 == 10), "{journal:?}");
     assert!(journal.iter().any(|w| w.2 == 50), "{journal:?}");
 
     let r: Value = serde_json::from_str(&s.ok(&["report", "-o", "json"], 0)).unwrap();
