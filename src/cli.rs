@@ -239,6 +239,22 @@ pub enum Command {
         #[arg(long)]
         remove: bool,
     },
+    /// What happened in the last rollout and why: each journal event with the
+    /// weights, then the compare, judge and experiment tables. `-o json` gives
+    /// the series (weights, marks, per-colour CloudWatch metrics); `--html FILE`
+    /// one self-contained page with a chart per question (weight, requests, 5xx,
+    /// latency per colour, marks for steps, pauses, gates, alarms, rollbacks).
+    #[command(
+        after_help = "Examples:\n  cutover report\n  cutover report --html report.html\n  cutover report --since 2h -o json"
+    )]
+    Report {
+        /// Write the report as one self-contained HTML file (inline CSS and SVG, nothing fetched).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Report on this window before now instead of the last rollout (from its last deploy).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+    },
     /// Delete every resource of the stack.
     #[command(after_help = "Examples:\n  cutover destroy --dry-run\n  cutover destroy --yes")]
     Destroy {

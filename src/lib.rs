@@ -3,7 +3,8 @@
 //! Layers, low to high (no module imports one above it):
 //! `redact`, `error`, `signal`, `output`, `rollout` (the pure machine), `probe`, `resolve`, `compare`,
 //! `judge` (pure checks), `config`, `template`, `registry` (MLflow over HTTP),
-//! `store`, `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
+//! `store`, `report` (pure: the series, charts and page of `cutover report`),
+//! `aws`, `providers`, `engine`, `commands`, `cli`, `app`.
 pub mod app;
 pub mod aws;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod prom;
 pub mod providers;
 pub mod redact;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 pub mod rollout;
 pub mod signal;

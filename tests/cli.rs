@@ -51,6 +51,7 @@ fn flag_errors_exit_2() {
     expect_invalid(d, &["deploy", "--version", ""], "cannot be an image tag");
     expect_invalid(d, &["deploy", "--version", "v 1"], "cannot be an image tag");
     expect_invalid(d, &["validate", "--color", "purple"], "purple");
+    expect_invalid(d, &["report", "--since", "soon"], "soon");
 }
 
 #[test]
@@ -66,6 +67,7 @@ fn help_for_every_command() {
         "rollback",
         "status",
         "history",
+        "report",
         "destroy",
         "init",
         "completions",

@@ -18,8 +18,6 @@ pub enum Feature {
     SageMaker,
     /// `[[alarms.create]]`.
     ManagedAlarms,
-    /// `[judge]`.
-    Judge,
     /// SageMaker model packages (`--model-package-group`, `promote --auto-deploy`).
     ModelRegistry,
     /// Marking packages of the configured `model_package_group` live.
@@ -104,7 +102,8 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
         Feature::ManagedAlarms,
         Scope::Alarms,
     ),
-    ("cloudwatch:GetMetricData", Feature::Judge, Scope::Any),
+    // `report` reads both colours' metrics; `[judge]` tests them.
+    ("cloudwatch:GetMetricData", Feature::Always, Scope::Any),
     // Application Auto Scaling: read and deregistered by destroy (ECS) and
     // around variant removal (SageMaker).
     (
@@ -380,8 +379,6 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
             matches!(&cfg.backend, Backend::Sagemaker(s) if s.model_package_group.is_some())
         }
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
-        // The judge and the experiment read CloudWatch metrics.
-        Feature::Judge => cfg.judge.is_some() || cfg.experiment.is_some(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
         Feature::Route53 => matches!(&cfg.backend, Backend::Ecs(e) if e.route53.is_some()),
         Feature::Autoscaling => match &cfg.backend {

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod promote;
 pub mod promote_many;
 pub mod provision;
+pub mod report;
 pub mod resume;
 pub mod rollback;
 pub mod schedule;
@@ -133,6 +134,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, cmd: &Command) -> Result<()> {
         } => wait::run(ctx, *until, *timeout, *interval).await,
         Command::Verify => verify::run(ctx).await,
         Command::History { limit } => history::run(ctx, *limit).await,
+        Command::Report { html, since } => report::run(ctx, html.as_deref(), *since).await,
         Command::Destroy { dry_run, .. } => destroy::run(ctx, *dry_run).await,
         Command::Schedule {
             image,

@@ -14,6 +14,7 @@ pub mod judge;
 pub mod lease;
 pub mod notify;
 pub mod provision;
+pub mod report;
 pub mod rollback;
 pub mod shadow;
 pub mod transition;

@@ -15,6 +15,7 @@ mod policy;
 mod process;
 mod promote;
 mod real;
+mod report;
 mod rollout;
 mod route53;
 mod sagemaker;
