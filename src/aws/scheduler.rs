@@ -238,7 +238,7 @@ pub async fn apply(c: &Clients, s: &Spec) -> Result<String> {
     let name = schedule_name(&s.stack);
     match existing {
         Some((e, _, fp)) if e == expr && fp == fingerprint(&target) => {
-            return Ok(format!("schedule {name} is up to date ({expr})"))
+            Ok(format!("schedule {name} is up to date ({expr})"))
         }
         Some(_) => {
             c.scheduler

@@ -28,7 +28,7 @@ pub struct Args<'a> {
 /// The typed spec, or a one-line error naming the flag (exit 2, no AWS call).
 fn spec(ctx: &Ctx<'_>, a: &Args<'_>) -> Result<Spec> {
     let secs = a.every.as_secs();
-    if secs < 60 || secs % 60 != 0 || a.every.subsec_nanos() != 0 {
+    if secs < 60 || !secs.is_multiple_of(60) || a.every.subsec_nanos() != 0 {
         return Err(invalid(format!(
             "--every {}: EventBridge Scheduler runs at most once a minute; give whole minutes (e.g. 1m, 5m)",
             humantime::format_duration(a.every)
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx<'_>, a: &Args<'_>) -> Result<()> {
     locked(ctx, "schedule", async || {
         let (text, v) = match &s {
             Some(s) => {
-                let what = scheduler::apply(&ctx.clients, s).await?;
+                let what = scheduler::apply(ctx.clients, s).await?;
                 let v = json!({
                     "stack": ctx.cfg.name,
                     "schedule": scheduler::schedule_name(&s.stack),

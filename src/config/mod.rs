@@ -1,6 +1,7 @@
 //! `cutover.toml`: raw TOML shapes (`raw`) checked into typed values (`check`).
 //! Every error names the file, the line and the key (`locate`).
 mod check;
+mod compare;
 mod ecs_https;
 mod experiment;
 mod hooks;

@@ -206,10 +206,7 @@ fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
 
 /// A failed gate rolls back whatever traffic the candidate has.
 fn stop(s: &Status, reason: String) -> Result<Transition, Refusal> {
-    if !matches!(
-        s.phase,
-        Phase::Shadowing | Phase::Shifting | Phase::Paused | Phase::Experimenting | Phase::Complete
-    ) {
+    if !(s.phase.moving() && s.phase != Phase::Ready || s.phase == Phase::Complete) {
         return Err(Refusal::Invalid(format!(
             "no traffic to take back (rollout state is {})",
             s.phase.as_str()
@@ -576,11 +573,7 @@ fn shift_to(
         return Err(Refusal::Invalid(format!("--to {percent} is over 100")));
     }
     match s.phase {
-        Phase::Ready
-        | Phase::Shadowing
-        | Phase::Shifting
-        | Phase::Paused
-        | Phase::Experimenting => {}
+        p if p.moving() => {}
         Phase::FailedValidation => return Err(not_validated(s)),
         Phase::Complete => {
             return Err(Refusal::Invalid(format!(

@@ -65,6 +65,18 @@ impl Phase {
         )
     }
 
+    /// A rollout that may still move: `shift --to` and `rollback` apply.
+    pub fn moving(self) -> bool {
+        matches!(
+            self,
+            Phase::Ready
+                | Phase::Shadowing
+                | Phase::Shifting
+                | Phase::Paused
+                | Phase::Experimenting
+        )
+    }
+
     /// The candidate holds a share of traffic set by the rollout (possibly 0%).
     fn candidate_weighted(self) -> bool {
         matches!(

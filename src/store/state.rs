@@ -41,58 +41,76 @@ impl Store {
         Ok(out.item().cloned())
     }
 
-    /// The state of many stacks in one table (BatchGetItem, 100 keys a call).
-    /// None when the table does not exist.
+    /// The state of many stacks in one table (BatchGetItem, 100 keys a call,
+    /// the calls at once). None when the table does not exist.
     pub async fn load_many(
         client: &Client,
         table: &str,
         stacks: &[String],
     ) -> Result<Option<HashMap<String, StackDoc>>> {
+        let reads = futures::future::join_all(
+            stacks
+                .chunks(100)
+                .map(|chunk| Self::load_chunk(client, table, chunk)),
+        )
+        .await;
         let mut found = HashMap::new();
-        for chunk in stacks.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|st| {
-                    HashMap::from([("pk".to_string(), s(st)), ("sk".to_string(), s("state"))])
-                })
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| failed(e.to_string()))?,
-            );
-            while let Some(k) = pending.take() {
-                let out = match client.batch_get_item().request_items(table, k).send().await {
-                    Ok(o) => o,
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|x| x.is_resource_not_found_exception()) =>
-                    {
-                        return Ok(None)
-                    }
-                    Err(e) => return Err(aws("read states", e)),
-                };
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
-                        found.insert(pk.clone(), parse_item(item)?.0);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(table))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
+        for r in reads {
+            match r? {
+                Some(docs) => found.extend(docs),
+                None => return Ok(None),
             }
         }
         for st in stacks {
             found.entry(st.clone()).or_default();
+        }
+        Ok(Some(found))
+    }
+
+    /// One BatchGetItem of at most 100 keys, and its unprocessed keys again.
+    async fn load_chunk(
+        client: &Client,
+        table: &str,
+        chunk: &[String],
+    ) -> Result<Option<Vec<(String, StackDoc)>>> {
+        let keys = chunk
+            .iter()
+            .map(|st| HashMap::from([("pk".to_string(), s(st)), ("sk".to_string(), s("state"))]))
+            .collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| failed(e.to_string()))?,
+        );
+        let mut found = Vec::new();
+        while let Some(k) = pending.take() {
+            let out = match client.batch_get_item().request_items(table, k).send().await {
+                Ok(o) => o,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|x| x.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(aws("read states", e)),
+            };
+            for item in out
+                .responses()
+                .and_then(|r| r.get(table))
+                .into_iter()
+                .flatten()
+            {
+                if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                    found.push((pk.clone(), parse_item(item)?.0));
+                }
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
         }
         Ok(Some(found))
     }

@@ -2,6 +2,7 @@
 //! forwards to target groups `<name>-blue` / `<name>-green` by weight; the test
 //! listener forwards to the idle colour, and to either colour for requests
 //! with the header `x-cutover-color: blue|green`.
+mod describe;
 mod destroy;
 mod dns;
 pub mod plan;
