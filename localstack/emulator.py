@@ -45,6 +45,23 @@ from dataplane import DataPlane
 from route53_dns import Route53Fill, route53_action
 from sagemaker_fill import SageMakerFill
 
+SCHEDULER_OPS = [  # EventBridge Scheduler is REST: name the operation for the request log
+    ("GET", re.compile(r"^/schedules/[^/]+$"), "GetSchedule"),
+    ("POST", re.compile(r"^/schedules/[^/]+$"), "CreateSchedule"),
+    ("PUT", re.compile(r"^/schedules/[^/]+$"), "UpdateSchedule"),
+    ("DELETE", re.compile(r"^/schedules/[^/]+$"), "DeleteSchedule"),
+    ("GET", re.compile(r"^/schedules/?$"), "ListSchedules"),
+]
+
+
+def scheduler_action(environ):
+    method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+    for m, rx, op in SCHEDULER_OPS:
+        if m == method and rx.match(path):
+            return op
+    return None
+
+
 CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
 CRED_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 UTC = datetime.timezone.utc
@@ -92,6 +109,8 @@ class Emulator:
                 action = action_of(environ, body)
                 if service == "route53":
                     action = route53_action(environ) or action
+                elif service == "scheduler":
+                    action = scheduler_action(environ) or action
                 status, headers, out = self.forward(environ, body, service, action, region)
             if action == "SetAlarmState" and status < 300:
                 self.dp.alarms.state_was_set(region, alarm_name_of(body, bool(cbor)))

@@ -144,10 +144,13 @@ async fn dashboard_due(ctx: &Ctx<'_>) -> Result<bool> {
         Ok(o) => o
             .dashboard_body()
             .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
+        // AWS says ResourceNotFound; LocalStack InvalidParameterValue "... does not exist".
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|x| x.is_dashboard_not_found_error())
-                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            if e.as_service_error().is_some_and(|x| {
+                use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+                x.is_dashboard_not_found_error()
+                    || x.message().is_some_and(|m| m.contains("does not exist"))
+            }) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
         {
             None
         }

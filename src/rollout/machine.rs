@@ -1349,6 +1349,20 @@ mod tests {
                 },
             ),
         ];
+        let show = |r: Result<Transition, Refusal>| match r {
+            Ok(t) => format!(
+                "{} live={} cand={} step={} w={} actions={:?} outcome={:?}{}",
+                t.status.phase.as_str(),
+                t.status.live.map(|c| c.as_str()).unwrap_or("-"),
+                t.status.candidate.map(|c| c.as_str()).unwrap_or("-"),
+                t.status.step,
+                t.status.weight,
+                t.actions,
+                t.outcome,
+                if t.rejects { " rejects" } else { "" }
+            ),
+            Err(r) => format!("refused {r:?}"),
+        };
         let mut out = String::new();
         for phase in Phase::ALL {
             let mut s = at(phase);
@@ -1356,21 +1370,28 @@ mod tests {
                 s.candidate = None;
             }
             for (name, ev) in &events {
-                let line = match apply(&sp, &s, ev.clone()) {
-                    Ok(t) => format!(
-                        "{} live={} cand={} step={} w={} actions={:?} outcome={:?}{}",
-                        t.status.phase.as_str(),
-                        t.status.live.map(|c| c.as_str()).unwrap_or("-"),
-                        t.status.candidate.map(|c| c.as_str()).unwrap_or("-"),
-                        t.status.step,
-                        t.status.weight,
-                        t.actions,
-                        t.outcome,
-                        if t.rejects { " rejects" } else { "" }
-                    ),
-                    Err(r) => format!("refused {r:?}"),
-                };
+                let line = show(apply(&sp, &s, ev.clone()));
                 out.push_str(&format!("{:<17} {:<19} -> {line}\n", phase.as_str(), name));
+            }
+        }
+        // Timed pauses: the first tick after the deadline decides.
+        for (label, then) in [
+            ("paused/rollback", Then::Rollback),
+            ("paused/continue", Then::Continue),
+        ] {
+            let mut s = at(Phase::Paused);
+            s.pause_timers = vec![(1, 5_000, then)];
+            s.paused_at = Some(0);
+            for (name, now) in [("tick-before-due", 4_999), ("tick-after-due", 5_000)] {
+                let line = show(apply(
+                    &sp,
+                    &s,
+                    Event::Tick {
+                        now,
+                        firing: vec![],
+                    },
+                ));
+                out.push_str(&format!("{label:<17} {name:<19} -> {line}\n"));
             }
         }
         insta::assert_snapshot!(out);

@@ -99,28 +99,6 @@ impl Traffic {
     }
 }
 
-fn sm_stack(name: &str, extra: &str) -> Stack {
-    let s = Stack::new(
-        name,
-        &[
-            "--provider",
-            "sagemaker",
-            "--bake",
-            "2s",
-            "--poll",
-            "500ms",
-            "--steps",
-            "50, 100",
-            "--termination-wait",
-            "1s",
-        ],
-    );
-    s.edit_config(|t| t + extra);
-    s.ok(&["provision"], 0);
-    s.ok(&["deploy", "--version", "v1"], 0);
-    s
-}
-
 #[test]
 fn a_shadow_that_answers_like_live_passes_and_then_takes_traffic() {
     let mut golden = String::new();
@@ -190,22 +168,58 @@ fn a_shadow_that_answers_like_live_passes_and_then_takes_traffic() {
 }
 
 #[test]
-fn a_failing_shadow_is_removed_and_live_is_untouched() {
-    let s = sm_stack(
+fn a_failing_shadow_is_removed_by_a_cron_tick_and_live_is_untouched() {
+    // Its predictions are off by one: [compare] on the captured pairs rejects it.
+    let golden = "{\"body\": {\"data\": [[5.1, 3.5, 1.4, 0.2]]}}\n".repeat(10);
+    let s = Stack::new(
         "shbad",
-        "\n[shadow]\nsampling = 100\nduration = \"35s\"\n\n[judge]\nmetrics = [\"errors\"]\nperiod = \"10s\"\nmin_points = 1\n",
+        &[
+            "--provider",
+            "sagemaker",
+            "--bake",
+            "2s",
+            "--poll",
+            "500ms",
+            "--steps",
+            "50, 100",
+            "--termination-wait",
+            "1s",
+        ],
     );
-    s.exits_with_env(&["deploy", "--version", "v2"], &[("ERROR_RATE", "0.6")], 0);
+    std::fs::write(s.dir.path().join("golden.jsonl"), golden).unwrap();
+    s.edit_config(|t| {
+        t + "\n[shadow]\nsampling = 100\nduration = \"15s\"\n\n[compare]\nrequests = \"golden.jsonl\"\noutput = \"/predictions\"\nmin_agreement = 0.95\n"
+    });
+    s.ok(&["provision"], 0);
+    s.ok(&["deploy", "--version", "v1"], 0);
+    s.exits_with_env(&["deploy", "--version", "v2"], &[("OUTPUT_SHIFT", "1")], 0);
     let load = traffic(&s, "blue");
-    let out = s.exits(&["shift"], 3);
+    // From cron: promote ticks until the shadow phase has been judged.
+    let start = std::time::Instant::now();
+    let err = loop {
+        let out = s.run(&["promote"]);
+        match out.status.code() {
+            Some(0) => {}
+            Some(3) => break String::from_utf8_lossy(&out.stderr).to_string(),
+            other => panic!(
+                "promote exited {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the shadow phase never ended"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
     let (ok, not_live, failed) = load.finish();
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rolled back"), "{err}");
     // Users never saw the shadow's answers, nor its errors.
     assert_eq!((not_live, failed), (0, 0), "{ok} ok");
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "rolled_back");
     assert_eq!(st["shadow"]["verdict"], "fail", "{st}");
+    assert!(st["compare"]["agreement"].as_f64().unwrap() < 0.95, "{st}");
     assert_eq!(variants(&s), (vec!["blue".to_string()], vec![]));
 }
 

@@ -36,12 +36,27 @@ impl Gate for Compare {
                 compare::run(ctx, c, live, on.candidate).await?
             };
             // Too few answers to judge: held, never passed.
+            // After a bake, live failing to answer leaves nothing to compare
+            // against: that too is held, not counted against the candidate.
             let least = c.requests.len().clamp(1, 10);
-            if shadowing && report.requests < least {
-                let why = format!(
-                    "compare: {} captured pair(s) of live's and the shadow's answers, fewer than {least}; cannot judge",
-                    report.requests
-                );
+            let answered = report.requests.saturating_sub(report.errors.0);
+            let short = if shadowing {
+                report.requests < least
+            } else {
+                stage == Stage::BakeEnd && answered < least
+            };
+            if short {
+                let why = if shadowing {
+                    format!(
+                        "compare: {} captured pair(s) of live's and the shadow's answers, fewer than {least}; cannot judge",
+                        report.requests
+                    )
+                } else {
+                    format!(
+                        "compare: live answered {answered} of {} request(s), fewer than {least}; cannot judge",
+                        report.requests
+                    )
+                };
                 doc.compare = Some(report);
                 return Ok(match &ctx.cfg.judge {
                     Some(j) if j.hold => Verdict::Pause(why),
