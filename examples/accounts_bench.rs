@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 include!("support/bench.rs");
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
-const ROLES: [&str; 2] = ["arn:aws:iam::123456789012:role/cutover-a", "arn:aws:iam::123456789012:role/cutover-b"];
+const ROLES: [&str; 2] = [
+    "arn:aws:iam::123456789012:role/cutover-a",
+    "arn:aws:iam::123456789012:role/cutover-b",
+];
 
 /// Runs cutover and returns (wall ms, peak RSS in MiB, exit code).
 fn measured(url: &str, dir: &Path, args: &[&str]) -> (f64, f64, i32) {
@@ -29,7 +32,11 @@ fn measured(url: &str, dir: &Path, args: &[&str]) -> (f64, f64, i32) {
     let code = loop {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
             if let Some(v) = s.lines().find(|l| l.starts_with("VmHWM:")) {
-                let kb: u64 = v.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let kb: u64 = v
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 peak_kb = peak_kb.max(kb);
             }
         }
@@ -38,21 +45,38 @@ fn measured(url: &str, dir: &Path, args: &[&str]) -> (f64, f64, i32) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (t.elapsed().as_secs_f64() * 1000.0, peak_kb as f64 / 1024.0, code)
+    (
+        t.elapsed().as_secs_f64() * 1000.0,
+        peak_kb as f64 / 1024.0,
+        code,
+    )
 }
 
 fn proxy(upstream: &str) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new("python3")
         .arg(repo().join("localstack/faults.py"))
-        .args(["--listen-port", "0", "--upstream", upstream, "--rate", "1", "--kinds", "latency", "--latency-ms", "50"])
+        .args([
+            "--listen-port",
+            "0",
+            "--upstream",
+            upstream,
+            "--rate",
+            "1",
+            "--kinds",
+            "latency",
+            "--latency-ms",
+            "50",
+        ])
         .args(["--exit-with", &std::process::id().to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let port: u16 = first
         .split("127.0.0.1:")
         .nth(1)
@@ -70,7 +94,10 @@ fn main() {
         .iter()
         .map(|r| {
             let dir = tempfile::tempdir().unwrap();
-            let name = format!("acct-{}", r.replace('-', "").chars().take(8).collect::<String>());
+            let name = format!(
+                "acct-{}",
+                r.replace('-', "").chars().take(8).collect::<String>()
+            );
             seed(port, dir.path(), &name, &["--region", r]);
             must(&url, dir.path(), &["provision"]);
             (dir, name)
@@ -82,11 +109,17 @@ fn main() {
             let (base, name) = &bases[i % REGIONS.len()];
             let text = std::fs::read_to_string(base.path().join("cutover.toml")).unwrap();
             let role = ROLES[(i / REGIONS.len()) % ROLES.len()];
-            let text = text.replace(&format!("name = \"{name}\""), &format!("name = \"s{i:04}\""))
-                + &format!("\n[aws]\nrole_arn = \"{role}\"\n");
+            let text = text.replace(
+                &format!("name = \"{name}\""),
+                &format!("name = \"s{i:04}\""),
+            ) + &format!("\n[aws]\nrole_arn = \"{role}\"\n");
             std::fs::write(dir.path().join(format!("s{i:04}.toml")), text).unwrap();
             if i < REGIONS.len() {
-                std::fs::copy(base.path().join("task.json.j2"), dir.path().join("task.json.j2")).unwrap();
+                std::fs::copy(
+                    base.path().join("task.json.j2"),
+                    dir.path().join("task.json.j2"),
+                )
+                .unwrap();
             }
         }
         dir
@@ -95,10 +128,15 @@ fn main() {
     // its Region's provisioned stack: an idle fleet).
     let py = std::env::var("CUTOVER_EMU_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cutover/emulator"))
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cutover/emulator")
+        })
         .join("venv/bin/python");
     for (r, (_, name)) in REGIONS.iter().zip(&bases) {
-        let names: Vec<String> = (0..1000).filter(|i| i % REGIONS.len() == REGIONS.iter().position(|x| x == r).unwrap()).map(|i| format!("s{i:04}")).collect();
+        let names: Vec<String> = (0..1000)
+            .filter(|i| i % REGIONS.len() == REGIONS.iter().position(|x| x == r).unwrap())
+            .map(|i| format!("s{i:04}"))
+            .collect();
         let script = format!(
             "import boto3,json,sys\nt=boto3.resource('dynamodb',region_name='{r}').Table('bench-{name}')\nitem=t.get_item(Key={{'pk':'{name}','sk':'state'}})['Item']\nwith t.batch_writer() as b:\n  for n in json.loads(sys.argv[1]):\n    i=dict(item); i['pk']=n; b.put_item(Item=i)\n"
         );
@@ -122,7 +160,11 @@ fn main() {
         let mut ms = Vec::new();
         let mut rss = 0f64;
         for _ in 0..n {
-            let (t, r, code) = measured(&slow, d.path(), &["-q", "promote", "-c", d.path().to_str().unwrap()]);
+            let (t, r, code) = measured(
+                &slow,
+                d.path(),
+                &["-q", "promote", "-c", d.path().to_str().unwrap()],
+            );
             assert_eq!(code, 0, "promote -c {}", d.path().display());
             ms.push(t);
             rss = rss.max(r);
@@ -136,5 +178,9 @@ fn main() {
     println!("  1 stack (1 role, 1 Region):          {one_ms:>8.0} ms, peak RSS {one_rss:.1} MiB");
     println!("  100 stacks:                          {h_ms:>8.0} ms, peak RSS {h_rss:.1} MiB");
     println!("  1,000 stacks (3 Regions x 2 roles):  {k_ms:>8.0} ms, peak RSS {k_rss:.1} MiB");
-    println!("  ratio 1,000 / 1: {:.2} (target <= 3); absolute {:.1} s (target <= 20 s)", k_ms / one_ms, k_ms / 1000.0);
+    println!(
+        "  ratio 1,000 / 1: {:.2} (target <= 3); absolute {:.1} s (target <= 20 s)",
+        k_ms / one_ms,
+        k_ms / 1000.0
+    );
 }
