@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod calls;
 pub mod dashboard;
 pub mod managed;
+pub mod metric_series;
 pub mod raw;
 pub mod route53;
 pub mod scheduler;

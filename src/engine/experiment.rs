@@ -1,12 +1,10 @@
 //! Runs `[experiment]`: sums each colour's success and trial metrics from
 //! CloudWatch since the split began (dimensions rendered per colour with its
 //! version) and judges them (`judge::ab`).
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-
 use super::ctx::Ctx;
+use crate::aws::metric_series::{series, Query};
 use crate::config::{ExperimentConfig, MetricRef};
-use crate::error::{aws, Result};
+use crate::error::Result;
 use crate::judge::ab::{judge, ExperimentReport, Rules};
 use crate::judge::proportions::Counts;
 use crate::rollout::Color;
@@ -23,10 +21,10 @@ pub(crate) async fn sum(
     to: u64,
 ) -> Result<f64> {
     let vars = Vars::new(&ctx.cfg.name, version, c.as_str(), &ctx.clients.region);
-    let mut dims = Vec::new();
+    let mut dimensions = Vec::new();
     for (k, v) in &m.dimensions {
         let value = render(&format!("experiment dimension {k}"), v, &vars)?;
-        dims.push(Dimension::builder().name(k).value(value).build());
+        dimensions.push((k.clone(), value));
     }
     // Short windows are read at 10 s (the data plane's resolution), long
     // ones at a minute (CloudWatch keeps 10 s data for 3 hours).
@@ -39,45 +37,15 @@ pub(crate) async fn sum(
     if to <= start {
         return Ok(0.0);
     }
-    let q = MetricDataQuery::builder()
-        .id("m")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace(&m.namespace)
-                        .metric_name(&m.metric)
-                        .set_dimensions(Some(dims))
-                        .build(),
-                )
-                .period(period as i32)
-                .stat("Sum")
-                .build(),
-        )
-        .return_data(true)
-        .build();
-    let mut pages = ctx
-        .clients
-        .cloudwatch
-        .get_metric_data()
-        .start_time(DateTime::from_millis(start as i64))
-        .end_time(DateTime::from_millis(to as i64))
-        .metric_data_queries(q)
-        .into_paginator()
-        .send();
-    let mut total = 0.0;
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws(&format!("get metric data {}", m.metric), e))?;
-        for r in page.metric_data_results() {
-            for (t, v) in r.timestamps().iter().zip(r.values()) {
-                let ms = t.to_millis().unwrap_or(0).max(0) as u64;
-                if ms >= start && ms < to && v.is_finite() && *v > 0.0 {
-                    total += v;
-                }
-            }
-        }
-    }
-    Ok(total)
+    let q = Query {
+        namespace: &m.namespace,
+        metric: &m.metric,
+        dimensions,
+        stat: "Sum",
+        period_s: period,
+    };
+    let values = series(&ctx.clients.cloudwatch, q, start, to).await?;
+    Ok(values.values().filter(|v| v.is_finite() && **v > 0.0).sum())
 }
 
 async fn counts(

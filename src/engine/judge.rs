@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-
 use super::ctx::Ctx;
+use crate::aws::metric_series::{self, Query};
 use crate::config::{JudgeConfig, JudgeMetric};
-use crate::error::{aws, Result};
+use crate::error::Result;
 use crate::judge::{combine, judge_one, JudgeReport};
 use crate::providers::{Release, Stack};
 use crate::rollout::Color;
@@ -30,52 +28,14 @@ async fn series(
     (start, end): (u64, u64),
     period: Duration,
 ) -> Result<BTreeMap<u64, f64>> {
-    let mut dims = ctx.release.alarm_dimensions(c).await?;
-    // CloudWatch matches dimensions as a set; sorted by name, order-sensitive
-    // implementations (moto) agree too.
-    dims.sort();
-    let m = Metric::builder()
-        .namespace(ctx.release.metric_namespace())
-        .metric_name(metric)
-        .set_dimensions(Some(
-            dims.into_iter()
-                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                .collect(),
-        ))
-        .build();
-    let q = MetricDataQuery::builder()
-        .id("m")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(m)
-                .period(period.as_secs() as i32)
-                .stat(stat)
-                .build(),
-        )
-        .return_data(true)
-        .build();
-    let mut pages = ctx
-        .clients
-        .cloudwatch
-        .get_metric_data()
-        .start_time(DateTime::from_millis(start as i64))
-        .end_time(DateTime::from_millis(end as i64))
-        .metric_data_queries(q)
-        .into_paginator()
-        .send();
-    let mut out = BTreeMap::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws(&format!("get metric data {metric}"), e))?;
-        for r in page.metric_data_results() {
-            for (t, v) in r.timestamps().iter().zip(r.values()) {
-                let ms = t.to_millis().unwrap_or(0).max(0) as u64;
-                if ms >= start && ms < end {
-                    out.insert(ms, *v);
-                }
-            }
-        }
-    }
-    Ok(out)
+    let q = Query {
+        namespace: ctx.release.metric_namespace(),
+        metric,
+        dimensions: ctx.release.alarm_dimensions(c).await?,
+        stat,
+        period_s: period.as_secs(),
+    };
+    metric_series::series(&ctx.clients.cloudwatch, q, start, end).await
 }
 
 /// Errors per request for each period that had requests.
