@@ -6,6 +6,14 @@ One asyncio loop thread hosts every listener, model server and health check;
 a ticker thread advances ECS deployments, SageMaker servers, draining and
 metrics under the emulator's lock (briefly). Request handling on the loop
 never takes that lock: it reads a routing snapshot that refresh() rebuilds.
+
+Test hook (emulator.py routes it): POST /_emulator/ecs/unhealthy/<service>
+makes the tasks of that ECS service (by name, any cluster) started from then
+on fail every target health check (Target.FailedHealthChecks), as a task on
+a bad host whose health endpoint never answers: they run, are registered and
+go unhealthy, so they never get traffic; tasks already running keep their
+health. DELETE /_emulator/ecs/unhealthy/<service> or
+POST /_emulator/ecs/healthy/<service> undoes it for tasks started later.
 """
 import asyncio
 import base64
@@ -202,6 +210,8 @@ class DataPlane:
         self.services = {}    # (region, cluster, name) -> {"deployments": [...], "tasks": [...]}
         self.sm_servers = {}  # (region, endpoint, variant) -> {"sig", "server", "ip", "port"}
         self.lb_ips = {}      # load balancer arn -> its loopback address
+        self.sick_services = set()  # ECS service names whose new tasks fail health checks (test hook)
+        self.sick_ips = set()       # the addresses of those tasks
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="dataplane", daemon=True).start()
         self.call(self._start_health())
@@ -244,6 +254,10 @@ class DataPlane:
             self.reconcile_service(key, converge)
         self.reconcile_sagemaker()
         self.refresh()
+
+    def set_unhealthy(self, service, on):
+        """Test hook: tasks of `service` started from now on fail every health check."""
+        (self.sick_services.add if on else self.sick_services.discard)(service)
 
     def converge_now(self):
         for st in self.services.values():
@@ -501,6 +515,8 @@ class DataPlane:
 
     async def probe(self, arn, tg, tid, port):
         try:
+            if tid in self.sick_ips:  # test hook: a task whose health endpoint never answers
+                raise ConnectionRefusedError(tid)
             status, _, _ = await request(tid, port, "GET", tg["path"], [("User-Agent", "ELB-HealthChecker/2.0")],
                                          b"", timeout=max(2.0, self.health_interval))
             ok = matcher_ok(tg["matcher"], status)
@@ -667,6 +683,8 @@ class DataPlane:
                 "taskDefinition": dep["taskDefinition"], "state": "RUNNING", "server": server,
                 "tgs": [a for a, _ in tgs if a], "startedAt": time.time(), "stop_at": None,
                 "version": env.get("MODEL_VERSION")}
+        if svc.name in self.sick_services:
+            self.sick_ips.add(ip)
         elb = elb_backend(region)
         for arn in task["tgs"]:
             tg = elb.target_groups.get(arn)
@@ -696,6 +714,7 @@ class DataPlane:
         except Exception as e:
             self.note(f"stop task {t['ip']}: {e!r}")
         self.alloc.release(t["ip"])
+        self.sick_ips.discard(t["ip"])
         t["state"] = "STOPPED"
 
     # ---- SageMaker variants (fill 4b) ------------------------------------------------------
@@ -818,6 +837,7 @@ class DataPlane:
                             [{"id": k, "port": v["Port"], "state": "draining",
                               "until": round(v["until"] - time.time(), 1)} for k, v in dr.items()]})
         tasks = [{"service": "/".join(k), "ip": t["ip"], "port": t["port"], "state": t["state"],
+                  "failing_health_checks": t["ip"] in self.sick_ips,
                   "deployment": t["dep"], "taskDefinition": t["taskDefinition"], "version": t["version"],
                   "stop_in": round(t["stop_at"] - time.time(), 1) if t["stop_at"] else None}
                  for k, st in self.services.items() for t in st["tasks"]]

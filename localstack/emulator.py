@@ -22,6 +22,19 @@ Test hooks (not AWS APIs):
   DELETE /_emulator/requests    -> clears the log
   POST   /_emulator/converge    -> starts every pending ECS task now
   GET    /_emulator/dataplane   -> load balancers, targets, tasks, variants
+  POST   /_emulator/sagemaker/fail-next-update[/<endpoint>]
+                                -> its next UpdateEndpoint rolls back silently
+  POST   /_emulator/sagemaker/hold-updating/<endpoint>[?seconds=N]
+                                -> its next weight update (or UpdateEndpoint)
+                                   stays Updating N s (Current keeps the old
+                                   values, further updates are refused)
+  POST   /_emulator/sagemaker/release/<endpoint>
+                                -> ends that hold now
+  POST   /_emulator/ecs/unhealthy/<service>
+                                -> its tasks started from now on fail every
+                                   health check (Target.FailedHealthChecks)
+  DELETE /_emulator/ecs/unhealthy/<service>, POST /_emulator/ecs/healthy/<service>
+                                -> undoes that for tasks started later
 """
 import argparse
 import datetime
@@ -180,8 +193,11 @@ class Emulator:
                 self.log.clear()
             elif path == "/_emulator/requests":
                 result = list(self.log)
-            elif self.sm.hook(path):
+            elif self.sm.hook(path, environ.get("QUERY_STRING", "")):
                 pass
+            elif path.startswith(("/_emulator/ecs/unhealthy/", "/_emulator/ecs/healthy/")):
+                self.dp.set_unhealthy(path.split("/", 4)[4],
+                                      path.startswith("/_emulator/ecs/unhealthy/") and method != "DELETE")
             elif path == "/_emulator/converge":
                 self.dp.converge_now()
             elif path == "/_emulator/dataplane":

@@ -13,13 +13,25 @@ Mirrors AWS's documented behaviour:
     status and fails on a remove-only call).
   * ShadowProductionVariants and DataCaptureConfig in endpoints (fill 13,
     shadow.py): kept, validated, listed by DescribeEndpoint.
-Test hook: POST /_emulator/sagemaker/fail-next-update/<endpoint> makes that
-endpoint's next UpdateEndpoint roll back silently (AWS keeps the old config,
-reports InService); without /<endpoint>, the next UpdateEndpoint of any.
+Test hooks:
+  * POST /_emulator/sagemaker/fail-next-update/<endpoint> makes that
+    endpoint's next UpdateEndpoint roll back silently (AWS keeps the old
+    config, reports InService); without /<endpoint>, the next UpdateEndpoint
+    of any.
+  * POST /_emulator/sagemaker/hold-updating/<endpoint>?seconds=N: that
+    endpoint's next UpdateEndpointWeightsAndCapacities (or UpdateEndpoint)
+    leaves it Updating for N seconds (no seconds: until
+    POST /_emulator/sagemaker/release/<endpoint>). Meanwhile DesiredWeight /
+    DesiredInstanceCount show the request, CurrentWeight / CurrentInstanceCount
+    (and so InvokeEndpoint's split) keep the old values, and a further update
+    is AWS's ValidationException "Cannot update in-progress endpoint"; then
+    Current takes Desired and the endpoint is InService. Without a hold,
+    weight updates stay instant.
 """
 import datetime
 import json
 import time
+from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -54,13 +66,36 @@ class SageMakerFill:
         self.emu = emu
         self.pending = {}  # (region, endpoint) -> (due, config name or None)
         self.fail_next_update = set()  # endpoint names; "*" for any
+        self.hold_next = {}  # endpoint name -> seconds (None: until release) for its next update
+        self.held = set()  # (region, endpoint) whose pending update is a hold
+        self.weights_before = None  # (region, endpoint, {variant: (weight, count)}) of a held weight update
 
-    def hook(self, path):
+    def hook(self, path, query=""):
         prefix = "/_emulator/sagemaker/fail-next-update"
         if path == prefix or path.startswith(prefix + "/"):
             self.fail_next_update.add(path[len(prefix) + 1:] or "*")
             return True
+        if path.startswith("/_emulator/sagemaker/hold-updating/"):
+            seconds = parse_qs(query).get("seconds")
+            self.hold_next[path.split("/", 4)[4]] = float(seconds[0]) if seconds else None
+            return True
+        if path.startswith("/_emulator/sagemaker/release/"):
+            name = path.split("/", 4)[4]
+            self.hold_next.pop(name, None)
+            for key in list(self.pending):
+                if key[1] == name and key in self.held:
+                    self.pending[key] = (0,) + self.pending[key][1:]
+            self.advance(None)
+            return True
         return False
+
+    def hold_due(self, name):
+        """When an update of `name` ends: a hold's N seconds (or never, until
+        release) if one is armed, else None."""
+        if name not in self.hold_next:
+            return None
+        seconds = self.hold_next.pop(name)
+        return float("inf") if seconds is None else time.time() + seconds
 
     def advance(self, region):
         now = time.time()
@@ -68,6 +103,8 @@ class SageMakerFill:
             if due > now:
                 continue
             del self.pending[key]
+            held = key in self.held
+            self.held.discard(key)
             reg, name = key
             be = backend(reg)
             ep = be.endpoints.get(name)
@@ -79,6 +116,10 @@ class SageMakerFill:
                 ep.production_variants = variants_from_config(cfg)
                 ep.shadow_production_variants = variants_from_config(cfg, "ShadowProductionVariants")
                 ep.data_capture_config = cfg.get("DataCaptureConfig") or {}
+            elif held and not config_name:  # a held weight update lands
+                for v in ep.production_variants:
+                    v["CurrentWeight"] = v.get("DesiredWeight")
+                    v["CurrentInstanceCount"] = v.get("DesiredInstanceCount")
             ep.endpoint_status = "InService"
             ep.last_modified_time = datetime.datetime.now(datetime.timezone.utc).isoformat()
 
@@ -107,6 +148,8 @@ class SageMakerFill:
         if action == "CreateEndpointConfig":  # fill 13: ShadowProductionVariants
             msg = shadow.config_error(json.loads(body or b"{}"), backend(region), region)
             return error("ValidationException", msg) if msg else None
+        if action == "UpdateEndpointWeightsAndCapacities":
+            return self.before_weights(body, region)
         if action != "UpdateEndpoint":
             return None
         req = json.loads(body or b"{}")
@@ -127,8 +170,46 @@ class SageMakerFill:
                 self.fail_next_update.discard(k)
                 fail = True
                 break
-        self.pending[(region, name)] = (time.time() + self.emu.sm_update_seconds, config_name, fail)
+        due = self.hold_due(name)
+        if due is not None:
+            self.held.add((region, name))
+        self.pending[(region, name)] = (time.time() + self.emu.sm_update_seconds if due is None else due,
+                                       config_name, fail)
         return json_response({"EndpointArn": ep.arn})
+
+    def before_weights(self, body, region):
+        """A held endpoint refuses the update; with a hold armed, remember the
+        current values so after() can keep them while the update is held."""
+        self.weights_before = None
+        name = json.loads(body or b"{}").get("EndpointName")
+        ep = backend(region).endpoints.get(name)
+        if ep is None:
+            return None
+        if (region, name) in self.held:
+            return error("ValidationException", f"Cannot update in-progress endpoint \"{ep.arn}\".")
+        if name in self.hold_next:
+            self.weights_before = (region, name, {
+                v["VariantName"]: (v.get("CurrentWeight"), v.get("CurrentInstanceCount"))
+                for v in ep.production_variants})
+        return None
+
+    def hold_weights(self, region):
+        """After moto applied a weight update (Current = Desired at once): with a
+        hold armed, put the old Current values back and stay Updating."""
+        if not self.weights_before or self.weights_before[0] != region:
+            return
+        _, name, before = self.weights_before
+        self.weights_before = None
+        ep = backend(region).endpoints.get(name)
+        due = self.hold_due(name)
+        if ep is None or due is None:
+            return
+        for v in ep.production_variants:
+            if v["VariantName"] in before:
+                v["CurrentWeight"], v["CurrentInstanceCount"] = before[v["VariantName"]]
+        ep.endpoint_status = "Updating"
+        self.held.add((region, name))
+        self.pending[(region, name)] = (due, None, False)
 
     def rewrite_request(self, action, body, region):
         if action != "UpdateEndpointWeightsAndCapacities":
@@ -147,6 +228,8 @@ class SageMakerFill:
         return json.dumps(req).encode()
 
     def after(self, action, body, out, region):
+        if action == "UpdateEndpointWeightsAndCapacities":
+            self.hold_weights(region)
         if action == "CreateEndpointConfig":
             shadow.attach_config(backend(region), json.loads(body or b"{}"))
         if action == "CreateEndpoint":

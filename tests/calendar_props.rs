@@ -1,6 +1,7 @@
 //! Property tests of release windows and freezes over random instants and
 //! zones, DST transitions included (Europe/Berlin, America/New_York).
 use cutover::rollout::calendar::{freeze, window, Calendar};
+use cutover::rollout::{fit, PlannedStep};
 use proptest::prelude::*;
 
 const ZONES: [&str; 3] = ["Europe/Berlin", "America/New_York", "UTC"];
@@ -75,6 +76,38 @@ proptest! {
                 .to_zoned(jiff::tz::TimeZone::get(&c.zone).unwrap())
                 .date();
             prop_assert!(!c.freeze.iter().any(|(a, b)| *a <= day && day <= *b));
+        }
+    }
+
+    /// `plan`'s schedule fitted to the windows: every step it times starts
+    /// inside a window, in order, never before its unfitted time.
+    #[test]
+    fn fitted_steps_start_inside_a_window(
+        c in calendar(),
+        t in FROM..TO,
+        bakes in proptest::collection::vec(0u64..40 * 3_600_000, 1..6),
+    ) {
+        let mut at = 0;
+        let plan: Vec<PlannedStep> = bakes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let p = PlannedStep { step: i + 1, at_ms: at, ..PlannedStep::default() };
+                at += b;
+                p
+            })
+            .collect();
+        let got = fit(plan.clone(), t, |x| c.next_open(x));
+        let mut last = 0;
+        for (g, p) in got.iter().zip(&plan) {
+            if g.blocked {
+                continue;
+            }
+            prop_assert!(c.open(t + g.at_ms), "step {} at {} is outside {}", g.step, c.show(t + g.at_ms), c.describe());
+            prop_assert!(g.at_ms >= p.at_ms && g.at_ms >= last);
+            // Every bake keeps at least its length.
+            prop_assert!(g.at_ms - last >= p.at_ms - plan.get(g.step.wrapping_sub(2)).map_or(0, |q| q.at_ms) || g.step == 1);
+            last = g.at_ms;
         }
     }
 }

@@ -18,7 +18,11 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     let doc = plan.state.map(|(d, _)| d).unwrap_or_default();
     let sp = ctx.spec();
     let now = now_ms();
-    let schedule = rollout::schedule(&sp, &doc.status, now);
+    let mut schedule = rollout::schedule(&sp, &doc.status, now);
+    // `promote` starts and advances only inside the release windows.
+    if let Some(cal) = &ctx.cfg.schedule {
+        schedule = rollout::fit(schedule, now, |t| cal.next_open(t));
+    }
     let alarms = read_alarms(ctx, doc.status.candidate.or(Some(doc.status.idle_color())))
         .await
         .unwrap_or_default();
@@ -57,14 +61,29 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     }
     for s in &schedule {
         if s.pause {
+            let until = match s.timer {
+                Some(t) => format!(
+                    "for {}, then {}s by itself (or `cutover continue` / `rollback` before)",
+                    humantime::format_duration(Duration::from_secs(t.ms / 1000)),
+                    t.then.as_str()
+                ),
+                None => "until `cutover continue`".into(),
+            };
             text.push_str(&format!(
-                "  pause: held at {:>3}% after {} until `cutover continue`\n",
+                "  pause: held at {:>3}% after {} {until}\n",
                 s.weight,
                 if s.step == 0 {
                     "deploy, before any traffic".to_string()
                 } else {
                     format!("step {} and its bake", s.step)
                 }
+            ));
+            continue;
+        }
+        if s.blocked {
+            text.push_str(&format!(
+                "  step {}: candidate at {:>3}%  waits: no release window opens in the next two years\n",
+                s.step, s.weight
             ));
             continue;
         }
@@ -78,8 +97,16 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             continue;
         }
         let at = std::time::UNIX_EPOCH + Duration::from_millis(now + s.at_ms);
+        let waits = match (s.window_wait_ms, &ctx.cfg.schedule) {
+            (Some(w), Some(cal)) => format!(
+                ", after waiting {} for the release window ({})",
+                humantime::format_duration(Duration::from_secs(w / 1000)),
+                cal.show(now + s.at_ms)
+            ),
+            _ => String::new(),
+        };
         text.push_str(&format!(
-            "  step {}: candidate at {:>3}%  at +{} ({}{})\n",
+            "  step {}: candidate at {:>3}%  at +{} ({}{}{waits})\n",
             s.step,
             s.weight,
             humantime::format_duration(Duration::from_secs(s.at_ms / 1000)),
@@ -95,7 +122,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         .max()
         .unwrap_or(0)
         .max(schedule.iter().filter(|s| s.pause).map(|s| s.at_ms).sum());
-    let pauses = schedule.iter().filter(|s| s.pause).count();
+    let pauses = schedule
+        .iter()
+        .filter(|s| s.pause && !s.timer.is_some_and(|t| t.then == rollout::Then::Continue))
+        .count();
     // The old colour is retired once its weight has been 0 for the longer of
     // termination_wait and the deregistration delay (draining).
     let retire_ms = rollout::retire_after_ms(&sp);

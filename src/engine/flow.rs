@@ -139,10 +139,30 @@ async fn timed_commit(
 
 /// Rolls a stuck step back (exit 3).
 async fn stuck(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64, why: &str) -> Result<()> {
-    let stop = gate(ctx, doc, why)?;
+    let mut stop = gate(ctx, doc, why)?;
+    // A change AWS accepted and still moves to (SageMaker Updating) is
+    // overwritten by the rollback's weights, even when they did not move.
+    if let (Some(to), Some(w)) = (ctx.router.landing().await?, doc.weights) {
+        if to != w
+            && !stop
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::SetWeights(_)))
+        {
+            stop.actions.push(Action::SetWeights(w));
+        }
+    }
     doc.step_attempt = None;
     let due = due_after(ctx, &doc.status.clone(), &stop);
-    commit(ctx, doc, rev, &stop, "stuck", &due).await?;
+    if let Err(e) = commit(ctx, doc, rev, &stop, "stuck", &due).await {
+        if doc.pending.as_ref().is_some_and(|p| p.event == "stuck") {
+            // Recorded (write-ahead): a later run carries the rollback out.
+            return Err(safety(format!(
+                "{why}; the rollback is recorded but not yet in place ({e}); the next shift, promote or rollback writes it"
+            )));
+        }
+        return Err(e);
+    }
     // A weight write cut short may still land: put the recorded weights back.
     if let Some(w) = doc.weights {
         if ctx.router.weights().await? != Some(w) {

@@ -202,9 +202,20 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
     let Some(pending) = doc.pending.clone() else {
         return Ok(false);
     };
-    let seen = ctx.router.weights().await?;
-    let detail = match rollout::repair_decision(doc.weights, pending.weights, seen) {
-        Repair::Finish => {
+    let seen = rollout::Seen {
+        now: ctx.router.weights().await?,
+        landing: ctx.router.landing().await?,
+    };
+    let rollback = matches!(
+        pending.status.phase,
+        Phase::RolledBack | Phase::FailedValidation
+    );
+    let decision = rollout::repair_decision(doc.weights, pending.weights, seen, rollback);
+    if let (Repair::Rewrite, Some(w)) = (decision, pending.weights) {
+        apply_weights(ctx, w).await?;
+    }
+    let detail = match decision {
+        Repair::Finish | Repair::Rewrite => {
             if let Some(c) = pending.retire {
                 ctx.release.retire(c).await?;
             }

@@ -74,6 +74,11 @@ pub trait Router {
     fn settle_timeout(&self) -> Duration {
         Duration::from_secs(3)
     }
+    /// Weights AWS accepted but does not serve yet (a SageMaker endpoint
+    /// still Updating); None when what it serves is final.
+    async fn landing(&self) -> Result<Option<Weights>> {
+        Ok(None)
+    }
     /// Sends one request to colour `c` only (test route, or TargetVariant).
     async fn send(&self, c: Color, r: &ValidateRequest, http: &reqwest::Client) -> Outcome;
     /// Base URL that reaches the candidate before it has production traffic;

@@ -47,6 +47,9 @@ impl Router for Routers<'_> {
     fn settle_timeout(&self) -> Duration {
         each!(self, r => r.settle_timeout())
     }
+    async fn landing(&self) -> Result<Option<Weights>> {
+        each!(self, r => r.landing().await)
+    }
     async fn send(&self, c: Color, req: &ValidateRequest, http: &reqwest::Client) -> Outcome {
         each!(self, r => r.send(c, req, http).await)
     }

@@ -1172,21 +1172,24 @@ mod tests {
                     weight: 10,
                     at_ms: 0,
                     pause: false,
-                    after_pauses: 0
+                    after_pauses: 0,
+                    ..PlannedStep::default()
                 },
                 PlannedStep {
                     step: 2,
                     weight: 50,
                     at_ms: 1000,
                     pause: false,
-                    after_pauses: 0
+                    after_pauses: 0,
+                    ..PlannedStep::default()
                 },
                 PlannedStep {
                     step: 3,
                     weight: 100,
                     at_ms: 2000,
                     pause: false,
-                    after_pauses: 0
+                    after_pauses: 0,
+                    ..PlannedStep::default()
                 },
             ]
         );
@@ -1199,7 +1202,8 @@ mod tests {
                 weight: 50,
                 at_ms: 600,
                 pause: false,
-                after_pauses: 0
+                after_pauses: 0,
+                ..PlannedStep::default()
             }
         );
     }

@@ -9,20 +9,39 @@ pub enum Repair {
     Finish,
     /// AWS still shows the recorded weights: it never took effect; drop it.
     Drop,
-    /// Neither: leave it for the drift check to report.
+    /// Neither (or still landing): leave it for a later run or the drift check.
     Leave,
+    /// A rollback not in place: write its weights again, then finish it.
+    Rewrite,
+}
+
+/// What AWS shows of a stack's weights, for a repair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// The weights it serves now.
+    pub now: Option<Weights>,
+    /// Weights it accepted and still moves to (SageMaker Updating).
+    pub landing: Option<Weights>,
 }
 
 /// What to do with a pending transition, given the weights recorded before
-/// it, the weights it was going to set, and what AWS shows now.
+/// it, the weights it was going to set, and what AWS shows now. A pending
+/// rollback is always carried through: its weights are written again.
 pub fn repair_decision(
     recorded: Option<Weights>,
     pending: Option<Weights>,
-    seen: Option<Weights>,
+    seen: Seen,
+    rollback: bool,
 ) -> Repair {
-    if pending.is_some() && seen == pending {
+    let settled = seen.landing.is_none() && pending.is_some() && seen.now == pending;
+    if settled {
         Repair::Finish
-    } else if seen == recorded || recorded.is_none() {
+    } else if rollback && pending.is_some() {
+        Repair::Rewrite
+    } else if seen.landing.is_some() && seen.landing == pending {
+        // Accepted and on its way: not final, not lost either.
+        Repair::Leave
+    } else if seen.landing.is_none() && (seen.now == recorded || recorded.is_none()) {
         Repair::Drop
     } else {
         Repair::Leave
@@ -63,12 +82,40 @@ mod tests {
         let blue = Some(Weights::all(Color::Blue));
         let split = Some(Weights::split(Color::Green, 10));
         let other = Some(Weights::split(Color::Green, 50));
-        assert_eq!(repair_decision(blue, split, split), Repair::Finish);
-        assert_eq!(repair_decision(blue, split, blue), Repair::Drop);
-        assert_eq!(repair_decision(None, split, other), Repair::Drop);
-        assert_eq!(repair_decision(blue, split, other), Repair::Leave);
+        let at = |now| Seen { now, landing: None };
+        let moving = |now, to| Seen { now, landing: to };
+        assert_eq!(
+            repair_decision(blue, split, at(split), false),
+            Repair::Finish
+        );
+        assert_eq!(repair_decision(blue, split, at(blue), false), Repair::Drop);
+        assert_eq!(repair_decision(None, split, at(other), false), Repair::Drop);
+        assert_eq!(
+            repair_decision(blue, split, at(other), false),
+            Repair::Leave
+        );
         // A retire-only transition (no weights) finishes only when nothing moved.
-        assert_eq!(repair_decision(blue, None, blue), Repair::Drop);
+        assert_eq!(repair_decision(blue, None, at(blue), false), Repair::Drop);
+        // Accepted but still Updating: neither finished nor lost.
+        assert_eq!(
+            repair_decision(blue, split, moving(blue, split), false),
+            Repair::Leave
+        );
+        // Serving the pending weights while moving elsewhere is not final.
+        assert_eq!(
+            repair_decision(blue, split, moving(split, other), false),
+            Repair::Leave
+        );
+        // A rollback is written again unless it is already in place and final.
+        assert_eq!(repair_decision(split, blue, at(blue), true), Repair::Finish);
+        assert_eq!(
+            repair_decision(blue, blue, moving(blue, split), true),
+            Repair::Rewrite
+        );
+        assert_eq!(
+            repair_decision(blue, blue, at(split), true),
+            Repair::Rewrite
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Phase {
 }
 
 /// What the rollout is allowed to do: fixed by the config.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Spec {
     pub steps: Vec<u8>,
     /// The timed ones among `pauses`.

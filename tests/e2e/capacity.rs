@@ -11,7 +11,7 @@ use common::Stack;
 const AUTOSCALING: &str =
     "\n[ecs.autoscaling]\nmin = 1\nmax = 4\nmetric = \"cpu\"\ntarget = 60.0\n";
 
-fn desired(s: &Stack, color: &str) -> i32 {
+pub(crate) fn desired(s: &Stack, color: &str) -> i32 {
     let ecs = aws_sdk_ecs::Client::new(&s.sdk());
     Stack::rt().block_on(async {
         let out = ecs
@@ -25,7 +25,7 @@ fn desired(s: &Stack, color: &str) -> i32 {
     })
 }
 
-fn set_desired(s: &Stack, color: &str, n: i32) {
+pub(crate) fn set_desired(s: &Stack, color: &str, n: i32) {
     let ecs = aws_sdk_ecs::Client::new(&s.sdk());
     Stack::rt().block_on(async {
         ecs.update_service()

@@ -23,6 +23,7 @@ mod scale;
 mod shadow;
 mod shared_alb;
 mod soak;
+mod stuck;
 mod traffic;
 mod validate;
 mod verify;

@@ -240,6 +240,23 @@ fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
             day(1)
         )
     });
+    // plan's times wait for the window after the freeze.
+    let plan = s.ok(&["plan"], 0);
+    let line = plan.lines().find(|l| l.contains("step 1:")).unwrap();
+    assert!(
+        line.contains("after waiting") && line.contains(&format!("{} 00:00 UTC", day(2))),
+        "{plan}"
+    );
+    let pj: serde_json::Value = serde_json::from_str(&s.ok(&["plan", "-o", "json"], 0)).unwrap();
+    let steps = pj["rollout"]["schedule"].as_array().unwrap();
+    let wait = steps[0]["window_wait_ms"].as_u64().unwrap();
+    assert!(wait > 24 * 3_600_000 && wait <= 48 * 3_600_000, "{pj}");
+    // Step 2 follows step 1's bake (1 s) inside the same window.
+    assert_eq!(
+        steps[1]["at_ms"].as_u64().unwrap(),
+        steps[0]["at_ms"].as_u64().unwrap() + 1000,
+        "{pj}"
+    );
     let out = s.ok(&["promote"], 0);
     assert!(out.contains("outside the release schedule"), "{out}");
     assert!(

@@ -44,12 +44,48 @@ impl Router for Variants<'_> {
         Ok(Weights::from_relative(of(Color::Blue), of(Color::Green)))
     }
 
+    async fn landing(&self) -> Result<Option<Weights>> {
+        let Some(d) = self.sm.describe().await? else {
+            return Ok(None);
+        };
+        if d.endpoint_status().map(|s| s.as_str()) != Some("Updating") {
+            return Ok(None);
+        }
+        let of = |c: Color, desired: bool| {
+            d.production_variants()
+                .iter()
+                .find(|v| v.variant_name() == Some(c.as_str()))
+                .and_then(|v| match desired {
+                    true => v.desired_weight(),
+                    false => v.current_weight(),
+                })
+                .unwrap_or(0.0) as f64
+        };
+        let want = Weights::from_relative(of(Color::Blue, true), of(Color::Green, true));
+        let now = Weights::from_relative(of(Color::Blue, false), of(Color::Green, false));
+        Ok(if want != now { want } else { None })
+    }
+
     async fn set_weights(&self, w: Weights) -> Result<()> {
         let d = self
             .sm
             .describe()
             .await?
             .ok_or_else(|| failed(format!("endpoint {} does not exist", self.sm.name)))?;
+        // An endpoint still Updating refuses another change (AWS: "Cannot
+        // update in-progress endpoint"); the same change is already coming.
+        if d.endpoint_status().map(|s| s.as_str()) == Some("Updating") {
+            match self.landing().await? {
+                Some(to) if to == w => return Ok(()),
+                Some(to) => {
+                    return Err(failed(format!(
+                        "endpoint {} is still Updating (to {to}) and takes no other weight change until it is InService; the next run writes {w}",
+                        self.sm.name
+                    )))
+                }
+                None => {}
+            }
+        }
         let mut req = self
             .sm
             .c
