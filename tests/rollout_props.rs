@@ -1,6 +1,6 @@
 //! Property tests of the pure rollout machine over random event sequences.
 use cutover::rollout::{
-    apply, Action, Color, Event, Outcome, Phase, Refusal, Spec, Status, Weights,
+    apply, Action, Cause, Color, Event, Outcome, Phase, Refusal, Spec, Status, Weights,
 };
 use proptest::prelude::*;
 
@@ -82,7 +82,10 @@ proptest! {
                 },
                 Ev::Rollback => Event::Rollback { now },
                 Ev::Continue(fire) => Event::Continue { now, firing: if *fire { vec!["a".into()] } else { vec![] } },
-                Ev::GateFailed => Event::GateFailed { reason: "hook".into() },
+                Ev::GateFailed => Event::GateFailed {
+                    cause: Cause::Hook,
+                    reason: "hook".into(),
+                },
             };
             // Rollback is reachable from every state that has something to roll back to.
             let rb = apply(&spec, &s, Event::Rollback { now });
@@ -122,6 +125,25 @@ proptest! {
                 if let Some(live) = t.status.live {
                     prop_assert_eq!(t.status.weights(), Some(Weights::all(live)));
                 }
+            }
+            // A stopped rollout says why, in a typed cause; any other has
+            // none, nor one whose deploy just started.
+            let stopped = matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation);
+            if t.status.stopped_by.is_some() || matches!(ev, Ev::DeployStart) {
+                prop_assert!(stopped || matches!(ev, Ev::DeployStart));
+                prop_assert!(!matches!(ev, Ev::DeployStart) || t.status.stopped_by.is_none());
+            }
+            if stopped && t.status.phase != s.phase && !matches!(ev, Ev::DeployStart) {
+                prop_assert!(t.status.stopped_by.is_some(), "no cause after {:?}", ev);
+                let want = match (&ev, &t.outcome) {
+                    (_, Outcome::AutoRolledBack(_)) => Cause::Alarm,
+                    (Ev::GateFailed, _) => Cause::Hook,
+                    (Ev::Rollback, _) => Cause::Manual,
+                    (Ev::FailValidation, _) => Cause::Validation,
+                    (_, Outcome::Stopped(_)) => Cause::PauseTimer,
+                    _ => t.status.stopped_by.unwrap(),
+                };
+                prop_assert_eq!(t.status.stopped_by, Some(want));
             }
             // Weights always sum to 100.
             for a in &t.actions {

@@ -102,6 +102,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
             "step_started_at": doc.status.step_at,
             "completed_at": doc.status.complete_at,
             "hold_reason": doc.status.hold_reason,
+            "stopped_by": doc.status.stopped_by.map(|c| c.as_str()),
             "scale_down_due": doc.status.scale_down_due(&ctx.spec()),
             "pause_deadline": doc.status.pause_deadline().map(|(at, then)| json!({"at": at, "then": then.as_str()})),
         },
@@ -195,6 +196,9 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<(String, Value)> {
     }
     for a in &alarms {
         t.push_str(&format!("alarm     {:<30} {}\n", a.name, a.state_str()));
+    }
+    if let Some(c) = doc.status.stopped_by {
+        t.push_str(&format!("stopped   by {}\n", c.as_str()));
     }
     if let Some(r) = &doc.status.hold_reason {
         t.push_str(&format!(

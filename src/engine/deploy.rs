@@ -76,7 +76,7 @@ pub async fn deploy(
             live: doc.status.live,
             version: prepared.version.clone(),
         };
-        let verdict = gates::run_stage(ctx, &mut doc, Stage::BeforeTraffic, &on).await?;
+        let (verdict, _) = gates::run_stage(ctx, &mut doc, Stage::BeforeTraffic, &on).await?;
         if let Verdict::Fail(detail) | Verdict::Hold(detail) | Verdict::Pause(detail) = verdict {
             let t = rollout::apply(&sp, &doc.status, Event::ValidationFailed { color })
                 .map_err(refusal)?;

@@ -453,9 +453,9 @@ async fn gated(
     let Some(on) = gates::subject(doc) else {
         return Ok(t);
     };
-    let v = gates::run_stage(ctx, doc, stage, &on).await?;
+    let (v, cause) = gates::run_stage(ctx, doc, stage, &on).await?;
     let shadowing = stage == Stage::BakeEnd && doc.status.phase == Phase::Shadowing;
-    let t = shadow_verdict(doc, shadowing, gated_transition(ctx, doc, t, v)?);
+    let t = shadow_verdict(doc, shadowing, gated_transition(ctx, doc, t, v, cause)?);
     Ok(t)
 }
 
@@ -480,6 +480,7 @@ fn gated_transition(
     doc: &StackDoc,
     t: Transition,
     v: gates::Verdict,
+    cause: rollout::Cause,
 ) -> Result<Transition> {
     if let gates::Verdict::Wait(why) = v {
         let again = now_ms() + ctx.cfg.rollout.poll_interval.as_millis() as u64;
@@ -491,7 +492,7 @@ fn gated_transition(
             rejects: false,
         });
     }
-    match gates::event_of(v) {
+    match gates::event_of(v, cause) {
         None => Ok(t),
         Some(ev) => rollout::apply(&ctx.spec(), &doc.status, ev).map_err(refusal),
     }

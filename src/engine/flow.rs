@@ -14,7 +14,7 @@ use super::transition::{self, commit};
 use crate::config::HookStage;
 use crate::error::{safety, Result};
 use crate::providers::Router;
-use crate::rollout::{self, Action, Event, Phase, Status, Transition};
+use crate::rollout::{self, Action, Cause, Event, Phase, Status, Transition};
 use crate::store::StackDoc;
 
 /// Whether `before -> after` gives the candidate its first traffic.
@@ -60,7 +60,7 @@ pub async fn advance(
         doc.hooks_due = vec![HookStage::PreTraffic];
         *rev = ctx.store.save(doc, *rev).await?;
         if let Some(why) = run_stage(ctx, HookStage::PreTraffic, doc).await? {
-            let stop = gate(ctx, doc, &why)?;
+            let stop = gate(ctx, doc, Cause::Hook, &why)?;
             commit(
                 ctx,
                 doc,
@@ -139,7 +139,7 @@ async fn timed_commit(
 
 /// Rolls a stuck step back (exit 3).
 async fn stuck(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64, why: &str) -> Result<()> {
-    let mut stop = gate(ctx, doc, why)?;
+    let mut stop = gate(ctx, doc, Cause::Stuck, why)?;
     // A change AWS accepted and still moves to (SageMaker Updating) is
     // overwritten by the rollback's weights, even when they did not move.
     if let (Some(to), Some(w)) = (ctx.router.landing().await?, doc.weights) {
@@ -174,11 +174,12 @@ async fn stuck(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64, why: &str) -> R
 }
 
 /// The machine's answer to a failed gate.
-fn gate(ctx: &Ctx<'_>, doc: &mut StackDoc, why: &str) -> Result<Transition> {
+fn gate(ctx: &Ctx<'_>, doc: &mut StackDoc, cause: Cause, why: &str) -> Result<Transition> {
     let t = rollout::apply(
         &ctx.spec(),
         &doc.status,
         Event::GateFailed {
+            cause,
             reason: why.to_string(),
         },
     )
@@ -193,7 +194,7 @@ pub async fn run_due(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Result
     let mut failed: Option<String> = None;
     while let Some(&stage) = doc.hooks_due.first() {
         if let Some(why) = run_stage(ctx, stage, doc).await? {
-            let stop = gate(ctx, doc, &why)?;
+            let stop = gate(ctx, doc, Cause::Hook, &why)?;
             let due = due_after(ctx, &doc.status.clone(), &stop);
             commit(ctx, doc, rev, &stop, "gate-failed", &due).await?;
             failed = Some(format!(

@@ -105,6 +105,7 @@ mod tests {
             pauses: vec![],
             experiment: None,
             shadow_ms: None,
+            stopped_by: None,
         }
     }
 

@@ -3,62 +3,8 @@
 //! on a bad stored state (that is a `Refusal::Corrupt`).
 use super::capacity::retire_due;
 use super::colors::{Color, Weights};
-use super::status::{Phase, Spec, Status, Then};
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// A deploy is about to replace what runs on `color` (written before the
-    /// provider call, so a failed or killed deploy never leaves an unvalidated
-    /// version looking ready, nor a replaced colour looking like a rollback target).
-    DeployStarted {
-        color: Color,
-    },
-    /// The candidate is healthy and passed validation (or there is none to run).
-    Deployed {
-        color: Color,
-    },
-    ValidationFailed {
-        color: Color,
-    },
-    /// Scheduled tick: start, advance, roll back on `firing`, or retire, when due.
-    Tick {
-        now: u64,
-        firing: Vec<String>,
-    },
-    /// `shift --to P`.
-    ShiftTo {
-        percent: u8,
-        now: u64,
-        firing: Vec<String>,
-    },
-    /// Manual rollback.
-    Rollback {
-        now: u64,
-    },
-    /// The judge could not decide at the end of a bake: bake once more,
-    /// then it counts as a failure.
-    Hold {
-        reason: String,
-        now: u64,
-    },
-    /// A gate could not decide and its policy is to hold (`on_inconclusive =
-    /// "hold"`): pause at the step, with the reason, until `continue` or `rollback`.
-    HoldPause {
-        reason: String,
-        now: u64,
-    },
-    /// `cutover continue`: pass the pause and apply the next step now.
-    Continue {
-        now: u64,
-        firing: Vec<String>,
-    },
-    /// A gate failed (validation, comparison, probes, the judge, a gating
-    /// hook): before traffic the candidate fails validation, after traffic
-    /// the rollout rolls back (`Outcome::Stopped`).
-    GateFailed {
-        reason: String,
-    },
-}
+pub use super::event::Event;
+use super::status::{Cause, Phase, Spec, Status, Then};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -154,7 +100,18 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         | Event::Continue { now, .. } => Some(*now),
         _ => None,
     };
+    let (cause, starts) = (ev.cause(), matches!(ev, Event::DeployStarted { .. }));
     let mut t = event(spec, s, ev)?;
+    // Set by a stop (alarms and pause timers show in the outcome), kept
+    // while stopped, gone once a deploy starts.
+    let stopped = matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation);
+    t.status.stopped_by = match &t.outcome {
+        _ if starts || !stopped => None,
+        _ if t.status.phase == s.phase => s.stopped_by,
+        Outcome::AutoRolledBack(_) => Some(Cause::Alarm),
+        Outcome::Stopped(_) => cause.or(Some(Cause::PauseTimer)),
+        _ => cause,
+    };
     // When a rollback happened, for the scale-down that may follow it.
     if t.status.phase != Phase::RolledBack {
         t.status.rolled_back_at = None;
@@ -200,7 +157,7 @@ fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
         Event::Hold { reason, now } => hold(s, reason, now),
         Event::HoldPause { reason, now } => hold_pause(s, reason, now),
         Event::Continue { now, firing } => resume(s, now, firing),
-        Event::GateFailed { reason } => gate_failed(s, &reason),
+        Event::GateFailed { reason, .. } => gate_failed(s, &reason),
     }
 }
 
@@ -1264,6 +1221,7 @@ mod tests {
             scaled_down: false,
             experiment: None,
             shadow_ms: (phase == Phase::Shadowing).then_some(5_000),
+            stopped_by: None,
         };
         let fire = || vec!["a".to_string()];
         let events: Vec<(&str, Event)> = vec![
@@ -1344,7 +1302,13 @@ mod tests {
                     firing: fire(),
                 },
             ),
-            ("gate-failed", Event::GateFailed { reason: "x".into() }),
+            (
+                "gate-failed",
+                Event::GateFailed {
+                    cause: Cause::Judge,
+                    reason: "x".into(),
+                },
+            ),
             (
                 "hold-pause",
                 Event::HoldPause {
@@ -1421,6 +1385,7 @@ mod tests {
             scaled_down: false,
             experiment: None,
             shadow_ms: None,
+            stopped_by: None,
         };
         let r = apply(
             &spec(),

@@ -3,6 +3,7 @@
 pub mod calendar;
 mod capacity;
 mod colors;
+mod event;
 mod machine;
 #[cfg(test)]
 mod pause_tests;
@@ -15,4 +16,4 @@ pub use colors::{Color, Weights};
 pub use machine::{apply, not_validated, Action, Event, Outcome, Refusal, Transition};
 pub use repair::{adopt, repair_decision, Repair, Seen};
 pub use schedule::{fit, schedule, PlannedStep, Timer};
-pub use status::{PauseTimers, Phase, Spec, Status, Then};
+pub use status::{Cause, PauseTimers, Phase, Spec, Status, Then};

@@ -1,7 +1,7 @@
 //! Machine tests of pauses, `continue` and failed gates.
 use super::colors::{Color, Weights};
 use super::machine::{apply, Action, Event, Outcome, Refusal, Transition};
-use super::status::{Phase, Spec, Status};
+use super::status::{Cause, Phase, Spec, Status};
 
 fn spec(pauses: Vec<usize>) -> Spec {
     Spec {
@@ -103,6 +103,7 @@ fn continue_is_refused_where_nothing_is_paused() {
         &sp,
         &r,
         Event::GateFailed {
+            cause: Cause::Hook,
             reason: "smoke".into(),
         },
     )
@@ -147,7 +148,15 @@ fn rollback_and_gates_during_a_pause() {
     assert_eq!(t.status.phase, Phase::RolledBack);
     assert_eq!(t.status.weights(), Some(Weights::all(Color::Blue)));
     assert!(t.rejects);
-    let g = apply(&sp, &p, Event::GateFailed { reason: "x".into() }).unwrap();
+    let g = apply(
+        &sp,
+        &p,
+        Event::GateFailed {
+            cause: Cause::Judge,
+            reason: "x".into(),
+        },
+    )
+    .unwrap();
     assert_eq!(g.status.phase, Phase::RolledBack);
     // A deploy is refused while paused.
     let d = apply(
@@ -161,7 +170,15 @@ fn rollback_and_gates_during_a_pause() {
     // Before traffic, a failed gate is a failed validation at 0%.
     let sp0 = spec(vec![0]);
     let p0 = run_to_pause(&sp0, ready(&sp0), &mut now);
-    let g = apply(&sp0, &p0, Event::GateFailed { reason: "x".into() }).unwrap();
+    let g = apply(
+        &sp0,
+        &p0,
+        Event::GateFailed {
+            cause: Cause::Judge,
+            reason: "x".into(),
+        },
+    )
+    .unwrap();
     assert_eq!(g.status.phase, Phase::FailedValidation);
     assert!(g.actions.is_empty());
 }

@@ -116,6 +116,55 @@ pub struct Spec {
 /// Timed pauses: (pause position, how long in ms, what then).
 pub type PauseTimers = Vec<(usize, u64, Then)>;
 
+/// Why a rollout stopped: the typed reason of a rollback or a rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Deploy's validation before traffic.
+    Validation,
+    /// The shadow gate (no mirrored requests judged).
+    Shadow,
+    /// The A/B experiment's decision.
+    Experiment,
+    /// `[compare]`.
+    Compare,
+    /// Probes during bakes.
+    Probe,
+    /// The statistical judge.
+    Judge,
+    /// A gating hook.
+    Hook,
+    /// `step_timeout`.
+    Stuck,
+    /// A gate that could not decide, twice.
+    Inconclusive,
+    /// A timed pause whose time was up (`then = "rollback"`).
+    PauseTimer,
+    /// A CloudWatch alarm.
+    Alarm,
+    /// `cutover rollback`.
+    Manual,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Validation => "validation",
+            Cause::Shadow => "shadow",
+            Cause::Experiment => "experiment",
+            Cause::Compare => "compare",
+            Cause::Probe => "probe",
+            Cause::Judge => "judge",
+            Cause::Hook => "hook",
+            Cause::Stuck => "stuck",
+            Cause::Inconclusive => "inconclusive",
+            Cause::PauseTimer => "pause_timer",
+            Cause::Alarm => "alarm",
+            Cause::Manual => "manual",
+        }
+    }
+}
+
 /// What a timed pause does when its time is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,6 +228,9 @@ pub struct Status {
     /// This rollout's shadow phase (ms), until it has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_ms: Option<u64>,
+    /// Why it stopped, while rolled back or failed validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<Cause>,
 }
 
 impl Status {

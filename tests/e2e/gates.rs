@@ -91,6 +91,7 @@ fn probes_roll_back_a_failing_model_within_seconds_without_an_alarm() {
     assert_eq!(s.elb_weights(), (100, 0));
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "rolled_back");
+    assert_eq!(st["rollout"]["stopped_by"], "probe", "{st}");
     // No alarm fired: the seeded alarm is not in ALARM.
     assert!(st["alarms"]
         .as_array()

@@ -93,6 +93,7 @@ fn alarm_mid_bake_rolls_back_and_exits_3() {
     assert_eq!(s.elb_weights(), (100, 0));
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "rolled_back");
+    assert_eq!(st["rollout"]["stopped_by"], "alarm", "{st}");
     assert_eq!(st["live"], "blue");
     let hist = s.ok(&["history"], 0);
     assert!(
@@ -102,7 +103,9 @@ fn alarm_mid_bake_rolls_back_and_exits_3() {
     // A later deploy starts afresh.
     s.set_alarm("midbake-5xx", "OK");
     s.ok(&["deploy", "--version", "v2"], 0);
-    assert_eq!(s.status_json()["rollout"]["state"], "ready");
+    let st = s.status_json();
+    assert_eq!(st["rollout"]["state"], "ready");
+    assert!(st["rollout"]["stopped_by"].is_null(), "{st}");
 }
 
 #[test]

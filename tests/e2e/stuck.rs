@@ -74,6 +74,7 @@ fn a_candidate_whose_new_tasks_never_turn_healthy_rolls_back_as_stuck() {
     assert_eq!(s.elb_weights(), (100, 0));
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "failed_validation", "{st}");
+    assert_eq!(st["rollout"]["stopped_by"], "stuck", "{st}");
     let hist = s.ok(&["history"], 0);
     assert!(hist.contains("stuck"), "{hist}");
     // A later tick moves nothing: the rejected candidate needs a new deploy.
@@ -167,6 +168,7 @@ fn an_endpoint_held_in_updating_rolls_back_as_stuck() {
     let st = s.status_json();
     assert_eq!(st["rollout"]["state"], "failed_validation", "{st}");
     assert!(st["pending"].is_null(), "{st}");
+    assert_eq!(st["rollout"]["stopped_by"], "stuck", "{st}");
     let hist = s.ok(&["history"], 0);
     assert!(
         hist.contains("stuck") && hist.contains("finished an interrupted transition"),

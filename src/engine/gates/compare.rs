@@ -5,11 +5,16 @@ use futures::future::LocalBoxFuture;
 use super::{Gate, Stage, Subject, Verdict};
 use crate::engine::{compare, Ctx};
 use crate::error::Result;
+use crate::rollout::Cause;
 use crate::store::StackDoc;
 
 pub struct Compare;
 
 impl Gate for Compare {
+    fn cause(&self) -> Cause {
+        Cause::Compare
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         // With `[shadow]` the shadow phase compares answers to real requests
         // before any user sees the candidate: no golden pass at deploy.

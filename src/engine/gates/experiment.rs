@@ -8,12 +8,17 @@ use crate::config::OnEqual;
 use crate::engine::{experiment, Ctx};
 use crate::error::Result;
 use crate::judge::proportions::Decision;
+use crate::rollout::Cause;
 use crate::rollout::Phase;
 use crate::store::{now_ms, StackDoc};
 
 pub struct Experiment;
 
 impl Gate for Experiment {
+    fn cause(&self) -> Cause {
+        Cause::Experiment
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BakeEnd && ctx.cfg.experiment.is_some()
     }

@@ -6,11 +6,16 @@ use super::{Gate, Stage, Subject, Verdict};
 use crate::engine::{judge, Ctx};
 use crate::error::Result;
 use crate::judge::Verdict as J;
+use crate::rollout::Cause;
 use crate::store::{now_ms, StackDoc};
 
 pub struct Judge;
 
 impl Gate for Judge {
+    fn cause(&self) -> Cause {
+        Cause::Judge
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BakeEnd && ctx.cfg.judge.is_some()
     }

@@ -15,7 +15,7 @@ use futures::future::LocalBoxFuture;
 
 use super::ctx::Ctx;
 use crate::error::Result;
-use crate::rollout::{Action, Color, Event, Outcome, Phase, Transition};
+use crate::rollout::{Action, Cause, Color, Event, Outcome, Phase, Transition};
 use crate::store::{now_ms, StackDoc};
 
 /// What a gate decided.
@@ -56,6 +56,8 @@ pub struct Subject {
 
 /// One gate.
 pub trait Gate {
+    /// The cause a stop by this gate records (`status`: `stopped_by`).
+    fn cause(&self) -> Cause;
     /// Whether this gate runs at `stage` with this config.
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool;
     /// Judges the candidate; reports it keeps (compare, judge) go into `doc`.
@@ -81,23 +83,24 @@ pub fn registered() -> Vec<Box<dyn Gate>> {
     ]
 }
 
-/// Runs the gates of `stage` in order; the first verdict that is not `Pass` wins.
+/// Runs the gates of `stage` in order; the first verdict that is not `Pass`
+/// wins, with the gate's cause.
 pub async fn run_stage(
     ctx: &Ctx<'_>,
     doc: &mut StackDoc,
     stage: Stage,
     on: &Subject,
-) -> Result<Verdict> {
+) -> Result<(Verdict, Cause)> {
     for g in registered() {
         if !g.runs_at(ctx, stage) {
             continue;
         }
         let v = g.check(ctx, doc, stage, on).await?;
         if v != Verdict::Pass {
-            return Ok(v);
+            return Ok((v, g.cause()));
         }
     }
-    Ok(Verdict::Pass)
+    Ok((Verdict::Pass, Cause::Validation))
 }
 
 /// Whether any gate runs during bakes (probes).
@@ -118,10 +121,10 @@ pub fn subject(doc: &StackDoc) -> Option<Subject> {
 }
 
 /// The machine event for a verdict that is not `Pass`.
-pub fn event_of(v: Verdict) -> Option<Event> {
+pub fn event_of(v: Verdict, cause: Cause) -> Option<Event> {
     match v {
         Verdict::Pass | Verdict::Wait(_) => None,
-        Verdict::Fail(reason) => Some(Event::GateFailed { reason }),
+        Verdict::Fail(reason) => Some(Event::GateFailed { cause, reason }),
         Verdict::Hold(reason) => Some(Event::Hold {
             reason,
             now: now_ms(),

@@ -7,11 +7,16 @@ use crate::config::HookStage;
 use crate::engine::hooks::{configured, run_stage};
 use crate::engine::Ctx;
 use crate::error::Result;
+use crate::rollout::Cause;
 use crate::store::StackDoc;
 
 pub struct PostDeploy;
 
 impl Gate for PostDeploy {
+    fn cause(&self) -> Cause {
+        Cause::Hook
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BeforeTraffic && configured(ctx, HookStage::PostDeploy)
     }

@@ -5,11 +5,16 @@ use futures::future::LocalBoxFuture;
 use super::{Gate, Stage, Subject, Verdict};
 use crate::engine::{validation, Ctx};
 use crate::error::Result;
+use crate::rollout::Cause;
 use crate::store::StackDoc;
 
 pub struct Probe;
 
 impl Gate for Probe {
+    fn cause(&self) -> Cause {
+        Cause::Probe
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::DuringBake
             && ctx.cfg.rollout.probe_interval.is_some()

@@ -7,12 +7,17 @@ use futures::future::LocalBoxFuture;
 use super::{Gate, Stage, Subject, Verdict};
 use crate::engine::{shadow, Ctx};
 use crate::error::Result;
+use crate::rollout::Cause;
 use crate::rollout::Phase;
 use crate::store::{now_ms, ShadowReport, StackDoc};
 
 pub struct Shadow;
 
 impl Gate for Shadow {
+    fn cause(&self) -> Cause {
+        Cause::Shadow
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BakeEnd && ctx.cfg.shadow.is_some()
     }

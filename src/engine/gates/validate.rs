@@ -4,11 +4,16 @@ use futures::future::LocalBoxFuture;
 use super::{Gate, Stage, Subject, Verdict};
 use crate::engine::{validation, Ctx};
 use crate::error::Result;
+use crate::rollout::Cause;
 use crate::store::StackDoc;
 
 pub struct Validate;
 
 impl Gate for Validate {
+    fn cause(&self) -> Cause {
+        Cause::Validation
+    }
+
     fn runs_at(&self, ctx: &Ctx<'_>, stage: Stage) -> bool {
         stage == Stage::BeforeTraffic && ctx.cfg.validate.is_some()
     }
