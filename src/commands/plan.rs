@@ -63,9 +63,12 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         if s.pause {
             let until = match s.timer {
                 Some(t) => format!(
-                    "for {}, then {}s by itself (or `cutover continue` / `rollback` before)",
+                    "for {}, then {} by itself (or `cutover continue` / `rollback` before)",
                     humantime::format_duration(Duration::from_secs(t.ms / 1000)),
-                    t.then.as_str()
+                    match t.then {
+                        rollout::Then::Continue => "continues",
+                        rollout::Then::Rollback => "rolls back",
+                    }
                 ),
                 None => "until `cutover continue`".into(),
             };
@@ -114,18 +117,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
             humantime::format_rfc3339_seconds(at)
         ));
     }
-    // Total time spent baking, whatever the pauses add.
-    let total = schedule
-        .iter()
-        .filter(|s| !s.pause)
-        .map(|s| s.at_ms)
-        .max()
-        .unwrap_or(0)
-        .max(schedule.iter().filter(|s| s.pause).map(|s| s.at_ms).sum());
-    let pauses = schedule
-        .iter()
-        .filter(|s| s.pause && !s.timer.is_some_and(|t| t.then == rollout::Then::Continue))
-        .count();
+    let (total, pauses) = rollout::total_ms(&schedule);
     // The old colour is retired once its weight has been 0 for the longer of
     // termination_wait and the deregistration delay (draining).
     let retire_ms = rollout::retire_after_ms(&sp);

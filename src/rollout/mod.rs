@@ -15,5 +15,5 @@ pub use capacity::{parity, retire_after_ms, retire_due, scaling, Scaling};
 pub use colors::{Color, Weights};
 pub use machine::{apply, not_validated, Action, Event, Outcome, Refusal, Transition};
 pub use repair::{adopt, repair_decision, Repair, Seen};
-pub use schedule::{fit, schedule, PlannedStep, Timer};
+pub use schedule::{fit, schedule, total_ms, PlannedStep, Timer};
 pub use status::{Cause, PauseTimers, Phase, Spec, Status, Then};

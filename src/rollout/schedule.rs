@@ -157,6 +157,24 @@ pub fn fit(
     plan
 }
 
+/// The time a plan takes (ms) and the pauses in it that wait for a
+/// `continue`: each stretch up to such a pause, plus the last stretch (a
+/// pause that continues by itself keeps the clock).
+pub fn total_ms(plan: &[PlannedStep]) -> (u64, usize) {
+    let waits = |s: &&PlannedStep| s.pause && !s.timer.is_some_and(|t| t.then == Then::Continue);
+    let pauses = plan.iter().filter(waits).count();
+    let last = plan
+        .iter()
+        .filter(|s| s.after_pauses == pauses)
+        .map(|s| s.at_ms)
+        .max()
+        .unwrap_or(0);
+    (
+        plan.iter().filter(waits).map(|s| s.at_ms).sum::<u64>() + last,
+        pauses,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
