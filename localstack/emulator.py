@@ -75,6 +75,27 @@ def scheduler_action(environ):
     return None
 
 
+def s3_action(environ):
+    """The S3 operation of a path-style request (for the request log), or None."""
+    method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    keys = {q.split("=", 1)[0] for q in query.split("&") if q}
+    parts = path.lstrip("/").split("/", 1)
+    if not parts[0]:
+        return "ListBuckets" if method == "GET" else None
+    if len(parts) == 2 and parts[1]:
+        return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject",
+                "HEAD": "HeadObject"}.get(method)
+    if "tagging" in keys:
+        return {"GET": "GetBucketTagging", "PUT": "PutBucketTagging",
+                "DELETE": "DeleteBucketTagging"}.get(method)
+    if "delete" in keys and method == "POST":
+        return "DeleteObjects"
+    if method == "GET":
+        return "ListObjectsV2" if "list-type" in keys else "ListObjects"
+    return {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}.get(method)
+
+
 CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
 CRED_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 UTC = datetime.timezone.utc
@@ -124,6 +145,8 @@ class Emulator:
                     action = route53_action(environ) or action
                 elif service == "scheduler":
                     action = scheduler_action(environ) or action
+                elif service == "s3":
+                    action = s3_action(environ) or action
                 status, headers, out = self.forward(environ, body, service, action, region)
             if action == "SetAlarmState" and status < 300:
                 self.dp.alarms.state_was_set(region, alarm_name_of(body, bool(cbor)))

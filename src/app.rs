@@ -177,12 +177,19 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Check = cli.command {
         return commands::check::run(&configs, &out);
     }
-    if let (Command::IamPolicy { purpose }, [cfg]) = (&cli.command, configs.as_slice()) {
+    if let (
+        Command::IamPolicy {
+            purpose,
+            schedule_role,
+        },
+        [cfg],
+    ) = (&cli.command, configs.as_slice())
+    {
         let purpose = match purpose {
             crate::cli::PolicyFor::Provision => crate::aws::calls::PolicyFor::Provision,
             crate::cli::PolicyFor::Run => crate::aws::calls::PolicyFor::Run,
         };
-        return commands::iam_policy::run(cfg, purpose);
+        return commands::iam_policy::run(cfg, purpose, schedule_role.as_deref());
     }
     let aws = AwsOptions {
         region: cli.region.clone(),

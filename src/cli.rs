@@ -284,6 +284,10 @@ pub enum Command {
         /// resources; `provision` (default): everything, provision and destroy included.
         #[arg(long = "for", value_enum, default_value_t = PolicyFor::Provision)]
         purpose: PolicyFor,
+        /// Also allow `cutover schedule`: create its schedule and task
+        /// definition, and pass this role (its --role-arn) to EventBridge Scheduler.
+        #[arg(long = "schedule-role", value_name = "ARN")]
+        schedule_role: Option<String>,
     },
     /// Write a starter cutover.toml (and its template) into the current folder.
     #[command(after_help = "Example:\n  cutover init --provider ecs --name iris")]

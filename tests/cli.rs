@@ -298,3 +298,39 @@ fn every_command_help_has_an_example() {
         );
     }
 }
+
+/// `examples/iam-policy.json` is what `iam-policy` prints for `init`'s ECS
+/// config (its placeholders filled in); without `--schedule-role` it cannot
+/// create a schedule nor pass a role to EventBridge Scheduler.
+#[test]
+fn the_example_policy_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cutover(dir.path(), &["init", "--provider", "ecs", "--name", "iris"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = dir.path().join("cutover.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("REPLACE", "0123456789abcdef0")).unwrap();
+    let out = cutover(dir.path(), &["iam-policy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        got, want,
+        "examples/iam-policy.json is stale: regenerate it from `cutover iam-policy`"
+    );
+    let text = got.to_string();
+    assert!(
+        !text.contains("scheduler:CreateSchedule") && !text.contains("scheduler.amazonaws.com")
+    );
+}

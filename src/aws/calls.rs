@@ -29,6 +29,12 @@ pub enum Feature {
     Autoscaling,
     /// `[route53]`: the weighted records in the user's hosted zone.
     Route53,
+    /// `[shadow]`: reading (and removing) captured answers.
+    Shadow,
+    /// `[shadow]` without `capture`: cutover's own capture bucket.
+    ShadowOwnBucket,
+    /// Creating `cutover schedule`'s schedule (`iam-policy --schedule-role`).
+    Schedule,
 }
 
 /// What a call can be scoped to.
@@ -64,6 +70,12 @@ pub enum Scope {
     Change,
     /// The API takes no resource (describe/list calls, task definitions).
     Any,
+    /// The `[shadow]` capture bucket.
+    CaptureBucket,
+    /// The stack's captured objects in it.
+    CaptureObjects,
+    /// `cutover schedule`'s task definition family.
+    PromoteFamily,
 }
 
 /// (IAM action, when, scope).
@@ -329,11 +341,53 @@ pub const CALLS: &[(&str, Feature, Scope)] = &[
     ),
     // Events.
     ("events:PutEvents", Feature::EventBus, Scope::EventBus),
-    // `cutover schedule`: promotion on EventBridge Scheduler.
+    // `cutover schedule`: promotion on EventBridge Scheduler. Reading and
+    // removing it (plan, destroy) always; creating it only when asked.
     ("scheduler:GetSchedule", Feature::Always, Scope::Schedule),
-    ("scheduler:CreateSchedule", Feature::Always, Scope::Schedule),
-    ("scheduler:UpdateSchedule", Feature::Always, Scope::Schedule),
     ("scheduler:DeleteSchedule", Feature::Always, Scope::Schedule),
+    ("ecs:ListTaskDefinitions", Feature::Always, Scope::Any),
+    ("ecs:DeregisterTaskDefinition", Feature::Always, Scope::Any),
+    (
+        "scheduler:CreateSchedule",
+        Feature::Schedule,
+        Scope::Schedule,
+    ),
+    (
+        "scheduler:UpdateSchedule",
+        Feature::Schedule,
+        Scope::Schedule,
+    ),
+    ("ecs:DescribeTaskDefinition", Feature::Schedule, Scope::Any),
+    (
+        "ecs:RegisterTaskDefinition",
+        Feature::Schedule,
+        Scope::PromoteFamily,
+    ),
+    ("ecs:TagResource", Feature::Schedule, Scope::PromoteFamily),
+    // `[shadow]`: Data Capture's files.
+    ("s3:ListBucket", Feature::Shadow, Scope::CaptureBucket),
+    ("s3:GetObject", Feature::Shadow, Scope::CaptureObjects),
+    ("s3:DeleteObject", Feature::Shadow, Scope::CaptureObjects),
+    (
+        "s3:CreateBucket",
+        Feature::ShadowOwnBucket,
+        Scope::CaptureBucket,
+    ),
+    (
+        "s3:GetBucketTagging",
+        Feature::ShadowOwnBucket,
+        Scope::CaptureBucket,
+    ),
+    (
+        "s3:PutBucketTagging",
+        Feature::ShadowOwnBucket,
+        Scope::CaptureBucket,
+    ),
+    (
+        "s3:DeleteBucket",
+        Feature::ShadowOwnBucket,
+        Scope::CaptureBucket,
+    ),
     // Pictures: the dashboard and the Weight metric.
     ("cloudwatch:GetDashboard", Feature::Always, Scope::Dashboard),
     ("cloudwatch:PutDashboard", Feature::Always, Scope::Dashboard),
@@ -381,6 +435,10 @@ fn enabled(cfg: &Config, f: Feature) -> bool {
         Feature::ManagedAlarms => !cfg.alarms.create.is_empty(),
         Feature::EventBus => cfg.notify.eventbridge_bus.is_some(),
         Feature::Route53 => matches!(&cfg.backend, Backend::Ecs(e) if e.route53.is_some()),
+        Feature::Shadow => cfg.shadow.is_some(),
+        Feature::ShadowOwnBucket => cfg.shadow.as_ref().is_some_and(|s| s.capture.is_none()),
+        // Only with `iam-policy --schedule-role` (see `policy`).
+        Feature::Schedule => false,
         Feature::Autoscaling => match &cfg.backend {
             Backend::Ecs(e) => e.autoscaling.is_some(),
             Backend::Sagemaker(_) => true,
@@ -431,6 +489,7 @@ const PROVISION_ONLY: &[&str] = &[
     "elasticloadbalancing:DeleteRule",
     "elasticloadbalancing:AddTags",
     "sagemaker:DeleteEndpoint",
+    "s3:DeleteBucket",
 ];
 
 /// Item-level state-table calls: only the stack's own partition.
@@ -524,6 +583,25 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String])
         (Scope::Change, _) => vec!["arn:aws:route53:::change/*".to_string()],
         (Scope::Dashboard, _) => vec![format!("arn:aws:cloudwatch::*:dashboard/cutover-{n}")],
         (Scope::Schedule, _) => vec![format!("arn:aws:scheduler:*:*:schedule/default/cutover-{n}")],
+        (Scope::PromoteFamily, _) => vec![format!("arn:aws:ecs:*:*:task-definition/cutover-promote-{n}:*")],
+        (Scope::CaptureBucket | Scope::CaptureObjects, Backend::Sagemaker(s)) => {
+            let (bucket, prefix) = match cfg.shadow.as_ref().and_then(|c| c.capture.as_deref()) {
+                Some(uri) => {
+                    let rest = uri.trim_start_matches("s3://");
+                    let (b, p) = rest.split_once('/').unwrap_or((rest, ""));
+                    (b.to_string(), p.trim_end_matches('/').to_string())
+                }
+                None => {
+                    let account = s.execution_role_arn.split(':').nth(4).unwrap_or("*");
+                    (format!("cutover-{account}-*-capture"), n.clone())
+                }
+            };
+            match scope {
+                Scope::CaptureBucket => vec![format!("arn:aws:s3:::{bucket}")],
+                _ if prefix.is_empty() => vec![format!("arn:aws:s3:::{bucket}/*")],
+                _ => vec![format!("arn:aws:s3:::{bucket}/{prefix}/*")],
+            }
+        }
         (Scope::LoadBalancer, Backend::Ecs(_)) => vec![format!("{elb}:loadbalancer/app/{lbn}/*")],
         (Scope::TargetGroups, Backend::Ecs(_)) => vec![
             format!("{elb}:targetgroup/{n}-blue/*"),
@@ -610,10 +688,19 @@ pub struct Rendered {
 
 /// The least-privilege policy document: one statement per resource set and
 /// condition.
-pub fn policy(cfg: &Config, alarms: &[String], r: &Rendered, purpose: PolicyFor) -> Value {
+/// `schedule_role`: the role `cutover schedule --role-arn` hands to
+/// EventBridge Scheduler; with it the policy may create the schedule.
+pub fn policy(
+    cfg: &Config,
+    alarms: &[String],
+    r: &Rendered,
+    purpose: PolicyFor,
+    schedule_role: Option<&str>,
+) -> Value {
     let mut by_res: BTreeMap<(Vec<String>, String), Vec<&str>> = BTreeMap::new();
     for (action, f, scope) in CALLS {
-        if !enabled(cfg, *f) || (purpose == PolicyFor::Run && PROVISION_ONLY.contains(action)) {
+        let on = enabled(cfg, *f) || (*f == Feature::Schedule && schedule_role.is_some());
+        if !on || (purpose == PolicyFor::Run && PROVISION_ONLY.contains(action)) {
             continue;
         }
         let res = resources(cfg, *scope, alarms, &r.families);
@@ -630,6 +717,7 @@ pub fn policy(cfg: &Config, alarms: &[String], r: &Rendered, purpose: PolicyFor)
         .enumerate()
         .map(|(i, ((res, cond), mut acts))| {
             acts.sort();
+            acts.dedup();
             let mut st = json!({"Sid": format!("Cutover{i}"), "Effect": "Allow", "Action": acts, "Resource": res});
             if !cond.is_empty() {
                 st["Condition"] = serde_json::from_str(&cond).unwrap_or_default();
@@ -637,7 +725,11 @@ pub fn policy(cfg: &Config, alarms: &[String], r: &Rendered, purpose: PolicyFor)
             st
         })
         .collect();
-    for (role, service) in pass_roles(cfg, &r.roles) {
+    let mut passed = pass_roles(cfg, &r.roles);
+    if let Some(role) = schedule_role {
+        passed.push((role.to_string(), "scheduler.amazonaws.com"));
+    }
+    for (role, service) in passed {
         statements.push(json!({
             "Sid": "PassRole",
             "Effect": "Allow",

@@ -146,4 +146,28 @@ fn schedule_runs_promote_on_eventbridge_scheduler_and_remove_deletes_it() {
             .is_err()
     });
     assert!(gone, "the schedule is still there");
+    // The policy allows it all only when asked to (`--schedule-role`), and
+    // passes just that role, to EventBridge Scheduler only.
+    let role = "arn:aws:iam::123456789012:role/cutover-scheduler";
+    let with = ["iam-policy", "--schedule-role", role];
+    assert_eq!(crate::policy::denied_for(&s, &with), Vec::<String>::new());
+    let without = crate::policy::denied_for(&s, &["iam-policy"]);
+    assert!(
+        without.contains(&"scheduler:CreateSchedule".to_string()),
+        "{without:?}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&s.ok(&with, 0)).unwrap();
+    let pass: Vec<&serde_json::Value> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["Action"] == "iam:PassRole" && st["Resource"] == role)
+        .collect();
+    assert_eq!(pass.len(), 1, "{doc}");
+    assert_eq!(
+        pass[0]["Condition"]["StringEquals"]["iam:PassedToService"],
+        "scheduler.amazonaws.com"
+    );
+    let out = s.exits(&["iam-policy", "--schedule-role", "cutover-scheduler"], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--schedule-role"));
 }

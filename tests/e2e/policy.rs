@@ -7,11 +7,7 @@ use std::collections::BTreeSet;
 
 use common::Stack;
 
-/// Every action the policy allows, as "service:Action".
-fn allowed(s: &Stack) -> BTreeSet<String> {
-    allowed_for(s, &["iam-policy"])
-}
-
+/// Every action the policy `args` prints allows, as "service:Action".
 fn allowed_for(s: &Stack, args: &[&str]) -> BTreeSet<String> {
     let out = s.ok(args, 0);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -43,6 +39,13 @@ fn called(s: &Stack) -> BTreeSet<String> {
             let prefix = match service.as_str() {
                 "monitoring" => "cloudwatch",
                 other => other,
+            };
+            // S3 operations and the IAM actions that allow them.
+            let action = match (prefix, action.as_str()) {
+                ("s3", "HeadBucket" | "ListObjectsV2" | "ListObjects") => "ListBucket".into(),
+                ("s3", "HeadObject") => "GetObject".into(),
+                ("s3", "DeleteObjects") => "DeleteObject".into(),
+                _ => action,
             };
             format!("{prefix}:{action}")
         })
@@ -109,7 +112,12 @@ fn policy_doc(s: &Stack, args: &[&str]) -> serde_json::Value {
 }
 
 fn denied(s: &Stack) -> Vec<String> {
-    let ok = allowed(s);
+    denied_for(s, &["iam-policy"])
+}
+
+/// The stack's calls that the policy `args` prints does not allow.
+pub(crate) fn denied_for(s: &Stack, args: &[&str]) -> Vec<String> {
+    let ok = allowed_for(s, args);
     called(s).into_iter().filter(|c| !ok.contains(c)).collect()
 }
 

@@ -229,7 +229,7 @@ fn ctrl_c_stops_cleanly_and_shift_resumes() {
 #[test]
 fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
     let s = ready(
-        "sched",
+        "freeze",
         &["--bake", "1s", "--poll", "200ms", "--steps", "50, 100"],
     );
     let today = jiff::Zoned::now()
@@ -286,11 +286,11 @@ fn a_freeze_holds_promote_and_shift_but_never_a_rollback() {
     let out = s.ok(&["promote"], 0);
     assert!(out.contains("outside the release schedule"), "{out}");
     assert_eq!(s.elb_weights(), (50, 50));
-    s.set_alarm("sched-5xx", "ALARM");
+    s.set_alarm("freeze-5xx", "ALARM");
     let err = s.exits_with_env(&["promote"], &[], 3);
-    assert!(err.contains("sched-5xx"), "{err}");
+    assert!(err.contains("freeze-5xx"), "{err}");
     assert_eq!(s.elb_weights(), (100, 0));
-    s.set_alarm("sched-5xx", "OK");
+    s.set_alarm("freeze-5xx", "OK");
     // Bad schedules are bad input.
     s.edit_config(|t| t.replace("daily 00:00-24:00", "weekdays 9-5"));
     let err = s.exits_with_env(&["promote"], &[], 2);

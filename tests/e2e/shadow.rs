@@ -221,6 +221,13 @@ fn a_failing_shadow_is_removed_by_a_cron_tick_and_live_is_untouched() {
     assert_eq!(st["shadow"]["verdict"], "fail", "{st}");
     assert!(st["compare"]["agreement"].as_f64().unwrap() < 0.95, "{st}");
     assert_eq!(variants(&s), (vec!["blue".to_string()], vec![]));
+    // Every call of the shadow's life, its capture bucket's included, is
+    // allowed by the policy `iam-policy` prints for this config.
+    s.ok(&["destroy", "--yes"], 0);
+    assert_eq!(
+        crate::policy::denied_for(&s, &["iam-policy"]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
