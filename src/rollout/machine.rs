@@ -112,11 +112,12 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
         Outcome::Stopped(_) => cause.or(Some(Cause::PauseTimer)),
         _ => cause,
     };
-    // When a rollback happened, for the scale-down that may follow it.
-    if t.status.phase != Phase::RolledBack {
+    // When a rollback (or a rejection) happened, for the scale-down that
+    // may follow it.
+    if !stopped {
         t.status.rolled_back_at = None;
         t.status.scaled_down = false;
-    } else if s.phase != Phase::RolledBack {
+    } else if !starts && !matches!(s.phase, Phase::RolledBack | Phase::FailedValidation) {
         t.status.rolled_back_at = now;
         t.status.scaled_down = false;
     }
@@ -139,6 +140,7 @@ fn event(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> {
             n.steps = spec.steps.clone();
             n.pauses = spec.pauses.clone();
             n.pause_timers = spec.pause_timers.clone();
+            (n.scaled_down, n.rolled_back_at) = (false, None);
             let mut t = changed(
                 n,
                 vec![],
@@ -254,6 +256,8 @@ fn deploy_started(s: &Status, color: Color) -> Result<Transition, Refusal> {
             n.phase = Phase::FailedValidation;
             n.candidate = Some(color);
             n.weight = 0;
+            // A deploy under way owes no scale-down; a failed one starts a new delay.
+            n.scaled_down = true;
             format!("deploying to {color}: it is not validated until the deploy passes")
         }
         Phase::Complete => {
@@ -442,6 +446,10 @@ fn tick(spec: &Spec, s: &Status, now: u64, firing: Vec<String>) -> Result<Transi
             ))
         }
         Phase::Paused => paused_tick(s, now, firing),
+        // A rejected candidate may still owe its scale-down.
+        Phase::FailedValidation if s.scale_down_due(spec).is_some() => {
+            scale_down_tick(spec, s, now)
+        }
         Phase::FailedValidation => Err(not_validated(s)),
         Phase::RolledBack => scale_down_tick(spec, s, now),
         Phase::Idle | Phase::Retired => Ok(wait(s, None, "nothing to do")),

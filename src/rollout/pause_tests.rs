@@ -295,3 +295,43 @@ fn a_rolled_back_candidate_is_scaled_down_once_after_the_delay() {
     let t = tick(&spec(vec![]), &rb, 99_000, false).unwrap();
     assert!(t.actions.is_empty());
 }
+
+/// A candidate rejected before any traffic (a stuck first step, a failed
+/// gate or deploy) is scaled down the same way; never while a deploy runs.
+#[test]
+fn a_rejected_candidate_is_scaled_down_after_the_delay() {
+    let mut sp = spec(vec![]);
+    sp.scale_down_after_ms = Some(30_000);
+    let gate = Event::GateFailed {
+        cause: Cause::Stuck,
+        reason: "stuck".into(),
+    };
+    let rej = apply(&sp, &ready(&sp), gate).unwrap().status;
+    assert_eq!(rej.phase, Phase::FailedValidation);
+    // No clock in the event: the first tick starts the delay.
+    let t = tick(&sp, &rej, 5_000, false).unwrap();
+    assert!(t.actions.is_empty());
+    assert_eq!(t.status.scale_down_due(&sp), Some(35_000));
+    let w = tick(&sp, &t.status, 34_999, false).unwrap();
+    assert_eq!(w.outcome, Outcome::Wait(Some(35_000)));
+    let d = tick(&sp, &t.status, 35_000, false).unwrap();
+    assert_eq!(d.actions, vec![Action::Retire(Color::Green)]);
+    // Then it is rejected as before: promote refuses it.
+    assert!(matches!(
+        tick(&sp, &d.status, 99_000, false),
+        Err(Refusal::Safety(_) | Refusal::Invalid(_))
+    ));
+    // A deploy under way owes none; a deploy that fails starts a new delay.
+    let green = Color::Green;
+    let dep = apply(&sp, &ready(&sp), Event::DeployStarted { color: green })
+        .unwrap()
+        .status;
+    assert_eq!(dep.scale_down_due(&sp), None);
+    let failed = apply(&sp, &dep, Event::ValidationFailed { color: green })
+        .unwrap()
+        .status;
+    assert!(failed.scale_down_due(&sp).is_some());
+    assert_eq!(failed.rolled_back_at, None);
+    // Without the setting a rejected candidate is refused, as ever.
+    assert!(tick(&spec(vec![]), &rej, 99_000, false).is_err());
+}

@@ -234,10 +234,12 @@ pub struct Status {
 }
 
 impl Status {
-    /// When a rolled-back candidate is due to be scaled to 0, if it will be.
+    /// When a rolled-back (or rejected) candidate is due to be scaled to 0,
+    /// if it will be.
     pub fn scale_down_due(&self, spec: &Spec) -> Option<u64> {
         let after = spec.scale_down_after_ms?;
-        if self.phase != Phase::RolledBack || self.scaled_down || self.candidate.is_none() {
+        let stopped = matches!(self.phase, Phase::RolledBack | Phase::FailedValidation);
+        if !stopped || self.scaled_down || self.candidate.is_none() {
             return None;
         }
         Some(

@@ -41,8 +41,16 @@ fn tick_until_decided(s: &Stack, limit: Duration) -> (i32, String, Duration) {
 fn a_candidate_whose_new_tasks_never_turn_healthy_rolls_back_as_stuck() {
     let s = ready(
         "stuckecs",
-        &["--bake", "1s", "--poll", "200ms", "--steps", "50, 100"],
+        &[
+            "--bake", "1s", "--poll", "200ms", "--steps", "50, 100", "--drain", "1s",
+        ],
     );
+    s.edit_config(|t| {
+        t.replace(
+            "[rollout]\n",
+            "[rollout]\nscale_down_after_rollback = \"2s\"\n",
+        )
+    });
     set_desired(&s, "blue", 3);
     let start = Instant::now();
     while s.healthy("blue") < 3 {
@@ -77,9 +85,27 @@ fn a_candidate_whose_new_tasks_never_turn_healthy_rolls_back_as_stuck() {
     assert_eq!(st["rollout"]["stopped_by"], "stuck", "{st}");
     let hist = s.ok(&["history"], 0);
     assert!(hist.contains("stuck"), "{hist}");
-    // A later tick moves nothing: the rejected candidate needs a new deploy.
-    s.ok(&["promote"], 3);
+    // Later ticks scale the candidate (and the tasks parity raised) to 0
+    // after the delay, and move no traffic.
+    let start = Instant::now();
+    while desired(&s, "green") != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never scaled down"
+        );
+        s.ok(&["promote"], 0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "scaled down before the delay"
+    );
     assert_eq!(s.elb_weights(), (100, 0));
+    assert!(s
+        .ok(&["history"], 0)
+        .contains("scaled the rolled-back green to 0"));
+    // Then the rejected candidate needs a new deploy, as ever.
+    s.ok(&["promote"], 3);
 }
 
 /// SageMaker accepts the first step's weights but the endpoint stays
