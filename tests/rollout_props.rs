@@ -128,7 +128,7 @@ proptest! {
             }
             // A stopped rollout says why, in a typed cause; any other has
             // none, nor one whose deploy just started.
-            let stopped = matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation);
+            let stopped = t.status.phase.stopped();
             if t.status.stopped_by.is_some() || matches!(ev, Ev::DeployStart) {
                 prop_assert!(stopped || matches!(ev, Ev::DeployStart));
                 prop_assert!(!matches!(ev, Ev::DeployStart) || t.status.stopped_by.is_none());

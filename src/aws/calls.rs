@@ -585,16 +585,14 @@ fn resources(cfg: &Config, scope: Scope, alarms: &[String], families: &[String])
         (Scope::Schedule, _) => vec![format!("arn:aws:scheduler:*:*:schedule/default/cutover-{n}")],
         (Scope::PromoteFamily, _) => vec![format!("arn:aws:ecs:*:*:task-definition/cutover-promote-{n}:*")],
         (Scope::CaptureBucket | Scope::CaptureObjects, Backend::Sagemaker(s)) => {
-            let (bucket, prefix) = match cfg.shadow.as_ref().and_then(|c| c.capture.as_deref()) {
-                Some(uri) => {
-                    let rest = uri.trim_start_matches("s3://");
-                    let (b, p) = rest.split_once('/').unwrap_or((rest, ""));
-                    (b.to_string(), p.trim_end_matches('/').to_string())
-                }
-                None => {
-                    let account = s.execution_role_arn.split(':').nth(4).unwrap_or("*");
-                    (format!("cutover-{account}-*-capture"), n.clone())
-                }
+            // Any region: the policy leaves regions open.
+            let account = s.execution_role_arn.split(':').nth(4).filter(|a| !a.is_empty());
+            let Some((bucket, prefix, _)) = cfg
+                .shadow
+                .as_ref()
+                .and_then(|c| c.capture_at(n, Some(account.unwrap_or("*")), "*"))
+            else {
+                return vec![];
             };
             match scope {
                 Scope::CaptureBucket => vec![format!("arn:aws:s3:::{bucket}")],

@@ -17,6 +17,29 @@ pub struct ShadowConfig {
     pub capture: Option<String>,
 }
 
+impl ShadowConfig {
+    /// Where captured answers go: (bucket, prefix without slashes, cutover's
+    /// own bucket). `account`: of the execution role (None: unknown).
+    pub fn capture_at(
+        &self,
+        stack: &str,
+        account: Option<&str>,
+        region: &str,
+    ) -> Option<(String, String, bool)> {
+        if let Some(uri) = &self.capture {
+            let rest = uri.trim_start_matches("s3://");
+            let (b, p) = rest.split_once('/').unwrap_or((rest, ""));
+            return Some((b.to_string(), p.trim_end_matches('/').to_string(), false));
+        }
+        let account = account.filter(|a| !a.is_empty())?;
+        Some((
+            format!("cutover-{account}-{region}-capture"),
+            stack.to_string(),
+            true,
+        ))
+    }
+}
+
 pub fn check_shadow(
     loc: &Locator,
     raw: Option<&RawShadow>,

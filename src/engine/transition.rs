@@ -9,7 +9,7 @@ use super::ctx::Ctx;
 use crate::config::HookStage;
 use crate::error::{failed, safety, Result};
 use crate::providers::{Release, Router};
-use crate::rollout::{self, Action, Color, Outcome, Phase, Repair, Transition, Weights};
+use crate::rollout::{self, Action, Color, Outcome, Repair, Transition, Weights};
 use crate::store::{now_ms, Pending, StackDoc};
 
 /// Refuses weights that would send traffic to a colour with no healthy targets.
@@ -133,9 +133,7 @@ pub async fn commit(
         }
     }
     // A shadow left on the endpoint after a rollback or a failed gate goes too.
-    if ctx.cfg.shadow.is_some()
-        && matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation)
-    {
+    if ctx.cfg.shadow.is_some() && t.status.phase.stopped() {
         if let Some(c) = t.status.candidate {
             ctx.release.drop_shadow(c).await?;
         }
@@ -206,10 +204,7 @@ async fn repair_pending(ctx: &Ctx<'_>, doc: &mut StackDoc, rev: &mut u64) -> Res
         now: ctx.router.weights().await?,
         landing: ctx.router.landing().await?,
     };
-    let rollback = matches!(
-        pending.status.phase,
-        Phase::RolledBack | Phase::FailedValidation
-    );
+    let rollback = pending.status.phase.stopped();
     let decision = rollout::repair_decision(doc.weights, pending.weights, seen, rollback);
     if let (Repair::Rewrite, Some(w)) = (decision, pending.weights) {
         apply_weights(ctx, w).await?;

@@ -104,7 +104,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
     let mut t = event(spec, s, ev)?;
     // Set by a stop (alarms and pause timers show in the outcome), kept
     // while stopped, gone once a deploy starts.
-    let stopped = matches!(t.status.phase, Phase::RolledBack | Phase::FailedValidation);
+    let stopped = t.status.phase.stopped();
     t.status.stopped_by = match &t.outcome {
         _ if starts || !stopped => None,
         _ if t.status.phase == s.phase => s.stopped_by,
@@ -117,7 +117,7 @@ pub fn apply(spec: &Spec, s: &Status, ev: Event) -> Result<Transition, Refusal> 
     if !stopped {
         t.status.rolled_back_at = None;
         t.status.scaled_down = false;
-    } else if !starts && !matches!(s.phase, Phase::RolledBack | Phase::FailedValidation) {
+    } else if !starts && !s.phase.stopped() {
         t.status.rolled_back_at = now;
         t.status.scaled_down = false;
     }

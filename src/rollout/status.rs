@@ -65,6 +65,11 @@ impl Phase {
         )
     }
 
+    /// Stopped: rolled back, or the candidate rejected before any traffic.
+    pub fn stopped(self) -> bool {
+        matches!(self, Phase::RolledBack | Phase::FailedValidation)
+    }
+
     /// A rollout that may still move: `shift --to` and `rollback` apply.
     pub fn moving(self) -> bool {
         matches!(
@@ -238,8 +243,7 @@ impl Status {
     /// if it will be.
     pub fn scale_down_due(&self, spec: &Spec) -> Option<u64> {
         let after = spec.scale_down_after_ms?;
-        let stopped = matches!(self.phase, Phase::RolledBack | Phase::FailedValidation);
-        if !stopped || self.scaled_down || self.candidate.is_none() {
+        if !self.phase.stopped() || self.scaled_down || self.candidate.is_none() {
             return None;
         }
         Some(

@@ -13,10 +13,10 @@ fn sm(s: &Stack) -> aws_sdk_sagemaker::Client {
 }
 
 /// (CurrentWeight, DesiredWeight, CurrentInstanceCount) of one variant.
-type VariantView = (Option<f32>, Option<f32>, Option<i32>);
+pub(crate) type VariantView = (Option<f32>, Option<f32>, Option<i32>);
 
 /// Variants as SageMaker reports them.
-fn variants(s: &Stack) -> BTreeMap<String, VariantView> {
+pub(crate) fn variants(s: &Stack) -> BTreeMap<String, VariantView> {
     let c = sm(s);
     Stack::rt().block_on(async {
         let d = c

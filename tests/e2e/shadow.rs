@@ -38,6 +38,31 @@ struct Traffic {
     t: std::thread::JoinHandle<()>,
 }
 
+/// A SageMaker stack (2 s bakes, steps 50/100) with `[shadow]` settings
+/// `shadow` and `[compare]` of `golden` on the predictions.
+fn shadow_stack(name: &str, golden: &str, shadow: &str) -> Stack {
+    let s = Stack::new(
+        name,
+        &[
+            "--provider",
+            "sagemaker",
+            "--bake",
+            "2s",
+            "--poll",
+            "500ms",
+            "--steps",
+            "50, 100",
+            "--termination-wait",
+            "1s",
+        ],
+    );
+    std::fs::write(s.dir.path().join("golden.jsonl"), golden).unwrap();
+    s.edit_config(|t| {
+        format!("{t}\n[compare]\nrequests = \"golden.jsonl\"\noutput = \"/predictions\"\nmin_agreement = 0.95\n\n[shadow]\n{shadow}\n")
+    });
+    s
+}
+
 fn traffic(s: &Stack, live: &'static str) -> Traffic {
     let (stop, ok, not_live, failed) = (
         Arc::new(AtomicBool::new(false)),
@@ -105,25 +130,7 @@ fn a_shadow_that_answers_like_live_passes_and_then_takes_traffic() {
     for _ in 0..10 {
         golden.push_str("{\"body\": {\"data\": [[5.1, 3.5, 1.4, 0.2]]}}\n");
     }
-    let s = Stack::new(
-        "shdw",
-        &[
-            "--provider",
-            "sagemaker",
-            "--bake",
-            "2s",
-            "--poll",
-            "500ms",
-            "--steps",
-            "50, 100",
-            "--termination-wait",
-            "1s",
-        ],
-    );
-    std::fs::write(s.dir.path().join("golden.jsonl"), golden).unwrap();
-    s.edit_config(|t| {
-        t + "\n[compare]\nrequests = \"golden.jsonl\"\noutput = \"/predictions\"\nmin_agreement = 0.95\n\n[shadow]\nsampling = 50\nduration = \"20s\"\n"
-    });
+    let s = shadow_stack("shdw", &golden, "sampling = 50\nduration = \"20s\"");
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
     s.ok(&["deploy", "--version", "v2"], 0);
@@ -171,25 +178,7 @@ fn a_shadow_that_answers_like_live_passes_and_then_takes_traffic() {
 fn a_failing_shadow_is_removed_by_a_cron_tick_and_live_is_untouched() {
     // Its predictions are off by one: [compare] on the captured pairs rejects it.
     let golden = "{\"body\": {\"data\": [[5.1, 3.5, 1.4, 0.2]]}}\n".repeat(10);
-    let s = Stack::new(
-        "shbad",
-        &[
-            "--provider",
-            "sagemaker",
-            "--bake",
-            "2s",
-            "--poll",
-            "500ms",
-            "--steps",
-            "50, 100",
-            "--termination-wait",
-            "1s",
-        ],
-    );
-    std::fs::write(s.dir.path().join("golden.jsonl"), golden).unwrap();
-    s.edit_config(|t| {
-        t + "\n[shadow]\nsampling = 100\nduration = \"15s\"\n\n[compare]\nrequests = \"golden.jsonl\"\noutput = \"/predictions\"\nmin_agreement = 0.95\n"
-    });
+    let s = shadow_stack("shbad", &golden, "sampling = 100\nduration = \"15s\"");
     s.ok(&["provision"], 0);
     s.ok(&["deploy", "--version", "v1"], 0);
     s.exits_with_env(&["deploy", "--version", "v2"], &[("OUTPUT_SHIFT", "1")], 0);

@@ -3,6 +3,7 @@
 //! turn healthy; a SageMaker endpoint held in Updating).
 use crate::capacity::{desired, set_desired};
 use crate::common;
+use crate::sagemaker::variants;
 
 use std::time::{Duration, Instant};
 
@@ -139,27 +140,18 @@ fn an_endpoint_held_in_updating_rolls_back_as_stuck() {
     assert!(took < Duration::from_secs(12), "took {took:?}");
     let sm = aws_sdk_sagemaker::Client::new(&s.sdk());
     let view = || {
-        Stack::rt().block_on(async {
+        let status = Stack::rt().block_on(async {
             let d = sm
                 .describe_endpoint()
                 .endpoint_name("stucksm")
                 .send()
                 .await
                 .unwrap();
-            let w = |name: &str| {
-                let v = d
-                    .production_variants()
-                    .iter()
-                    .find(|v| v.variant_name() == Some(name))
-                    .unwrap();
-                (v.current_weight().unwrap(), v.desired_weight().unwrap())
-            };
-            (
-                d.endpoint_status().unwrap().as_str().to_string(),
-                w("blue"),
-                w("green"),
-            )
-        })
+            d.endpoint_status().unwrap().as_str().to_string()
+        });
+        let v = variants(&s);
+        let w = |c: &str| (v[c].0.unwrap(), v[c].1.unwrap());
+        (status, w("blue"), w("green"))
     };
     // Live still serves everything; the endpoint still moves to 50/50.
     let (state, blue, green) = view();

@@ -28,24 +28,10 @@ impl SageMaker<'_> {
     /// (bucket, prefix) of the capture: `[shadow] capture`, or cutover's
     /// bucket for the account and Region (`cutover-<account>-<region>-capture`).
     fn capture_at(&self) -> Result<(String, String, bool)> {
-        let s = self.shadow_cfg()?;
-        if let Some(uri) = &s.capture {
-            let rest = uri.trim_start_matches("s3://");
-            let (b, p) = rest.split_once('/').unwrap_or((rest, ""));
-            return Ok((b.to_string(), p.trim_end_matches('/').to_string(), false));
-        }
-        let account = self
-            .cfg
-            .execution_role_arn
-            .split(':')
-            .nth(4)
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| invalid("sagemaker.execution_role_arn names no account; set [shadow] capture = \"s3://bucket/prefix\""))?;
-        Ok((
-            format!("cutover-{account}-{}-capture", self.c.region),
-            self.name.clone(),
-            true,
-        ))
+        let account = self.cfg.execution_role_arn.split(':').nth(4);
+        self.shadow_cfg()?
+            .capture_at(&self.name, account, &self.c.region)
+            .ok_or_else(|| invalid("sagemaker.execution_role_arn names no account; set [shadow] capture = \"s3://bucket/prefix\""))
     }
 
     /// Creates cutover's capture bucket when it is missing (tagged); refuses

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
+use aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput;
 use aws_sdk_sagemaker::types as st;
 
 use super::SageMaker;
@@ -45,25 +46,7 @@ impl Router for Variants<'_> {
     }
 
     async fn landing(&self) -> Result<Option<Weights>> {
-        let Some(d) = self.sm.describe().await? else {
-            return Ok(None);
-        };
-        if d.endpoint_status().map(|s| s.as_str()) != Some("Updating") {
-            return Ok(None);
-        }
-        let of = |c: Color, desired: bool| {
-            d.production_variants()
-                .iter()
-                .find(|v| v.variant_name() == Some(c.as_str()))
-                .and_then(|v| match desired {
-                    true => v.desired_weight(),
-                    false => v.current_weight(),
-                })
-                .unwrap_or(0.0) as f64
-        };
-        let want = Weights::from_relative(of(Color::Blue, true), of(Color::Green, true));
-        let now = Weights::from_relative(of(Color::Blue, false), of(Color::Green, false));
-        Ok(if want != now { want } else { None })
+        Ok(self.sm.describe().await?.as_ref().and_then(landing_of))
     }
 
     async fn set_weights(&self, w: Weights) -> Result<()> {
@@ -74,17 +57,15 @@ impl Router for Variants<'_> {
             .ok_or_else(|| failed(format!("endpoint {} does not exist", self.sm.name)))?;
         // An endpoint still Updating refuses another change (AWS: "Cannot
         // update in-progress endpoint"); the same change is already coming.
-        if d.endpoint_status().map(|s| s.as_str()) == Some("Updating") {
-            match self.landing().await? {
-                Some(to) if to == w => return Ok(()),
-                Some(to) => {
-                    return Err(failed(format!(
-                        "endpoint {} is still Updating (to {to}) and takes no other weight change until it is InService; the next run writes {w}",
-                        self.sm.name
-                    )))
-                }
-                None => {}
+        match landing_of(&d) {
+            Some(to) if to == w => return Ok(()),
+            Some(to) => {
+                return Err(failed(format!(
+                    "endpoint {} is still Updating (to {to}) and takes no other weight change until it is InService; the next run writes {w}",
+                    self.sm.name
+                )))
             }
+            None => {}
         }
         let mut req = self
             .sm
@@ -186,4 +167,25 @@ impl Router for Variants<'_> {
     async fn test_url(&self) -> Option<String> {
         None
     }
+}
+
+/// The weights an endpoint still Updating moves to (DesiredWeight), when
+/// they differ from what it serves (CurrentWeight).
+fn landing_of(d: &DescribeEndpointOutput) -> Option<Weights> {
+    if d.endpoint_status().map(|s| s.as_str()) != Some("Updating") {
+        return None;
+    }
+    let of = |c: Color, desired: bool| {
+        d.production_variants()
+            .iter()
+            .find(|v| v.variant_name() == Some(c.as_str()))
+            .and_then(|v| match desired {
+                true => v.desired_weight(),
+                false => v.current_weight(),
+            })
+            .unwrap_or(0.0) as f64
+    };
+    let want = Weights::from_relative(of(Color::Blue, true), of(Color::Green, true));
+    let now = Weights::from_relative(of(Color::Blue, false), of(Color::Green, false));
+    want.filter(|w| Some(*w) != now)
 }
